@@ -1,0 +1,31 @@
+//! causalrec data sets: columnar interaction tables with typed, role-tagged
+//! feature fields ([`table`]), a reader and writer for RecBole atomic files
+//! ([`atomic`]), train/validation/test splits ([`split`]) and the seeded
+//! synthetic data set bundled for the quick start ([`synthetic`]).
+//!
+//! ```no_run
+//! use causalrec_datasets::{chrono_per_user, load_atomic, AtomicOptions, Role};
+//! let opts = AtomicOptions::default().with_role("class", Role::Group);
+//! let ds = load_atomic("datasets/data/ml-100k".as_ref(), "ml-100k", &opts)?;
+//! println!("{}\n{}", causalrec_datasets::DatasetStats::HEADER, ds.stats());
+//! let split = chrono_per_user(&ds, [0.8, 0.1, 0.1])?;
+//! # Ok::<(), causalrec_datasets::DataError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod atomic;
+pub mod error;
+pub mod split;
+pub mod synthetic;
+pub mod table;
+
+pub use atomic::{load_atomic, write_atomic, AtomicOptions};
+pub use error::{DataError, Result};
+pub use split::{
+    chrono_global, chrono_per_user, leave_one_out, random_split, threshold_positive, Split,
+};
+pub use synthetic::{
+    bundled_dir, generate, load_bundled, synth_options, SynthConfig, AGE_GROUPS, BUNDLED_NAME,
+};
+pub use table::{Column, Dataset, DatasetStats, FieldKind, FieldMeta, Role, Table, PAD};

@@ -1,0 +1,381 @@
+//! Parameter storage and optimizers.
+//!
+//! - [`DenseStore`]: dense parameters as candle `Var`s, initialised from a seed
+//!   derived from the run seed and the parameter's name (so declaration order
+//!   does not matter), updated by [`DenseOptimizer`].
+//! - [`TableStore`]: embedding tables in a row-sparse store. A lookup gathers
+//!   the touched rows into a fresh leaf; after backward, the leaf's gradient is
+//!   scattered into row-wise optimizer state. A step never touches or allocates
+//!   a whole table.
+
+use std::collections::{BTreeMap, HashMap};
+
+use candle_core::{DType, Device, Tensor, Var};
+use causalrec_sdk::{Init, InitKind};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Optimizer choice and hyper-parameters (shared by dense and sparse parts).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OptimConfig {
+    /// `adam`, `adagrad` or `sgd`.
+    pub kind: String,
+    pub lr: f64,
+    /// L2 penalty added to the gradient (`g += l2 * w`), on touched rows only for tables.
+    pub l2: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            kind: "adam".into(),
+            lr: 1e-3,
+            l2: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// Check the kind and ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if !["adam", "adagrad", "sgd"].contains(&self.kind.as_str()) {
+            return Err(format!(
+                "unknown optimizer '{}' (valid: adam, adagrad, sgd)",
+                self.kind
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("lr must be a positive number, got {}", self.lr));
+        }
+        if self.l2 < 0.0 {
+            return Err(format!("l2 must be >= 0, got {}", self.l2));
+        }
+        Ok(())
+    }
+}
+
+/// A seed for a named parameter: FNV-1a of the name mixed with the run seed.
+pub fn name_seed(seed: u64, name: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325 ^ seed.wrapping_mul(0x9E3779B97F4A7C15);
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    // Box-Muller.
+    let u1: f64 = rng.random::<f64>().max(1e-300);
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// Values of an initialiser for `n` elements of a parameter of the given shape.
+pub fn init_values(init: Init, shape: &[usize], seed: u64) -> Vec<f64> {
+    let n: usize = shape.iter().product();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    match init.kind {
+        InitKind::Zeros => vec![0.0; n],
+        InitKind::Ones => vec![1.0; n],
+        InitKind::Constant => vec![init.scale; n],
+        InitKind::Normal => (0..n)
+            .map(|_| standard_normal(&mut rng) * init.scale)
+            .collect(),
+        InitKind::Uniform => (0..n)
+            .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * init.scale)
+            .collect(),
+        InitKind::Xavier => {
+            let (fan_in, fan_out) = match shape.len() {
+                0 => (1, 1),
+                1 => (shape[0], shape[0]),
+                k => (shape[k - 2], shape[k - 1]),
+            };
+            let bound = init.scale * (6.0 / (fan_in + fan_out).max(1) as f64).sqrt();
+            (0..n)
+                .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * bound)
+                .collect()
+        }
+    }
+}
+
+/// Dense parameters by full name.
+pub struct DenseStore {
+    pub params: BTreeMap<String, Var>,
+    pub seed: u64,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl DenseStore {
+    pub fn new(seed: u64, dtype: DType, device: Device) -> Self {
+        DenseStore {
+            params: BTreeMap::new(),
+            seed,
+            dtype,
+            device,
+        }
+    }
+
+    /// Declare or fetch; a redeclaration with another shape is an error.
+    pub fn get_or_init(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Var, String> {
+        if let Some(v) = self.params.get(name) {
+            if v.dims() != shape {
+                return Err(format!(
+                    "parameter '{name}' redeclared with shape {shape:?}, it has {:?}",
+                    v.dims()
+                ));
+            }
+            return Ok(v.clone());
+        }
+        let vals = init_values(init, shape, name_seed(self.seed, name));
+        let t = Tensor::from_vec(vals, shape, &self.device)
+            .and_then(|t| t.to_dtype(self.dtype))
+            .map_err(|e| e.to_string())?;
+        let v = Var::from_tensor(&t).map_err(|e| e.to_string())?;
+        self.params.insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+}
+
+/// Optimizer state of one dense parameter.
+struct DenseState {
+    m: Tensor,
+    v: Tensor,
+}
+
+/// Adam / Adagrad / SGD over dense parameters, on the parameters' device.
+pub struct DenseOptimizer {
+    pub cfg: OptimConfig,
+    state: HashMap<String, DenseState>,
+    step: u64,
+}
+
+impl DenseOptimizer {
+    pub fn new(cfg: OptimConfig) -> Self {
+        DenseOptimizer {
+            cfg,
+            state: HashMap::new(),
+            step: 0,
+        }
+    }
+
+    /// Apply one update from the gradients found for each named parameter.
+    pub fn step(&mut self, grads: &[(String, Var, Tensor)]) -> candle_core::Result<()> {
+        self.step += 1;
+        let c = &self.cfg;
+        let t = self.step as i32;
+        for (name, var, g) in grads {
+            let g = if c.l2 > 0.0 {
+                (g + (var.as_tensor() * c.l2)?)?
+            } else {
+                g.clone()
+            };
+            let st = match self.state.get_mut(name) {
+                Some(s) => s,
+                None => {
+                    let z = g.zeros_like()?;
+                    self.state
+                        .entry(name.clone())
+                        .or_insert(DenseState { m: z.clone(), v: z })
+                }
+            };
+            let upd = match c.kind.as_str() {
+                "sgd" => (g * c.lr)?,
+                "adagrad" => {
+                    st.v = (&st.v + g.sqr()?)?;
+                    (g / (st.v.sqrt()? + c.eps)?)?.affine(c.lr, 0.0)?
+                }
+                _ => {
+                    st.m = ((&st.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
+                    st.v = ((&st.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+                    let mh = (&st.m / (1.0 - c.beta1.powi(t)))?;
+                    let vh = (&st.v / (1.0 - c.beta2.powi(t)))?;
+                    ((mh / (vh.sqrt()? + c.eps)?)? * c.lr)?
+                }
+            };
+            var.set(&(var.as_tensor() - upd)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// One row-sparse embedding table with row-wise optimizer state.
+pub struct Table {
+    pub rows: usize,
+    pub dim: usize,
+    pub data: Vec<f32>,
+    /// Adam first moment / Adagrad accumulator (allocated lazily on first update).
+    m: Vec<f32>,
+    /// Adam second moment.
+    v: Vec<f32>,
+    /// Per-row Adam step counts (bias correction per row, as lazy/sparse Adam).
+    t: Vec<u32>,
+}
+
+impl Table {
+    /// A table initialised from a seed.
+    pub fn new(rows: usize, dim: usize, init: Init, seed: u64) -> Self {
+        let data: Vec<f32> = init_values(init, &[rows, dim], seed)
+            .into_iter()
+            .map(|x| x as f32)
+            .collect();
+        Table {
+            rows,
+            dim,
+            data,
+            m: Vec::new(),
+            v: Vec::new(),
+            t: Vec::new(),
+        }
+    }
+
+    /// Row `r`.
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.data[r * self.dim..(r + 1) * self.dim]
+    }
+
+    /// Update the rows `rows` with the summed gradients `grads` (`rows.len() * dim`).
+    pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
+        let d = self.dim;
+        let adaptive = c.kind != "sgd";
+        if adaptive && self.m.is_empty() {
+            self.m = vec![0.0; self.rows * d];
+            if c.kind == "adam" {
+                self.v = vec![0.0; self.rows * d];
+                self.t = vec![0; self.rows];
+            }
+        }
+        let (lr, l2, b1, b2, eps) = (
+            c.lr as f32,
+            c.l2 as f32,
+            c.beta1 as f32,
+            c.beta2 as f32,
+            c.eps as f32,
+        );
+        for (k, &r) in rows.iter().enumerate() {
+            let r = r as usize;
+            let base = r * d;
+            let g = &grads[k * d..(k + 1) * d];
+            match c.kind.as_str() {
+                "sgd" => {
+                    for j in 0..d {
+                        let w = self.data[base + j];
+                        self.data[base + j] = w - lr * (g[j] + l2 * w);
+                    }
+                }
+                "adagrad" => {
+                    for j in 0..d {
+                        let w = self.data[base + j];
+                        let gj = g[j] + l2 * w;
+                        self.m[base + j] += gj * gj;
+                        self.data[base + j] = w - lr * gj / (self.m[base + j].sqrt() + eps);
+                    }
+                }
+                _ => {
+                    self.t[r] += 1;
+                    let t = self.t[r] as i32;
+                    let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                    for j in 0..d {
+                        let w = self.data[base + j];
+                        let gj = g[j] + l2 * w;
+                        let m = b1 * self.m[base + j] + (1.0 - b1) * gj;
+                        let v = b2 * self.v[base + j] + (1.0 - b2) * gj * gj;
+                        self.m[base + j] = m;
+                        self.v[base + j] = v;
+                        self.data[base + j] = w - lr * (m / c1) / ((v / c2).sqrt() + eps);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every embedding table by full name.
+pub struct TableStore {
+    pub tables: BTreeMap<String, Table>,
+    pub seed: u64,
+}
+
+impl TableStore {
+    pub fn new(seed: u64) -> Self {
+        TableStore {
+            tables: BTreeMap::new(),
+            seed,
+        }
+    }
+
+    /// Declare a table (idempotent for the same shape).
+    pub fn declare(
+        &mut self,
+        name: &str,
+        rows: usize,
+        dim: usize,
+        init: Init,
+    ) -> Result<(), String> {
+        if let Some(t) = self.tables.get(name) {
+            if t.rows != rows || t.dim != dim {
+                return Err(format!(
+                    "embedding '{name}' redeclared as [{rows}, {dim}], it is [{}, {}]",
+                    t.rows, t.dim
+                ));
+            }
+            return Ok(());
+        }
+        if rows == 0 || dim == 0 {
+            return Err(format!(
+                "embedding '{name}' needs rows > 0 and dim > 0, got [{rows}, {dim}]"
+            ));
+        }
+        self.tables.insert(
+            name.to_string(),
+            Table::new(rows, dim, init, name_seed(self.seed, name)),
+        );
+        Ok(())
+    }
+
+    /// Gather `rows` of table `name` into a `[rows.len(), dim]` tensor.
+    pub fn gather(
+        &self,
+        name: &str,
+        rows: &[u32],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor, String> {
+        let t = self
+            .tables
+            .get(name)
+            .ok_or_else(|| format!("embedding '{name}' is not declared"))?;
+        let mut out = Vec::with_capacity(rows.len() * t.dim);
+        for &r in rows {
+            if r as usize >= t.rows {
+                return Err(format!(
+                    "id {r} out of range for embedding '{name}' with {} rows",
+                    t.rows
+                ));
+            }
+            out.extend_from_slice(t.row(r as usize));
+        }
+        Tensor::from_vec(out, (rows.len(), t.dim), device)
+            .and_then(|x| x.to_dtype(dtype))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The whole table (inference).
+    pub fn all(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor, String> {
+        let t = self
+            .tables
+            .get(name)
+            .ok_or_else(|| format!("embedding '{name}' is not declared"))?;
+        Tensor::from_slice(&t.data, (t.rows, t.dim), device)
+            .and_then(|x| x.to_dtype(dtype))
+            .map_err(|e| e.to_string())
+    }
+}

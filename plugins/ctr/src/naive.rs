@@ -1,0 +1,47 @@
+//! The naive estimator (the CT baseline): train the backbone on the labels with
+//! the recipe's loss, score by the backbone's logit.
+
+use causalrec_sdk::{Backbones, ComponentDef, Ctx, EstimatorImpl, LossHandle, Result, Var};
+
+pub struct Naive;
+
+pub fn def() -> ComponentDef {
+    ComponentDef::estimator(
+        "naive",
+        "Conventional training (CT): the loss on observed labels, ranking by the backbone's logit",
+        vec![],
+        |_| Ok(Naive),
+    )
+}
+
+impl EstimatorImpl for Naive {
+    fn train_step<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        bb: &Backbones<'_>,
+        loss: &LossHandle<'_>,
+    ) -> Result<Vec<(String, Var<'c>)>> {
+        let (logit, _) = bb.main()?.forward(g)?;
+        let l = loss.compute(
+            g,
+            &[("logit", logit)],
+            g.input("label"),
+            g.try_input("weight"),
+        )?;
+        Ok(vec![("loss".into(), l)])
+    }
+
+    fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
+        Ok(bb.main()?.forward(g)?.0)
+    }
+
+    fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Option<Var<'c>>> {
+        let b = bb.main()?;
+        if !b.info().score_all {
+            return Ok(None);
+        }
+        let emb = b.embed(g)?;
+        let user = b.encode_user(g, &emb)?;
+        b.score_all(g, user)
+    }
+}
