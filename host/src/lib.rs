@@ -1,2 +1,17 @@
 //! causalrec host: the runtime that loads plugins and runs recipes.
+//!
+//! - [`plugins`]: discovery and loading of stable-ABI plugins.
+//! - [`exec`]: the candle executor behind the graph handle, parameter stores, optimizers.
+//! - [`data`]: data sets prepared for training (split, positives, schema, batches).
+//! - [`train`]: components, the training loop, scoring.
+//! - [`eval`], [`protocols`]: metrics and evaluation protocols.
+//! - [`recipe`]: the Rhai recipe API and its sandbox.
+//! - [`report`]: the run directory.
+pub mod data;
+pub mod eval;
 pub mod exec;
+pub mod plugins;
+pub mod protocols;
+pub mod recipe;
+pub mod report;
+pub mod train;

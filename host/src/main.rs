@@ -1,1 +1,251 @@
-fn main() {}
+//! The `host` command: run and check recipes, list plugins, show data set statistics.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use causalrec_host::data::{Data, DataConfig};
+use causalrec_host::plugins::Registry;
+use causalrec_host::recipe::{self, Session, SessionConfig};
+use causalrec_host::report::timestamp;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "host",
+    version,
+    about = "causalrec: causal recommendation with plugins and Rhai recipes"
+)]
+struct Cli {
+    /// Extra plugin folders or files (repeatable).
+    #[arg(long = "plugin-dir", global = true)]
+    plugin_dirs: Vec<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a recipe.
+    Run {
+        recipe: PathBuf,
+        /// Output folder (default runs/<recipe>-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// cpu or cuda.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        /// key=value settings read by the recipe's setting(name, default).
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
+    /// Parse a recipe and resolve its names without training.
+    Check {
+        recipe: PathBuf,
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
+    /// List discovered plugins and their components.
+    Plugins {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Data set statistics.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Statistics of a data set (bundled, ml-100k, or a folder of atomic files).
+    Info { source: String },
+}
+
+/// The repository root: the nearest ancestor of the current folder with `scripts/recipes`.
+fn repo_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut d: Option<&Path> = Some(&cwd);
+    while let Some(p) = d {
+        if p.join("scripts/recipes").is_dir() && p.join("Cargo.toml").is_file() {
+            return p.to_path_buf();
+        }
+        d = p.parent();
+    }
+    cwd
+}
+
+fn resolve_recipe(p: &Path, root: &Path) -> PathBuf {
+    if p.exists() {
+        return p.to_path_buf();
+    }
+    if let Ok(rest) = p.strip_prefix("recipes") {
+        let q = root.join("scripts/recipes").join(rest);
+        if q.exists() {
+            return q;
+        }
+    }
+    let q = root.join("scripts/recipes").join(p);
+    if q.exists() {
+        return q;
+    }
+    p.to_path_buf()
+}
+
+fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>, String> {
+    sets.iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("--set {s}: expected key=value"))
+        })
+        .collect()
+}
+
+fn device(name: &str) -> Result<candle_core::Device, String> {
+    match name {
+        "cpu" => Ok(candle_core::Device::Cpu),
+        "cuda" => candle_core::Device::new_cuda(0).map_err(|e| {
+            format!("--device cuda: {e} (build the host with `--features cuda` and run on a machine with an NVIDIA GPU)")
+        }),
+        other => Err(format!("--device {other}: expected cpu or cuda")),
+    }
+}
+
+fn run_recipe(
+    cli: &Cli,
+    path: &Path,
+    out: Option<PathBuf>,
+    dev: &str,
+    seed: u64,
+    sets: &[String],
+    check: bool,
+) -> Result<(), String> {
+    let root = repo_root();
+    let file = resolve_recipe(path, &root);
+    if !file.is_file() {
+        return Err(format!(
+            "{}: recipe not found (also looked in {})",
+            path.display(),
+            root.join("scripts/recipes").display()
+        ));
+    }
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("recipe")
+        .to_string();
+    let out = out.unwrap_or_else(|| root.join("runs").join(format!("{stem}-{}", timestamp())));
+    let registry = Arc::new(Registry::discover(&cli.plugin_dirs));
+    for f in &registry.failures {
+        tracing::warn!("plugin {}: {}", f.path.display(), f.reason);
+    }
+    let cfg = SessionConfig {
+        recipe: file.clone(),
+        repo_root: root,
+        out: out.clone(),
+        seed,
+        device: dev.into(),
+        settings: parse_sets(sets)?,
+        check_only: check,
+    };
+    let session = Session::new(cfg, registry, device(dev)?)?;
+    let engine = recipe::engine(session.clone());
+    let ast = recipe::compile(&engine, &file)?;
+    let result = engine
+        .run_ast(&ast)
+        .map_err(|e| recipe::format_error(&file, &e));
+    if let Some(o) = &session.out {
+        let o = o.lock().unwrap_or_else(|e| e.into_inner());
+        #[derive(serde::Serialize)]
+        struct Resolved<'a> {
+            session: &'a SessionConfig,
+            runs: Vec<causalrec_host::recipe::ResolvedCall>,
+        }
+        let runs = session
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        o.write_config(&Resolved {
+            session: &session.cfg,
+            runs,
+        })?;
+        o.write_report()?;
+        eprintln!("run directory: {}", o.path.display());
+    }
+    result?;
+    if check {
+        println!("{}: ok", file.display());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::Run {
+            recipe,
+            out,
+            device,
+            seed,
+            set,
+        } => run_recipe(&cli, recipe, out.clone(), device, *seed, set, false),
+        Cmd::Check { recipe, set } => run_recipe(&cli, recipe, None, "cpu", 2024, set, true),
+        Cmd::Plugins { json } => {
+            let reg = Registry::discover(&cli.plugin_dirs);
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reg.rows()).unwrap_or_default()
+                );
+            } else {
+                for p in &reg.plugins {
+                    println!("{} ({})", p.name, p.path.display());
+                    for c in &p.components {
+                        println!("  {:<9} {:<12} {}", c.kind.as_str(), c.name, c.description);
+                        for q in c.params.iter() {
+                            println!("              {} = {}  — {}", q.name, q.default_ron, q.help);
+                        }
+                    }
+                }
+            }
+            for f in &reg.failures {
+                eprintln!("error: {}: {}", f.path.display(), f.reason);
+            }
+            Ok(())
+        }
+        Cmd::Data {
+            cmd: DataCmd::Info { source },
+        } => {
+            let cfg = DataConfig {
+                source: source.clone(),
+                ..DataConfig::default()
+            };
+            Data::load(cfg, &repo_root()).map(|d| {
+                println!(
+                    "{}\n{}",
+                    causalrec_datasets::DatasetStats::HEADER,
+                    d.ds.stats()
+                );
+            })
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

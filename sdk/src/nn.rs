@@ -25,9 +25,11 @@ impl Act {
             "gelu" => Act::Gelu,
             "leaky_relu" => Act::LeakyRelu(0.01),
             "identity" | "none" => Act::Identity,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown activation '{other}' (relu, tanh, sigmoid, gelu, leaky_relu, identity)"
-            )),
+            ))
+            }
         })
     }
     /// Apply.

@@ -217,7 +217,7 @@ pub fn leak<T>(v: T) -> &'static T {
 }
 
 /// The symbol abi_stable's loader looks up (checked against abi_stable by a test).
-pub const ROOT_SYMBOL: &str = "_as_root_module_loader";
+pub const ROOT_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
 /// Export a plugin: `export_plugin!("name", components_fn)` where
 /// `components_fn: fn() -> Vec<ComponentDef>`.
@@ -246,7 +246,7 @@ macro_rules! export_plugin {
                 $crate::plugin::root_module(plugin_name, components, create)
             }
 
-            #[export_name = "_as_root_module_loader"]
+            #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
             pub static __CAUSALREC_ROOT: __abi::library::LibHeader = {
                 extern "C" fn erased() -> __abi::library::RootModuleResult {
                     __abi::library::__call_root_module_loader(root)

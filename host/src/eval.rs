@@ -1,0 +1,201 @@
+//! Evaluation metrics and protocols.
+//!
+//! - All-ranking Recall@K and NDCG@K over items not seen in training (HCR, DecRS):
+//!   every item is scored for each test user, items seen in training (and, on
+//!   the test split, in validation) are excluded, and the top K are compared
+//!   with the user's held-out positives.
+//! - AUC and log-loss for labelled pairs.
+
+use std::collections::BTreeMap;
+
+/// Recall@K: hits in the top K over the number of relevant items.
+pub fn recall_at_k(ranked: &[u32], relevant: &[u32], k: usize) -> f64 {
+    if relevant.is_empty() {
+        return 0.0;
+    }
+    let hits = ranked
+        .iter()
+        .take(k)
+        .filter(|i| relevant.binary_search(i).is_ok())
+        .count();
+    hits as f64 / relevant.len() as f64
+}
+
+/// NDCG@K with binary relevance: DCG over the ideal DCG of min(K, |relevant|) hits.
+pub fn ndcg_at_k(ranked: &[u32], relevant: &[u32], k: usize) -> f64 {
+    if relevant.is_empty() {
+        return 0.0;
+    }
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|(_, i)| relevant.binary_search(i).is_ok())
+        .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
+        .sum();
+    let idcg: f64 = (0..k.min(relevant.len()))
+        .map(|r| 1.0 / ((r + 2) as f64).log2())
+        .sum();
+    dcg / idcg
+}
+
+/// AUC by the rank-sum (Mann-Whitney) formula, ties counted as one half.
+/// `None` when one class is empty.
+pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut ranks = vec![0.0; scores.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            ranks[idx[k]] = avg;
+        }
+        i = j + 1;
+    }
+    let n_pos = labels.iter().filter(|&&l| l).count() as f64;
+    let n_neg = labels.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return None;
+    }
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| l)
+        .map(|(r, _)| r)
+        .sum();
+    Some((rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
+}
+
+/// Mean binary log-loss of logits, computed stably.
+pub fn log_loss(logits: &[f64], labels: &[bool]) -> f64 {
+    let n = logits.len().max(1) as f64;
+    logits
+        .iter()
+        .zip(labels)
+        .map(|(&x, &y)| {
+            let t = if y { 1.0 } else { 0.0 };
+            x.max(0.0) - x * t + (-x.abs()).exp().ln_1p()
+        })
+        .sum::<f64>()
+        / n
+}
+
+/// Indices of the top `k` scores (descending), skipping `excluded` (sorted) items.
+pub fn top_k(scores: &[f32], k: usize, excluded: &[u32]) -> Vec<u32> {
+    let mut cand: Vec<u32> = (0..scores.len() as u32)
+        .filter(|i| excluded.binary_search(i).is_err())
+        .collect();
+    let k = k.min(cand.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let cmp = |a: &u32, b: &u32| {
+        scores[*b as usize]
+            .total_cmp(&scores[*a as usize])
+            .then(a.cmp(b))
+    };
+    cand.select_nth_unstable_by(k - 1, cmp);
+    cand.truncate(k);
+    cand.sort_by(cmp);
+    cand
+}
+
+/// Accumulates ranking metrics over users.
+#[derive(Default)]
+pub struct RankingAccumulator {
+    pub ks: Vec<usize>,
+    sums: BTreeMap<String, f64>,
+    pub users: usize,
+}
+
+impl RankingAccumulator {
+    pub fn new(ks: &[usize]) -> Self {
+        RankingAccumulator {
+            ks: ks.to_vec(),
+            sums: BTreeMap::new(),
+            users: 0,
+        }
+    }
+
+    /// Add one user's scores.
+    pub fn add(&mut self, scores: &[f32], excluded: &[u32], relevant: &[u32]) {
+        let kmax = self.ks.iter().copied().max().unwrap_or(10);
+        let ranked = top_k(scores, kmax, excluded);
+        for &k in &self.ks {
+            *self.sums.entry(format!("recall@{k}")).or_default() +=
+                recall_at_k(&ranked, relevant, k);
+            *self.sums.entry(format!("ndcg@{k}")).or_default() += ndcg_at_k(&ranked, relevant, k);
+        }
+        self.users += 1;
+    }
+
+    /// Mean of every metric.
+    pub fn finish(&self) -> BTreeMap<String, f64> {
+        let n = self.users.max(1) as f64;
+        self.sums.iter().map(|(k, v)| (k.clone(), v / n)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recall_and_ndcg_hand_computed() {
+        // ranked: 5, 3, 9, 1 ; relevant: {1, 3, 7}
+        let ranked = [5, 3, 9, 1];
+        let rel = [1, 3, 7];
+        assert!((recall_at_k(&ranked, &rel, 2) - 1.0 / 3.0).abs() < 1e-12);
+        assert!((recall_at_k(&ranked, &rel, 4) - 2.0 / 3.0).abs() < 1e-12);
+        // DCG@4 = 1/log2(3) + 1/log2(5); IDCG@4 (3 relevant) = 1 + 1/log2(3) + 1/2
+        let dcg = 1.0 / 3f64.log2() + 1.0 / 5f64.log2();
+        let idcg = 1.0 + 1.0 / 3f64.log2() + 0.5;
+        assert!((ndcg_at_k(&ranked, &rel, 4) - dcg / idcg).abs() < 1e-12);
+        // NDCG@1: nothing at rank 1 -> 0; perfect list -> 1.
+        assert_eq!(ndcg_at_k(&ranked, &rel, 1), 0.0);
+        assert!((ndcg_at_k(&[1, 3, 7], &rel, 3) - 1.0).abs() < 1e-12);
+        assert_eq!(recall_at_k(&ranked, &[], 3), 0.0);
+    }
+
+    #[test]
+    fn auc_hand_computed() {
+        // pos scores {0.9, 0.4}, neg {0.5, 0.1}: pairs won 3 of 4 -> 0.75
+        let s = [0.9, 0.4, 0.5, 0.1];
+        let l = [true, true, false, false];
+        assert!((auc(&s, &l).unwrap() - 0.75).abs() < 1e-12);
+        // a tie between a positive and a negative counts one half: 0.5
+        assert!((auc(&[0.3, 0.3], &[true, false]).unwrap() - 0.5).abs() < 1e-12);
+        assert!(auc(&[0.1, 0.2], &[true, true]).is_none());
+    }
+
+    #[test]
+    fn log_loss_hand_computed() {
+        // logit 0 -> ln 2 for either label; large logits stay finite
+        assert!((log_loss(&[0.0, 0.0], &[true, false]) - 2f64.ln()).abs() < 1e-12);
+        let l = log_loss(&[50.0], &[false]);
+        assert!((l - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn top_k_excludes_and_orders() {
+        let s = [0.1, 0.9, 0.5, 0.9, 0.7];
+        assert_eq!(top_k(&s, 3, &[]), vec![1, 3, 4]);
+        assert_eq!(top_k(&s, 3, &[1, 4]), vec![3, 2, 0]);
+        assert_eq!(top_k(&s, 10, &[0, 1, 2, 3, 4]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn accumulator_means() {
+        let mut acc = RankingAccumulator::new(&[1]);
+        acc.add(&[0.9, 0.1], &[], &[0]); // hit
+        acc.add(&[0.9, 0.1], &[], &[1]); // miss
+        let m = acc.finish();
+        assert!((m["recall@1"] - 0.5).abs() < 1e-12);
+        assert!((m["ndcg@1"] - 0.5).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,774 @@
+//! Rhai recipes: the script API that wires data, components, training and
+//! evaluation together, and the sandbox it runs in.
+//!
+//! API: `dataset(source[, #{..}])`, `backbone(name[, #{..}])`, `estimator(..)`,
+//! `loss(..)`, `train(data, backbone_or_array, estimator[, #{..}])`,
+//! `evaluate(run, "all_ranking" | "auc"[, #{..}])`, `print_table([title,] rows)`,
+//! `setting(name, default)` (values from `--set`), `data_info(data)`.
+//!
+//! Sandbox: operation, call-depth, expression, string, array and map limits;
+//! no file access except through these functions, whose paths must resolve
+//! inside the repository, the shared data folder or the output folder;
+//! `import` only of modules under `scripts/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use candle_core::Device;
+use causalrec_sdk::ComponentKind;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, AST};
+use serde::Serialize;
+
+use crate::data::{Data, DataConfig, Part};
+use crate::plugins::Registry;
+use crate::report::{fmt_value, ReportRow, RunDir};
+use crate::train::{ComponentSpec, Components, Run, TrainConfig};
+
+/// What a recipe run needs from the command line.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionConfig {
+    pub recipe: PathBuf,
+    pub repo_root: PathBuf,
+    pub out: PathBuf,
+    pub seed: u64,
+    pub device: String,
+    pub settings: BTreeMap<String, String>,
+    /// Only parse and resolve names (`host check`).
+    #[serde(skip)]
+    pub check_only: bool,
+}
+
+/// Everything the script functions share.
+pub struct Session {
+    pub cfg: SessionConfig,
+    pub registry: Arc<Registry>,
+    pub device: Device,
+    pub out: Option<Mutex<RunDir>>,
+    pub resolved: Mutex<Vec<ResolvedCall>>,
+    run_counter: Mutex<usize>,
+}
+
+/// One resolved `train` call, for `config.ron`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResolvedCall {
+    pub run: String,
+    pub data: DataConfig,
+    pub backbones: Vec<ComponentSpec>,
+    pub estimator: ComponentSpec,
+    pub loss: ComponentSpec,
+    pub train: TrainConfig,
+}
+
+/// A prepared data set handle in scripts.
+#[derive(Clone)]
+pub struct DataHandle(pub Arc<Data>);
+
+/// A trained run handle in scripts.
+#[derive(Clone)]
+pub struct RunHandle {
+    pub run: Arc<Mutex<Run>>,
+    pub data: Arc<Data>,
+    pub name: String,
+}
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+fn fail<T>(msg: impl Into<String>, pos: Position) -> Res<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(msg.into()),
+        pos,
+    )))
+}
+
+/// RON text of a Rhai value (component parameters cross the ABI as RON).
+pub fn to_ron(v: &Dynamic) -> Result<String, String> {
+    if v.is_unit() {
+        return Ok("()".into());
+    }
+    if let Some(b) = v.clone().try_cast::<bool>() {
+        return Ok(b.to_string());
+    }
+    if let Some(i) = v.clone().try_cast::<i64>() {
+        return Ok(i.to_string());
+    }
+    if let Some(f) = v.clone().try_cast::<f64>() {
+        return Ok(if f.fract() == 0.0 && f.is_finite() {
+            format!("{f:.1}")
+        } else {
+            format!("{f}")
+        });
+    }
+    if let Some(s) = v.clone().try_cast::<rhai::ImmutableString>() {
+        return ron::to_string(s.as_str()).map_err(|e| e.to_string());
+    }
+    if let Some(a) = v.clone().try_cast::<Array>() {
+        let parts: Result<Vec<String>, String> = a.iter().map(to_ron).collect();
+        return Ok(format!("[{}]", parts?.join(", ")));
+    }
+    if let Some(m) = v.clone().try_cast::<Map>() {
+        let parts: Result<Vec<String>, String> = m
+            .iter()
+            .map(|(k, v)| {
+                Ok(format!(
+                    "{}: {}",
+                    ron::to_string(k.as_str()).map_err(|e| e.to_string())?,
+                    to_ron(v)?
+                ))
+            })
+            .collect();
+        return Ok(format!("{{{}}}", parts?.join(", ")));
+    }
+    Err(format!(
+        "value of type {} cannot be a parameter",
+        v.type_name()
+    ))
+}
+
+fn get_f64(m: &Map, k: &str, default: f64, pos: Position) -> Res<f64> {
+    match m.get(k) {
+        None => Ok(default),
+        Some(v) => v
+            .as_float()
+            .or_else(|_| v.as_int().map(|i| i as f64))
+            .or_else(|t| fail(format!("option '{k}' must be a number, got {t}"), pos)),
+    }
+}
+
+fn get_usize(m: &Map, k: &str, default: usize, pos: Position) -> Res<usize> {
+    match m.get(k) {
+        None => Ok(default),
+        Some(v) => match v.as_int() {
+            Ok(i) if i >= 0 => Ok(i as usize),
+            Ok(i) => fail(format!("option '{k}' must be >= 0, got {i}"), pos),
+            Err(t) => fail(format!("option '{k}' must be an integer, got {t}"), pos),
+        },
+    }
+}
+
+fn get_str(m: &Map, k: &str, default: &str, pos: Position) -> Res<String> {
+    match m.get(k) {
+        None => Ok(default.into()),
+        Some(v) => v
+            .clone()
+            .into_string()
+            .or_else(|t| fail(format!("option '{k}' must be a string, got {t}"), pos)),
+    }
+}
+
+fn check_keys(m: &Map, valid: &[&str], what: &str, pos: Position) -> Res<()> {
+    for k in m.keys() {
+        if !valid.contains(&k.as_str()) {
+            return fail(
+                format!(
+                    "unknown option '{k}' for {what}; valid options: {}",
+                    valid.join(", ")
+                ),
+                pos,
+            );
+        }
+    }
+    Ok(())
+}
+
+impl Session {
+    pub fn new(
+        cfg: SessionConfig,
+        registry: Arc<Registry>,
+        device: Device,
+    ) -> Result<Arc<Session>, String> {
+        let out = if cfg.check_only {
+            None
+        } else {
+            Some(Mutex::new(RunDir::create(&cfg.out)?))
+        };
+        Ok(Arc::new(Session {
+            cfg,
+            registry,
+            device,
+            out,
+            resolved: Mutex::new(Vec::new()),
+            run_counter: Mutex::new(0),
+        }))
+    }
+
+    /// Is `p` inside one of the folders scripts may read?
+    fn check_path(&self, p: &Path) -> Result<(), String> {
+        let canon = p
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        let roots = [
+            self.cfg.repo_root.clone(),
+            self.cfg.repo_root.join("../shared/data"),
+            self.cfg.out.clone(),
+        ];
+        if roots
+            .iter()
+            .filter_map(|r| r.canonicalize().ok())
+            .any(|r| canon.starts_with(r))
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: recipes may only read inside the repository, ../shared/data or the output folder",
+                p.display()
+            ))
+        }
+    }
+
+    fn component(
+        &self,
+        kind: ComponentKind,
+        name: &str,
+        params: &Map,
+        pos: Position,
+    ) -> Res<ComponentSpec> {
+        let mut params = params.clone();
+        let share = if kind == ComponentKind::Backbone {
+            params.remove("share").map(|v| v.to_string())
+        } else {
+            None
+        };
+        let keys: Vec<String> = params.keys().map(|k| k.to_string()).collect();
+        self.registry
+            .check_params(kind, name, &keys)
+            .or_else(|e| fail(e, pos))?;
+        let ron = to_ron(&Dynamic::from_map(params)).or_else(|e| fail(e, pos))?;
+        // Construct once to validate parameter types now, with the script position.
+        self.registry
+            .create(kind, name, &ron)
+            .or_else(|e| fail(e, pos))?;
+        Ok(ComponentSpec {
+            kind: kind.as_str().into(),
+            name: name.into(),
+            params_ron: ron,
+            share,
+        })
+    }
+
+    fn dataset(&self, source: &str, opts: &Map, pos: Position) -> Res<DataHandle> {
+        check_keys(
+            opts,
+            &[
+                "split",
+                "ratios",
+                "positive_threshold",
+                "roles",
+                "drop",
+                "seed",
+            ],
+            "dataset()",
+            pos,
+        )?;
+        let mut cfg = DataConfig {
+            source: source.into(),
+            seed: self.cfg.seed,
+            ..DataConfig::default()
+        };
+        cfg.split = get_str(opts, "split", &cfg.split, pos)?;
+        if let Some(r) = opts.get("ratios") {
+            let a = r
+                .clone()
+                .into_array()
+                .or_else(|t| fail(format!("ratios must be an array, got {t}"), pos))?;
+            if a.len() != 3 {
+                return fail(
+                    format!(
+                        "ratios must have 3 numbers (train, valid, test), got {}",
+                        a.len()
+                    ),
+                    pos,
+                );
+            }
+            for (k, v) in a.iter().enumerate() {
+                cfg.ratios[k] = v
+                    .as_float()
+                    .or_else(|_| v.as_int().map(|i| i as f64))
+                    .or_else(|t| fail(format!("ratio must be a number, got {t}"), pos))?;
+            }
+        }
+        if let Some(t) = opts.get("positive_threshold") {
+            cfg.positive_threshold = if t.is_unit() {
+                None
+            } else {
+                Some(get_f64(opts, "positive_threshold", 4.0, pos)? as f32)
+            };
+        }
+        if let Some(r) = opts.get("roles") {
+            let m = r.clone().try_cast::<Map>().ok_or_else(|| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    "roles must be a map #{field: role}".into(),
+                    pos,
+                ))
+            })?;
+            for (k, v) in m {
+                cfg.roles.push((k.to_string(), v.to_string()));
+            }
+        }
+        if let Some(d) = opts.get("drop") {
+            let a = d.clone().into_array().or_else(|t| {
+                fail(
+                    format!("drop must be an array of field names, got {t}"),
+                    pos,
+                )
+            })?;
+            cfg.drop_fields = a.iter().map(|v| v.to_string()).collect();
+        }
+        cfg.seed = get_usize(opts, "seed", cfg.seed as usize, pos)? as u64;
+        if source != "bundled" && source != "ml-100k" {
+            let p = self.cfg.repo_root.join(source);
+            self.check_path(&p).or_else(|e| fail(e, pos))?;
+        }
+        let data = Data::load(cfg, &self.cfg.repo_root).or_else(|e| fail(e, pos))?;
+        Ok(DataHandle(Arc::new(data)))
+    }
+
+    fn train(
+        &self,
+        data: &DataHandle,
+        backbones: Vec<ComponentSpec>,
+        est: &ComponentSpec,
+        opts: &Map,
+        pos: Position,
+    ) -> Res<RunHandle> {
+        check_keys(
+            opts,
+            &[
+                "lr",
+                "epochs",
+                "batch_size",
+                "optimizer",
+                "l2",
+                "negatives",
+                "early_stop",
+                "metric",
+                "loss",
+                "seed",
+                "name",
+            ],
+            "train()",
+            pos,
+        )?;
+        let d = TrainConfig::default();
+        let mut cfg = TrainConfig {
+            epochs: get_usize(opts, "epochs", d.epochs, pos)?,
+            batch_size: get_usize(opts, "batch_size", d.batch_size, pos)?,
+            negatives: get_usize(opts, "negatives", d.negatives, pos)?,
+            early_stop: get_usize(opts, "early_stop", d.early_stop, pos)?,
+            metric: get_str(opts, "metric", &d.metric, pos)?,
+            seed: get_usize(opts, "seed", self.cfg.seed as usize, pos)? as u64,
+            ..d
+        };
+        cfg.optim.lr = get_f64(opts, "lr", cfg.optim.lr, pos)?;
+        cfg.optim.l2 = get_f64(opts, "l2", cfg.optim.l2, pos)?;
+        cfg.optim.kind = get_str(opts, "optimizer", &cfg.optim.kind, pos)?;
+        cfg.optim.validate().or_else(|e| fail(e, pos))?;
+        let loss = match opts.get("loss") {
+            None => ComponentSpec {
+                kind: "loss".into(),
+                name: "bce".into(),
+                params_ron: String::new(),
+                share: None,
+            },
+            Some(v) => match v.clone().try_cast::<ComponentSpec>() {
+                Some(s) => s,
+                None => self.component(ComponentKind::Loss, &v.to_string(), &Map::new(), pos)?,
+            },
+        };
+        let name = {
+            let mut c = self.run_counter.lock().unwrap_or_else(|e| e.into_inner());
+            *c += 1;
+            let default = format!(
+                "{}-{}-{}",
+                backbones
+                    .iter()
+                    .map(|b| b.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                est.name,
+                c
+            );
+            get_str(opts, "name", &default, pos)?
+        };
+        let comps =
+            Components::build(&self.registry, &backbones, est, &loss).or_else(|e| fail(e, pos))?;
+        self.resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ResolvedCall {
+                run: name.clone(),
+                data: data.0.config.clone(),
+                backbones: backbones.clone(),
+                estimator: est.clone(),
+                loss: loss.clone(),
+                train: cfg.clone(),
+            });
+        let mut run = Run::new(&name, comps, cfg, self.device.clone()).or_else(|e| fail(e, pos))?;
+        if !self.cfg.check_only {
+            let out = self.out.as_ref().expect("run dir");
+            let ckpt = out
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .path
+                .join("checkpoints");
+            let t0 = std::time::Instant::now();
+            run.fit(&data.0, Some(&ckpt), |log| {
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = o.log_metrics(log);
+            })
+            .or_else(|e| fail(e, pos))?;
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            let mut values = BTreeMap::new();
+            values.insert("best_epoch".into(), serde_json::json!(run.best_epoch));
+            values.insert("epochs_run".into(), serde_json::json!(run.history.len()));
+            values.insert(
+                "train_seconds".into(),
+                serde_json::json!(t0.elapsed().as_secs_f64()),
+            );
+            if let Some(l) = run.history.last() {
+                values.insert("final_loss".into(), serde_json::json!(l.loss));
+                values.insert(
+                    "examples_per_second".into(),
+                    serde_json::json!(l.examples_per_second),
+                );
+            }
+            o.rows.push(ReportRow {
+                name: name.clone(),
+                kind: "train".into(),
+                values,
+            });
+            o.write_report().or_else(|e| fail(e, pos))?;
+            crate::report::save_checkpoint(
+                &run.model,
+                &o.path
+                    .join("checkpoints")
+                    .join(format!("{name}.safetensors")),
+            )
+            .or_else(|e| fail(e, pos))?;
+        }
+        Ok(RunHandle {
+            run: Arc::new(Mutex::new(run)),
+            data: data.0.clone(),
+            name,
+        })
+    }
+
+    fn evaluate(&self, r: &RunHandle, protocol: &str, opts: &Map, pos: Position) -> Res<Map> {
+        check_keys(opts, &["k", "split"], "evaluate()", pos)?;
+        let part = match get_str(opts, "split", "test", pos)?.as_str() {
+            "test" => Part::Test,
+            "valid" => Part::Valid,
+            other => {
+                return fail(
+                    format!("split must be 'test' or 'valid', got '{other}'"),
+                    pos,
+                )
+            }
+        };
+        let ks: Vec<usize> = match opts.get("k") {
+            None => vec![10, 20],
+            Some(v) => v
+                .clone()
+                .into_array()
+                .or_else(|t| fail(format!("k must be an array of integers, got {t}"), pos))?
+                .iter()
+                .map(|x| x.as_int().map(|i| i.max(1) as usize))
+                .collect::<Result<_, _>>()
+                .or_else(|t| fail(format!("k must hold integers, got {t}"), pos))?,
+        };
+        if self.cfg.check_only {
+            return Ok(Map::new());
+        }
+        let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let metrics = match protocol {
+            "all_ranking" => run
+                .rank_eval(&r.data, part, &ks)
+                .or_else(|e| fail(e, pos))?,
+            "auc" => crate::protocols::labelled_eval(&mut run, &r.data, part)
+                .or_else(|e| fail(e, pos))?,
+            other => {
+                return fail(
+                    format!("unknown protocol '{other}'; valid protocols: all_ranking, auc"),
+                    pos,
+                )
+            }
+        };
+        let mut m = Map::new();
+        let mut values = BTreeMap::new();
+        m.insert("run".into(), Dynamic::from(r.name.clone()));
+        for (k, v) in &metrics {
+            m.insert(k.as_str().into(), Dynamic::from_float(*v));
+            values.insert(k.clone(), serde_json::json!(v));
+        }
+        if let Some(out) = &self.out {
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            o.rows.push(ReportRow {
+                name: r.name.clone(),
+                kind: format!(
+                    "evaluate {protocol} ({})",
+                    if part == Part::Test { "test" } else { "valid" }
+                ),
+                values,
+            });
+            o.write_report().or_else(|e| fail(e, pos))?;
+        }
+        Ok(m)
+    }
+
+    fn print_table(&self, title: &str, rows: Array, pos: Position) -> Res<()> {
+        let maps: Vec<Map> = rows
+            .into_iter()
+            .map(|r| r.try_cast::<Map>().ok_or(()))
+            .collect::<Result<_, _>>()
+            .or_else(|_| fail("print_table takes an array of maps", pos))?;
+        let mut cols: Vec<String> = Vec::new();
+        for m in &maps {
+            for k in m.keys() {
+                if !cols.iter().any(|c| c == k.as_str()) {
+                    cols.push(k.to_string());
+                }
+            }
+        }
+        if let Some(i) = cols.iter().position(|c| c == "run") {
+            let c = cols.remove(i);
+            cols.insert(0, c);
+        }
+        let mut s = String::new();
+        if !title.is_empty() {
+            s.push_str(&format!("### {title}\n\n"));
+        }
+        s.push_str(&format!(
+            "| {} |\n|{}|\n",
+            cols.join(" | "),
+            cols.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+        ));
+        for m in &maps {
+            let cells: Vec<String> = cols
+                .iter()
+                .map(|c| match m.get(c.as_str()) {
+                    None => String::new(),
+                    Some(v) if v.is_float() => {
+                        fmt_value(&serde_json::json!(v.as_float().unwrap_or(f64::NAN)))
+                    }
+                    Some(v) => v.to_string(),
+                })
+                .collect();
+            s.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        println!("{s}");
+        if let Some(out) = &self.out {
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            o.tables.push(s);
+            o.write_report().or_else(|e| fail(e, pos))?;
+        }
+        Ok(())
+    }
+}
+
+/// A module resolver that only loads `.rhai` files under `scripts/`.
+struct ScriptsOnly(rhai::module_resolvers::FileModuleResolver, PathBuf);
+
+impl rhai::ModuleResolver for ScriptsOnly {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<rhai::Shared<rhai::Module>, Box<EvalAltResult>> {
+        if path.contains("..") || Path::new(path).is_absolute() {
+            return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
+                format!("{path} (imports must stay under {})", self.1.display()),
+                pos,
+            )));
+        }
+        self.0.resolve(engine, source, path, pos)
+    }
+}
+
+/// Build the sandboxed engine with the recipe API.
+pub fn engine(session: Arc<Session>) -> Engine {
+    let mut e = Engine::new();
+    e.set_max_operations(2_000_000_000);
+    e.set_max_call_levels(64);
+    e.set_max_expr_depths(128, 64);
+    e.set_max_string_size(1 << 20);
+    e.set_max_array_size(1 << 20);
+    e.set_max_map_size(1 << 16);
+    e.set_max_modules(64);
+    let scripts = session.cfg.repo_root.join("scripts");
+    e.set_module_resolver(ScriptsOnly(
+        rhai::module_resolvers::FileModuleResolver::new_with_path(&scripts),
+        scripts,
+    ));
+    e.on_print(|s| println!("{s}"));
+
+    e.register_type_with_name::<DataHandle>("Dataset");
+    e.register_type_with_name::<ComponentSpec>("Component");
+    e.register_type_with_name::<RunHandle>("Run");
+    e.register_fn("to_string", |c: &mut ComponentSpec| {
+        format!("{} {} {}", c.kind, c.name, c.params_ron)
+    });
+    e.register_fn("to_string", |r: &mut RunHandle| format!("run {}", r.name));
+    e.register_get("name", |r: &mut RunHandle| r.name.clone());
+    e.register_get("name", |c: &mut ComponentSpec| c.name.clone());
+
+    let s = session.clone();
+    e.register_fn("dataset", move |ctx: NativeCallContext, src: &str| {
+        s.dataset(src, &Map::new(), ctx.call_position())
+    });
+    let s = session.clone();
+    e.register_fn(
+        "dataset",
+        move |ctx: NativeCallContext, src: &str, o: Map| s.dataset(src, &o, ctx.call_position()),
+    );
+    e.register_fn("data_info", |d: &mut DataHandle| {
+        let st = d.0.ds.stats();
+        format!("{}\n{}", causalrec_datasets::DatasetStats::HEADER, st)
+    });
+
+    for (fname, kind) in [
+        ("backbone", ComponentKind::Backbone),
+        ("estimator", ComponentKind::Estimator),
+        ("loss", ComponentKind::Loss),
+    ] {
+        let s = session.clone();
+        e.register_fn(fname, move |ctx: NativeCallContext, name: &str| {
+            s.component(kind, name, &Map::new(), ctx.call_position())
+        });
+        let s = session.clone();
+        e.register_fn(fname, move |ctx: NativeCallContext, name: &str, p: Map| {
+            s.component(kind, name, &p, ctx.call_position())
+        });
+    }
+
+    let s = session.clone();
+    e.register_fn(
+        "train",
+        move |ctx: NativeCallContext, d: DataHandle, b: ComponentSpec, est: ComponentSpec| {
+            s.train(&d, vec![b], &est, &Map::new(), ctx.call_position())
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "train",
+        move |ctx: NativeCallContext,
+              d: DataHandle,
+              b: ComponentSpec,
+              est: ComponentSpec,
+              o: Map| { s.train(&d, vec![b], &est, &o, ctx.call_position()) },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "train",
+        move |ctx: NativeCallContext, d: DataHandle, b: Array, est: ComponentSpec, o: Map| {
+            let pos = ctx.call_position();
+            let bs: Vec<ComponentSpec> = b
+                .into_iter()
+                .map(|x| x.try_cast::<ComponentSpec>().ok_or(()))
+                .collect::<Result<_, _>>()
+                .or_else(|_| {
+                    fail(
+                        "train(): the backbone array must hold backbone(..) values",
+                        pos,
+                    )
+                })?;
+            s.train(&d, bs, &est, &o, pos)
+        },
+    );
+
+    let s = session.clone();
+    e.register_fn(
+        "evaluate",
+        move |ctx: NativeCallContext, r: RunHandle, p: &str| {
+            s.evaluate(&r, p, &Map::new(), ctx.call_position())
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "evaluate",
+        move |ctx: NativeCallContext, r: RunHandle, p: &str, o: Map| {
+            s.evaluate(&r, p, &o, ctx.call_position())
+        },
+    );
+
+    let s = session.clone();
+    e.register_fn("print_table", move |ctx: NativeCallContext, rows: Array| {
+        s.print_table("", rows, ctx.call_position())
+    });
+    let s = session.clone();
+    e.register_fn(
+        "print_table",
+        move |ctx: NativeCallContext, t: &str, rows: Array| {
+            s.print_table(t, rows, ctx.call_position())
+        },
+    );
+
+    let s = session.clone();
+    e.register_fn(
+        "setting",
+        move |name: &str, default: Dynamic| -> Res<Dynamic> {
+            let Some(raw) = s.cfg.settings.get(name) else {
+                return Ok(default);
+            };
+            let parsed = if default.is_int() {
+                raw.parse::<i64>()
+                    .map(Dynamic::from_int)
+                    .map_err(|_| format!("--set {name}={raw}: expected an integer"))
+            } else if default.is_float() {
+                raw.parse::<f64>()
+                    .map(Dynamic::from_float)
+                    .map_err(|_| format!("--set {name}={raw}: expected a number"))
+            } else if default.is_bool() {
+                raw.parse::<bool>()
+                    .map(Dynamic::from_bool)
+                    .map_err(|_| format!("--set {name}={raw}: expected true or false"))
+            } else {
+                Ok(Dynamic::from(raw.clone()))
+            };
+            parsed.or_else(|m| fail(m, Position::NONE))
+        },
+    );
+    e
+}
+
+/// Format a script error as `file:line:column: message`.
+pub fn format_error(file: &Path, err: &EvalAltResult) -> String {
+    let pos = err.position();
+    let mut inner = err;
+    // Unwrap function-call wrappers to the innermost message, keeping the outer position.
+    while let EvalAltResult::ErrorInFunctionCall(_, _, e, _)
+    | EvalAltResult::ErrorInModule(_, e, _) = inner
+    {
+        inner = e;
+    }
+    let msg = match inner {
+        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        other => {
+            let s = other.to_string();
+            // Rhai appends " (line L, position C)"; the prefix carries it already.
+            match s.rfind(" (line ") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    };
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("{}:{l}:{c}: {msg}", file.display()),
+        (Some(l), None) => format!("{}:{l}: {msg}", file.display()),
+        _ => format!("{}: {msg}", file.display()),
+    }
+}
+
+/// Compile a recipe, reporting syntax errors with their position.
+pub fn compile(engine: &Engine, file: &Path) -> Result<AST, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    engine.compile(&text).map_err(|e| {
+        let pos = e.1;
+        let msg = e.0.to_string();
+        match (pos.line(), pos.position()) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}: syntax error: {msg}", file.display()),
+            _ => format!("{}: syntax error: {msg}", file.display()),
+        }
+    })
+}

@@ -1,0 +1,671 @@
+//! Training and inference of one run: components built from plugins, the
+//! training loop (mini-batches with negative sampling, early stopping,
+//! NaN guard with the last finite checkpoint kept) and scoring for evaluation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
+use candle_core::{DType, Device, Tensor};
+use causalrec_sdk::component::{Backbone, Backbone_TO};
+use causalrec_sdk::graph::GraphMut;
+use causalrec_sdk::plugin::ComponentBox;
+use causalrec_sdk::{
+    BackboneInfo, BackboneRef, ComponentKind, Emb, EstimatorRef, LossRef, NamedVar, VarId,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ids_tensor, Data, Part};
+use crate::eval::RankingAccumulator;
+use crate::exec::store::OptimConfig;
+use crate::exec::{Batch, HostGraph, Model};
+use crate::plugins::Registry;
+
+/// A component chosen by a recipe: kind, name and parameters (RON text).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ComponentSpec {
+    pub kind: String,
+    pub name: String,
+    pub params_ron: String,
+    /// Embedding-sharing group (backbones only): tables are named `<share>/<table>`.
+    pub share: Option<String>,
+}
+
+/// Training options (the recipe's `train(.., #{..})`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Negatives sampled per positive (uniform over items the user has not seen in training).
+    pub negatives: usize,
+    pub optim: OptimConfig,
+    /// Patience in epochs for early stopping on the validation metric (0: off).
+    pub early_stop: usize,
+    /// Validation metric for early stopping, e.g. `ndcg@10`.
+    pub metric: String,
+    pub seed: u64,
+    /// Compute with f64 (tests) instead of f32.
+    pub f64: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 1024,
+            negatives: 1,
+            optim: OptimConfig::default(),
+            early_stop: 0,
+            metric: "ndcg@10".into(),
+            seed: 2024,
+            f64: false,
+        }
+    }
+}
+
+/// One epoch's log line.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochLog {
+    pub run: String,
+    pub epoch: usize,
+    pub loss: f64,
+    pub terms: BTreeMap<String, f64>,
+    pub valid: BTreeMap<String, f64>,
+    pub seconds: f64,
+    pub examples_per_second: f64,
+}
+
+/// A backbone seen through its parameter scope (host side proxy).
+struct ScopedBackbone {
+    inner: BackboneRef,
+    scope: String,
+    label: String,
+}
+
+impl ScopedBackbone {
+    fn call<T>(
+        &self,
+        g: &mut GraphMut<'_>,
+        f: impl FnOnce(&mut GraphMut<'_>) -> RResult<T, RString>,
+    ) -> RResult<T, RString> {
+        g.enter_scope(self.scope.as_str().into());
+        let r = f(g);
+        g.exit_scope();
+        match r {
+            RResult::RErr(e) => RResult::RErr(format!("{}: {e}", self.label).into()),
+            ok => ok,
+        }
+    }
+}
+
+impl Backbone for ScopedBackbone {
+    fn info(&self) -> BackboneInfo {
+        self.inner.info()
+    }
+    fn embed(&self, g: &mut GraphMut<'_>) -> RResult<Emb, RString> {
+        self.call(g, |g| self.inner.embed(g))
+    }
+    fn encode_user(&self, g: &mut GraphMut<'_>, emb: &Emb) -> RResult<VarId, RString> {
+        self.call(g, |g| self.inner.encode_user(g, emb))
+    }
+    fn encode_item(&self, g: &mut GraphMut<'_>, emb: &Emb) -> RResult<VarId, RString> {
+        self.call(g, |g| self.inner.encode_item(g, emb))
+    }
+    fn predict(
+        &self,
+        g: &mut GraphMut<'_>,
+        u: VarId,
+        i: VarId,
+        emb: &Emb,
+    ) -> RResult<VarId, RString> {
+        self.call(g, |g| self.inner.predict(g, u, i, emb))
+    }
+    fn predict_fields(&self, g: &mut GraphMut<'_>, emb: &Emb) -> RResult<VarId, RString> {
+        self.call(g, |g| self.inner.predict_fields(g, emb))
+    }
+    fn score_all(&self, g: &mut GraphMut<'_>, user: VarId) -> RResult<ROption<VarId>, RString> {
+        self.call(g, |g| self.inner.score_all(g, user))
+    }
+}
+
+/// The components of a run, constructed from plugins.
+pub struct Components {
+    pub backbones: RVec<BackboneRef>,
+    pub estimator: EstimatorRef,
+    pub loss: LossRef,
+    pub label: String,
+    pub shares: Vec<(String, String)>,
+}
+
+impl Components {
+    /// Build from specs: one backbone per estimator role (the same spec is reused
+    /// for every role when only one is given).
+    pub fn build(
+        reg: &Registry,
+        backbones: &[ComponentSpec],
+        estimator: &ComponentSpec,
+        loss: &ComponentSpec,
+    ) -> Result<Components, String> {
+        let est = match reg.create(
+            ComponentKind::Estimator,
+            &estimator.name,
+            &estimator.params_ron,
+        )? {
+            ComponentBox::Estimator(e) => e,
+            _ => return Err(format!("'{}' is not an estimator", estimator.name)),
+        };
+        let roles: Vec<String> = est.roles().into_iter().map(|r| r.to_string()).collect();
+        if backbones.is_empty() {
+            return Err("train() needs a backbone".into());
+        }
+        if backbones.len() != 1 && backbones.len() != roles.len() {
+            return Err(format!(
+                "estimator '{}' takes {} backbone(s) (roles: {}), got {}",
+                estimator.name,
+                roles.len(),
+                roles.join(", "),
+                backbones.len()
+            ));
+        }
+        let mut bbs = RVec::new();
+        let mut shares = Vec::new();
+        for (k, role) in roles.iter().enumerate() {
+            let spec = &backbones[k.min(backbones.len() - 1)];
+            let inner = match reg.create(ComponentKind::Backbone, &spec.name, &spec.params_ron)? {
+                ComponentBox::Backbone(b) => b,
+                _ => return Err(format!("'{}' is not a backbone", spec.name)),
+            };
+            let label = format!(
+                "backbone '{}' (plugin {})",
+                spec.name,
+                reg.provider(ComponentKind::Backbone, &spec.name)
+            );
+            if let Some(s) = &spec.share {
+                shares.push((role.clone(), s.clone()));
+            }
+            bbs.push(Backbone_TO::from_value(
+                ScopedBackbone {
+                    inner,
+                    scope: role.clone(),
+                    label,
+                },
+                TD_Opaque,
+            ));
+        }
+        let loss_obj = match reg.create(ComponentKind::Loss, &loss.name, &loss.params_ron)? {
+            ComponentBox::Loss(l) => l,
+            _ => return Err(format!("'{}' is not a loss", loss.name)),
+        };
+        let label = format!(
+            "estimator '{}' (plugin {})",
+            estimator.name,
+            reg.provider(ComponentKind::Estimator, &estimator.name)
+        );
+        Ok(Components {
+            backbones: bbs,
+            estimator: est,
+            loss: loss_obj,
+            label,
+            shares,
+        })
+    }
+}
+
+/// A trained (or training) run.
+pub struct Run {
+    pub name: String,
+    pub model: Model,
+    pub comps: Components,
+    pub cfg: TrainConfig,
+    pub history: Vec<EpochLog>,
+    pub best_epoch: usize,
+    pub best_valid: Option<f64>,
+    rng: ChaCha8Rng,
+}
+
+fn te(e: candle_core::Error) -> String {
+    e.to_string()
+}
+
+impl Run {
+    pub fn new(
+        name: &str,
+        comps: Components,
+        cfg: TrainConfig,
+        device: Device,
+    ) -> Result<Run, String> {
+        cfg.optim.validate()?;
+        if cfg.batch_size == 0 || cfg.epochs == 0 {
+            return Err("batch_size and epochs must be > 0".into());
+        }
+        let dtype = if cfg.f64 { DType::F64 } else { DType::F32 };
+        let mut model = Model::new(cfg.seed, dtype, device, cfg.optim.clone());
+        for (role, share) in &comps.shares {
+            model.table_namespace.insert(role.clone(), share.clone());
+        }
+        Ok(Run {
+            name: name.into(),
+            model,
+            comps,
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed),
+            cfg,
+            history: Vec::new(),
+            best_epoch: 0,
+            best_valid: None,
+        })
+    }
+
+    /// Uniform negatives for `user`, excluding its training items.
+    fn sample_negative(&mut self, data: &Data, user: u32) -> u32 {
+        let n = data.ds.n_items as u32;
+        let seen = &data.train_seen[user as usize];
+        for _ in 0..64 {
+            let j = self.rng.random_range(0..n);
+            if seen.binary_search(&j).is_err() {
+                return j;
+            }
+        }
+        self.rng.random_range(0..n)
+    }
+
+    /// One training batch from positives `pos`: positives first, then `k` negatives each.
+    pub fn make_batch(&mut self, data: &Data, pos: &[(u32, u32)]) -> Result<Batch, String> {
+        let k = self.cfg.negatives;
+        let n = pos.len();
+        let mut users: Vec<u32> = pos.iter().map(|p| p.0).collect();
+        let mut items: Vec<u32> = pos.iter().map(|p| p.1).collect();
+        let mut labels = vec![1f32; n];
+        let (mut pos_row, mut neg_row) = (Vec::with_capacity(n * k), Vec::with_capacity(n * k));
+        for r in 0..n {
+            for _ in 0..k {
+                let u = users[r];
+                let j = self.sample_negative(data, u);
+                pos_row.push(r as u32);
+                neg_row.push(users.len() as u32);
+                users.push(u);
+                items.push(j);
+                labels.push(0.0);
+            }
+        }
+        let dev = self.model.device.clone();
+        let mut b = data.pair_batch(&users, &items, &dev)?;
+        b.inputs.insert(
+            "label".into(),
+            Tensor::from_vec(labels, users.len(), &dev).map_err(te)?,
+        );
+        if k > 0 {
+            b.inputs
+                .insert("pos_row".into(), ids_tensor(&pos_row, &dev)?);
+            b.inputs
+                .insert("neg_row".into(), ids_tensor(&neg_row, &dev)?);
+        }
+        Ok(b)
+    }
+
+    /// One optimisation step; returns the total loss and its named terms.
+    pub fn step(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+    ) -> Result<(f64, BTreeMap<String, f64>), String> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.rng.random());
+        let (loss, terms, leaves) = {
+            let mut g = HostGraph::new(&mut self.model, batch, &data.schema, true, &mut rng);
+            let named: RVec<NamedVar> = {
+                let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
+                match self.comps.estimator.train_step(
+                    &mut gm,
+                    self.comps.backbones.as_rslice(),
+                    &self.comps.loss,
+                ) {
+                    RResult::ROk(v) => v,
+                    RResult::RErr(e) => {
+                        return Err(format!("{} train_step: {e}", self.comps.label))
+                    }
+                }
+            };
+            if named.is_empty() {
+                return Err(format!("{} returned no loss terms", self.comps.label));
+            }
+            let mut total: Option<Tensor> = None;
+            let mut terms = BTreeMap::new();
+            for nv in named.iter() {
+                let t = g.get(nv.var)?.clone();
+                if t.elem_count() != 1 {
+                    return Err(format!(
+                        "loss term '{}' is not a scalar (shape {:?})",
+                        nv.name,
+                        t.dims()
+                    ));
+                }
+                let t = t.reshape(()).map_err(te)?;
+                terms.insert(
+                    nv.name.to_string(),
+                    t.to_dtype(DType::F64)
+                        .and_then(|v| v.to_scalar::<f64>())
+                        .map_err(te)?,
+                );
+                total = Some(match total {
+                    None => t,
+                    Some(s) => (s + t).map_err(te)?,
+                });
+            }
+            let leaves = std::mem::take(&mut g.leaves);
+            (total.expect("non-empty"), terms, leaves)
+        };
+        let value = loss
+            .to_dtype(DType::F64)
+            .and_then(|v| v.to_scalar::<f64>())
+            .map_err(te)?;
+        if !value.is_finite() {
+            return Err(format!("NaN_LOSS:{value}"));
+        }
+        self.model.apply_grads(&loss, &leaves)?;
+        Ok((value, terms))
+    }
+
+    /// Train for the configured epochs. `on_epoch` receives each log (for metrics.jsonl).
+    pub fn fit(
+        &mut self,
+        data: &Data,
+        ckpt_dir: Option<&Path>,
+        mut on_epoch: impl FnMut(&EpochLog),
+    ) -> Result<(), String> {
+        let mut order = data.train_pos.clone();
+        let bs = self.cfg.batch_size;
+        let n_batches = order.len().div_ceil(bs);
+        let bar = ProgressBar::new((self.cfg.epochs * n_batches) as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or(ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(self.name.clone());
+        if std::env::var_os("CAUSALREC_NO_PROGRESS").is_some() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let mut best_snapshot: Option<Snapshot> = None;
+        let mut since_best = 0;
+        let mut last_ckpt: Option<PathBuf> = None;
+        for epoch in 1..=self.cfg.epochs {
+            let t0 = std::time::Instant::now();
+            order.shuffle(&mut self.rng);
+            let (mut sum, mut count) = (0.0, 0usize);
+            let mut term_sums: BTreeMap<String, f64> = BTreeMap::new();
+            for (b, chunk) in order.chunks(bs).enumerate() {
+                let batch = self.make_batch(data, chunk)?;
+                let (l, terms) = match self.step(data, &batch) {
+                    Ok(v) => v,
+                    Err(e) if e.starts_with("NaN_LOSS:") => {
+                        bar.abandon();
+                        let kept = match &last_ckpt {
+                            Some(p) => {
+                                format!("the last finite checkpoint is kept at {}", p.display())
+                            }
+                            None => {
+                                "no finite checkpoint exists yet (it failed in the first epoch)"
+                                    .into()
+                            }
+                        };
+                        return Err(format!(
+                            "run '{}': the loss became {} at epoch {epoch}, step {}; training stopped; {kept}",
+                            self.name,
+                            &e[9..],
+                            b + 1
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                };
+                sum += l;
+                count += 1;
+                for (k, v) in terms {
+                    *term_sums.entry(k).or_default() += v;
+                }
+                bar.inc(1);
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let loss = sum / count.max(1) as f64;
+            bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
+            let valid = if self.cfg.early_stop > 0 || epoch == self.cfg.epochs {
+                self.rank_eval(data, Part::Valid, &[10, 20])?
+            } else {
+                BTreeMap::new()
+            };
+            let log = EpochLog {
+                run: self.name.clone(),
+                epoch,
+                loss,
+                terms: term_sums
+                    .into_iter()
+                    .map(|(k, v)| (k, v / count.max(1) as f64))
+                    .collect(),
+                valid: valid.clone(),
+                seconds: secs,
+                examples_per_second: (order.len() * (1 + self.cfg.negatives)) as f64
+                    / secs.max(1e-9),
+            };
+            on_epoch(&log);
+            self.history.push(log);
+            if let Some(dir) = ckpt_dir {
+                let p = dir.join(format!("{}-last.safetensors", self.name));
+                crate::report::save_checkpoint(&self.model, &p)?;
+                last_ckpt = Some(p);
+            }
+            if self.cfg.early_stop > 0 {
+                let v = *valid.get(&self.cfg.metric).ok_or_else(|| {
+                    format!(
+                        "early-stop metric '{}' unknown (have: {})",
+                        self.cfg.metric,
+                        valid.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+                if self.best_valid.is_none_or(|b| v > b) {
+                    self.best_valid = Some(v);
+                    self.best_epoch = epoch;
+                    best_snapshot = Some(Snapshot::take(&self.model));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if since_best >= self.cfg.early_stop {
+                        tracing::info!(
+                            "{}: early stop at epoch {epoch}, best epoch {}",
+                            self.name,
+                            self.best_epoch
+                        );
+                        break;
+                    }
+                }
+            } else {
+                self.best_epoch = epoch;
+            }
+        }
+        bar.finish_and_clear();
+        if let Some(s) = best_snapshot {
+            s.restore(&mut self.model)?;
+        }
+        Ok(())
+    }
+
+    fn infer_graph<R>(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+        f: impl FnOnce(&mut GraphMut<'_>, &Components) -> RResult<R, RString>,
+    ) -> Result<(R, HostGraphOut), String> {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut g = HostGraph::new(&mut self.model, batch, &data.schema, false, &mut rng);
+        let r = {
+            let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
+            f(&mut gm, &self.comps)
+                .into_result()
+                .map_err(|e| format!("{}: {e}", self.comps.label))?
+        };
+        Ok((
+            r,
+            HostGraphOut {
+                tape: std::mem::take(&mut g.tape),
+            },
+        ))
+    }
+
+    /// Scores of every item for `users`: `[users.len() * n_items]`, row-major.
+    pub fn score_users(&mut self, data: &Data, users: &[u32]) -> Result<Vec<f32>, String> {
+        let dev = self.model.device.clone();
+        let batch = data.user_batch(users, &dev)?;
+        let (opt, out) = self.infer_graph(data, &batch, |g, c| {
+            c.estimator.score_all(g, c.backbones.as_rslice())
+        })?;
+        let n = data.ds.n_items;
+        if let ROption::RSome(v) = opt {
+            let t = out.get(v)?;
+            if t.dims() != [users.len(), n] {
+                return Err(format!(
+                    "{}: score_all returned shape {:?}, expected [{}, {n}]",
+                    self.comps.label,
+                    t.dims(),
+                    users.len()
+                ));
+            }
+            return t
+                .to_dtype(DType::F32)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1())
+                .map_err(te);
+        }
+        // Fallback: score every (user, item) pair.
+        let mut all = Vec::with_capacity(users.len() * n);
+        let items: Vec<u32> = (0..n as u32).collect();
+        for &u in users {
+            let us = vec![u; n];
+            all.extend(self.score_pairs(data, &us, &items)?);
+        }
+        Ok(all)
+    }
+
+    /// One score per (user, item) pair.
+    pub fn score_pairs(
+        &mut self,
+        data: &Data,
+        users: &[u32],
+        items: &[u32],
+    ) -> Result<Vec<f32>, String> {
+        let dev = self.model.device.clone();
+        let batch = data.pair_batch(users, items, &dev)?;
+        let (v, out) = self.infer_graph(data, &batch, |g, c| {
+            c.estimator.score(g, c.backbones.as_rslice())
+        })?;
+        let t = out.get(v)?;
+        if t.elem_count() != users.len() {
+            return Err(format!(
+                "{}: score returned shape {:?}, expected [{}]",
+                self.comps.label,
+                t.dims(),
+                users.len()
+            ));
+        }
+        t.to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map_err(te)
+    }
+
+    /// All-ranking Recall/NDCG@K on a part of the split.
+    pub fn rank_eval(
+        &mut self,
+        data: &Data,
+        part: Part,
+        ks: &[usize],
+    ) -> Result<BTreeMap<String, f64>, String> {
+        let relevant = data.positives(part);
+        let users: Vec<u32> = (0..data.ds.n_users as u32)
+            .filter(|&u| !relevant[u as usize].is_empty())
+            .collect();
+        let n = data.ds.n_items;
+        let chunk = (1 << 16) / n.max(1) + 1;
+        let mut acc = RankingAccumulator::new(ks);
+        for us in users.chunks(chunk.clamp(1, 256)) {
+            let scores = self.score_users(data, us)?;
+            for (k, &u) in us.iter().enumerate() {
+                let mut excluded = data.train_seen[u as usize].clone();
+                if part == Part::Test {
+                    excluded.extend(&data.valid_seen[u as usize]);
+                    excluded.sort_unstable();
+                    excluded.dedup();
+                }
+                acc.add(
+                    &scores[k * n..(k + 1) * n],
+                    &excluded,
+                    &relevant[u as usize],
+                );
+            }
+        }
+        let mut m = acc.finish();
+        m.insert("users".into(), acc.users as f64);
+        Ok(m)
+    }
+}
+
+/// The tape of a finished inference graph.
+struct HostGraphOut {
+    tape: Vec<Tensor>,
+}
+
+impl HostGraphOut {
+    fn get(&self, v: VarId) -> Result<&Tensor, String> {
+        self.tape
+            .get(v.0 as usize)
+            .ok_or_else(|| format!("handle {} out of range", v.0))
+    }
+}
+
+/// A copy of parameter values (best epoch for early stopping).
+struct Snapshot {
+    dense: Vec<(String, Tensor)>,
+    tables: Vec<(String, Vec<f32>)>,
+}
+
+impl Snapshot {
+    fn take(m: &Model) -> Snapshot {
+        Snapshot {
+            dense: m
+                .dense
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_tensor()
+                            .copy()
+                            .unwrap_or_else(|_| v.as_tensor().clone()),
+                    )
+                })
+                .collect(),
+            tables: m
+                .tables
+                .tables
+                .iter()
+                .map(|(k, t)| (k.clone(), t.data.clone()))
+                .collect(),
+        }
+    }
+    fn restore(self, m: &mut Model) -> Result<(), String> {
+        for (k, t) in self.dense {
+            if let Some(v) = m.dense.params.get(&k) {
+                v.set(&t).map_err(te)?;
+            }
+        }
+        for (k, d) in self.tables {
+            if let Some(t) = m.tables.tables.get_mut(&k) {
+                t.data = d;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[allow(unused)]
+fn _slice_type_check(_: RSlice<'_, BackboneRef>) {}

@@ -1,0 +1,1346 @@
+//! Every op of `causalrec_sdk::ops` checked in f64: reverse-mode gradients
+//! against central finite differences, plus value checks against hand
+//! formulas and error cases.
+//!
+//! For a differentiable op `f = sum(op(inputs) * R)` with a fixed random `R`
+//! of the output's shape (or just the output when it is a scalar); each float
+//! input is a `candle_core::Var`, and each element of its gradient is compared
+//! with `(f(x + h) - f(x - h)) / 2h`, `h = 1e-6`.
+
+use std::collections::BTreeSet;
+
+use candle_core::{DType, Device, Tensor, Var};
+use causalrec_host::exec::ops::{apply, OpEnv};
+use causalrec_sdk::ops::{self, *};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Finite-difference step.
+const H: f64 = 1e-6;
+/// `|analytic - numeric| <= TOL * (1 + |analytic|)` per element.
+const TOL: f64 = 1e-7;
+/// GELU only: see `check`.
+const GELU_TOL: f64 = 2e-6;
+
+/// Every op code this file exercises; `every_op_code_is_tested` compares it
+/// with `ops::ALL`, so a new op without a test here fails the suite.
+const TESTED: &[u32] = &[
+    ADD,
+    SUB,
+    MUL,
+    DIV,
+    MATMUL,
+    NEG,
+    EXP,
+    LOG,
+    SQRT,
+    ABS,
+    POW,
+    SIGMOID,
+    TANH,
+    RELU,
+    LEAKY_RELU,
+    GELU,
+    SOFTPLUS,
+    SUM,
+    MEAN,
+    MAX,
+    SOFTMAX,
+    LOG_SOFTMAX,
+    CONCAT,
+    NARROW,
+    RESHAPE,
+    TRANSPOSE,
+    PERMUTE,
+    UNSQUEEZE,
+    SQUEEZE,
+    BROADCAST_AS,
+    INDEX_SELECT,
+    GATHER,
+    INDEX_ADD,
+    WHERE,
+    MASKED_FILL,
+    DROPOUT,
+    LAYER_NORM,
+    DETACH,
+    BCE_WITH_LOGITS,
+    MSE,
+    BPR,
+    CROSS_ENTROPY,
+    AFFINE,
+    SUM_ALL,
+    MEAN_ALL,
+    MIN,
+    CLAMP,
+    SQUARE,
+    TO_FLOAT,
+    MAXIMUM,
+    MINIMUM,
+];
+
+// ---------------------------------------------------------------- helpers
+
+fn run_env(
+    code: u32,
+    inputs: &[Tensor],
+    ints: &[i64],
+    floats: &[f64],
+    training: bool,
+    seed: u64,
+) -> Result<Tensor, String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut env = OpEnv {
+        dtype: DType::F64,
+        device: &Device::Cpu,
+        training,
+        rng: &mut rng,
+    };
+    apply(code, inputs, ints, floats, &mut env)
+}
+
+fn run(code: u32, inputs: &[Tensor], ints: &[i64], floats: &[f64]) -> Result<Tensor, String> {
+    run_env(code, inputs, ints, floats, false, 0)
+}
+
+/// `run`, panicking with the op's name on error.
+fn op(code: u32, inputs: &[Tensor], ints: &[i64], floats: &[f64]) -> Tensor {
+    run(code, inputs, ints, floats)
+        .unwrap_or_else(|e| panic!("{} {ints:?} {floats:?}: {e}", op_name(code)))
+}
+
+fn t(shape: &[usize], vals: Vec<f64>) -> Tensor {
+    Tensor::from_vec(vals, shape, &Device::Cpu).unwrap()
+}
+
+fn u32t(shape: &[usize], vals: Vec<u32>) -> Tensor {
+    Tensor::from_vec(vals, shape, &Device::Cpu).unwrap()
+}
+
+fn vals(x: &Tensor) -> Vec<f64> {
+    x.flatten_all().unwrap().to_vec1::<f64>().unwrap()
+}
+
+fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Uniform values in `[lo, hi)`.
+fn uniform(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| lo + (hi - lo) * r.random::<f64>()).collect()
+}
+
+/// Random signs with `|x|` in `[lo, hi)`: away from the kink at 0.
+fn away(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let m = lo + (hi - lo) * r.random::<f64>();
+            if r.random::<bool>() {
+                m
+            } else {
+                -m
+            }
+        })
+        .collect()
+}
+
+/// Pairwise distinct values in about `[-2, 2]`, spaced by at least `4 / n * 0.5`.
+fn distinct(seed: u64, n: usize) -> Vec<f64> {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    let mut perm: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = r.random_range(0..=i);
+        perm.swap(i, j);
+    }
+    let step = 4.0 / n as f64;
+    perm.iter()
+        .map(|&k| -2.0 + step * (k as f64 + 0.25 + 0.5 * r.random::<f64>()))
+        .collect()
+}
+
+/// An input of a gradient check.
+enum In {
+    /// A float input to differentiate against: shape and values.
+    Diff(Vec<usize>, Vec<f64>),
+    /// A constant input (ids, masks, labels).
+    Fixed(Tensor),
+}
+
+fn d(shape: &[usize], v: Vec<f64>) -> In {
+    assert_eq!(numel(shape), v.len());
+    In::Diff(shape.to_vec(), v)
+}
+
+/// The worst `|analytic - numeric| / (1 + |analytic|)` of the check.
+type Worst = f64;
+
+/// Check the gradients of `sum(f(inputs) * R)` against central differences.
+/// Returns the output of `f` at the given inputs.
+fn check_fn(label: &str, ins: &[In], f: &dyn Fn(&[Tensor]) -> Tensor) -> (Tensor, Worst) {
+    check_fn_tol(label, ins, f, TOL)
+}
+
+/// `check_fn` with an explicit tolerance.
+fn check_fn_tol(
+    label: &str,
+    ins: &[In],
+    f: &dyn Fn(&[Tensor]) -> Tensor,
+    tol: f64,
+) -> (Tensor, Worst) {
+    let mut vars: Vec<Option<Var>> = Vec::new();
+    let mut base: Vec<Tensor> = Vec::new();
+    for i in ins {
+        match i {
+            In::Diff(s, v) => {
+                let var = Var::from_tensor(&t(s, v.clone())).unwrap();
+                base.push(var.as_tensor().clone());
+                vars.push(Some(var));
+            }
+            In::Fixed(x) => {
+                base.push(x.clone());
+                vars.push(None);
+            }
+        }
+    }
+    let out = f(&base);
+    assert_eq!(out.dtype(), DType::F64, "{label}: output dtype");
+    let r = (out.rank() > 0).then(|| t(out.dims(), uniform(0xA5A5, out.elem_count(), -1.0, 1.0)));
+    let scalar = |o: Tensor| -> Tensor {
+        match &r {
+            Some(r) => (o * r).unwrap().sum_all().unwrap(),
+            None => o,
+        }
+    };
+    let loss = scalar(out.clone());
+    let grads = loss.backward().unwrap();
+    let mut worst: f64 = 0.0;
+    let mut checked = 0;
+    for (k, i) in ins.iter().enumerate() {
+        let (In::Diff(shape, v), Some(var)) = (i, &vars[k]) else {
+            continue;
+        };
+        checked += 1;
+        let g = match grads.get(var.as_tensor()) {
+            Some(g) => {
+                assert_eq!(g.dims(), &shape[..], "{label}: gradient shape of input {k}");
+                vals(g)
+            }
+            None => vec![0.0; v.len()],
+        };
+        let eval = |x: Vec<f64>| -> f64 {
+            let mut ts = base.clone();
+            ts[k] = t(shape, x);
+            scalar(f(&ts)).to_scalar::<f64>().unwrap()
+        };
+        for e in 0..v.len() {
+            let mut p = v.clone();
+            p[e] += H;
+            let mut m = v.clone();
+            m[e] -= H;
+            let num = (eval(p) - eval(m)) / (2.0 * H);
+            let ratio = (g[e] - num).abs() / (1.0 + g[e].abs());
+            assert!(
+                ratio <= tol,
+                "{label}: d/d input{k}[{e}] analytic {} vs numeric {num} (ratio {ratio:e})",
+                g[e]
+            );
+            worst = worst.max(ratio);
+        }
+    }
+    assert!(checked > 0, "{label}: nothing to differentiate");
+    (out, worst)
+}
+
+/// `check_fn` for a single op.
+fn check(code: u32, ins: &[In], ints: &[i64], floats: &[f64]) -> Tensor {
+    // candle's GELU backward uses 6-digit constants (0.797885 for sqrt(2/pi),
+    // 0.398942, ...): its gradient is off by up to ~1e-6 relative, by design.
+    let tol = if code == GELU { GELU_TOL } else { TOL };
+    let label = format!("{} ints={ints:?} floats={floats:?}", op_name(code));
+    let (out, worst) = check_fn_tol(&label, ins, &|ts| op(code, ts, ints, floats), tol);
+    eprintln!("{label}: worst relative gradient error {worst:e}");
+    out
+}
+
+fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+/// Stable `ln(1 + e^z)` in plain f64.
+fn softplus(z: f64) -> f64 {
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
+}
+
+// ---------------------------------------------------------------- coverage
+
+#[test]
+fn every_op_code_is_tested() {
+    let all: BTreeSet<u32> = ops::ALL.iter().copied().collect();
+    let tested: BTreeSet<u32> = TESTED.iter().copied().collect();
+    let missing: Vec<&str> = all.difference(&tested).map(|&c| op_name(c)).collect();
+    let unknown: Vec<u32> = tested.difference(&all).copied().collect();
+    assert!(
+        missing.is_empty(),
+        "op codes without a test in grad_ops.rs: {missing:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "tested codes not in ops::ALL: {unknown:?}"
+    );
+    assert_eq!(TESTED.len(), tested.len(), "duplicates in TESTED");
+}
+
+// ---------------------------------------------------------------- binary
+
+#[test]
+fn grad_add_sub_mul_div_broadcast() {
+    let shapes: &[(&[usize], &[usize])] = &[
+        (&[3, 4], &[3, 4]),
+        (&[3, 4], &[4]),
+        (&[3, 4], &[3, 1]),
+        (&[3, 1], &[4]),
+        (&[2, 1, 4], &[3, 1]),
+    ];
+    for (n, &(sa, sb)) in shapes.iter().enumerate() {
+        let s = n as u64 * 10;
+        for code in [ADD, SUB, MUL, DIV] {
+            let a = uniform(s + 1, numel(sa), -2.0, 2.0);
+            let b = if code == DIV {
+                away(s + 2, numel(sb), 0.5, 2.0)
+            } else {
+                uniform(s + 2, numel(sb), -2.0, 2.0)
+            };
+            let out = check(code, &[d(sa, a.clone()), d(sb, b.clone())], &[], &[]);
+            // Value against a hand broadcast for the [3,4] x [4] case.
+            if sa == [3, 4] && sb == [4] {
+                let o = vals(&out);
+                for i in 0..3 {
+                    for j in 0..4 {
+                        let (x, y) = (a[i * 4 + j], b[j]);
+                        let want = match code {
+                            ADD => x + y,
+                            SUB => x - y,
+                            MUL => x * y,
+                            _ => x / y,
+                        };
+                        assert!((o[i * 4 + j] - want).abs() < 1e-15);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn grad_maximum_minimum() {
+    // Distinct values across both operands: no ties.
+    let all = distinct(3, 12 + 4);
+    for code in [MAXIMUM, MINIMUM] {
+        let out = check(
+            code,
+            &[d(&[3, 4], all[..12].to_vec()), d(&[4], all[12..].to_vec())],
+            &[],
+            &[],
+        );
+        let o = vals(&out);
+        for i in 0..3 {
+            for j in 0..4 {
+                let (x, y) = (all[i * 4 + j], all[12 + j]);
+                let want = if code == MAXIMUM { x.max(y) } else { x.min(y) };
+                assert_eq!(o[i * 4 + j], want);
+            }
+        }
+        let all2 = distinct(4, 12);
+        check(
+            code,
+            &[
+                d(&[3, 4], all2.clone()),
+                d(&[3, 4], all2.iter().map(|x| -x).collect()),
+            ],
+            &[],
+            &[],
+        );
+    }
+}
+
+#[test]
+fn grad_matmul() {
+    let cases: &[(&[usize], &[usize], &[usize])] = &[
+        (&[3, 4], &[4, 5], &[3, 5]),
+        (&[2, 3, 4], &[2, 4, 5], &[2, 3, 5]),
+        (&[2, 3, 4], &[4, 5], &[2, 3, 5]),
+        (&[3, 4], &[2, 4, 5], &[2, 3, 5]),
+        (&[2, 1, 3, 4], &[3, 4, 2], &[2, 3, 3, 2]),
+    ];
+    for (n, &(sa, sb, so)) in cases.iter().enumerate() {
+        let s = 100 + n as u64 * 2;
+        let a = uniform(s, numel(sa), -1.0, 1.0);
+        let b = uniform(s + 1, numel(sb), -1.0, 1.0);
+        let out = check(MATMUL, &[d(sa, a.clone()), d(sb, b.clone())], &[], &[]);
+        assert_eq!(out.dims(), so);
+        if sa == [3, 4] && sb == [4, 5] {
+            let o = vals(&out);
+            for i in 0..3 {
+                for j in 0..5 {
+                    let want: f64 = (0..4).map(|k| a[i * 4 + k] * b[k * 5 + j]).sum();
+                    assert!((o[i * 5 + j] - want).abs() < 1e-14);
+                }
+            }
+        }
+    }
+    // A non-contiguous (transposed) operand.
+    let (_, w) = check_fn(
+        "MATMUL of a transposed operand",
+        &[
+            d(&[4, 3], uniform(120, 12, -1.0, 1.0)),
+            d(&[4, 5], uniform(121, 20, -1.0, 1.0)),
+        ],
+        &|ts| {
+            let at = op(TRANSPOSE, &ts[..1], &[0, 1], &[]);
+            op(MATMUL, &[at, ts[1].clone()], &[], &[])
+        },
+    );
+    eprintln!("MATMUL transposed: {w:e}");
+    assert!(run(
+        MATMUL,
+        &[t(&[3], vec![1.0; 3]), t(&[3, 1], vec![1.0; 3])],
+        &[],
+        &[]
+    )
+    .is_err());
+}
+
+// ---------------------------------------------------------------- unary
+
+#[test]
+fn grad_unary() {
+    let s = [3usize, 5];
+    let n = 15;
+    let general = uniform(200, n, -2.0, 2.0);
+    let kinked = away(201, n, 0.05, 2.0);
+    let positive = uniform(202, n, 0.2, 3.0);
+    let cases: Vec<(u32, Vec<f64>, Vec<f64>)> = vec![
+        (NEG, general.clone(), vec![]),
+        (EXP, general.clone(), vec![]),
+        (LOG, positive.clone(), vec![]),
+        (SQRT, positive.clone(), vec![]),
+        (ABS, kinked.clone(), vec![]),
+        (POW, positive.clone(), vec![3.0]),
+        (POW, positive.clone(), vec![0.5]),
+        (POW, positive.clone(), vec![-1.5]),
+        (POW, general.clone(), vec![2.0]),
+        (SIGMOID, uniform(203, n, -6.0, 6.0), vec![]),
+        (TANH, general.clone(), vec![]),
+        (RELU, kinked.clone(), vec![]),
+        (LEAKY_RELU, kinked.clone(), vec![0.1]),
+        (LEAKY_RELU, kinked.clone(), vec![0.3]),
+        (GELU, uniform(204, n, -4.0, 4.0), vec![]),
+        (SOFTPLUS, uniform(205, n, -8.0, 8.0), vec![]),
+        (SOFTPLUS, away(206, n, 20.0, 40.0), vec![]),
+        (SQUARE, general.clone(), vec![]),
+        (AFFINE, general.clone(), vec![-1.5, 0.25]),
+        // Inside and well outside the bounds (gradient 0 there), never at them.
+        (CLAMP, distinct(207, n), vec![-0.9, 1.1]),
+    ];
+    for (code, x, floats) in cases {
+        let out = check(code, &[d(&s, x.clone())], &[], &floats);
+        let o = vals(&out);
+        for (i, &xi) in x.iter().enumerate() {
+            let want = match code {
+                NEG => -xi,
+                EXP => xi.exp(),
+                LOG => xi.ln(),
+                SQRT => xi.sqrt(),
+                ABS => xi.abs(),
+                POW => xi.powf(floats[0]),
+                SIGMOID => 1.0 / (1.0 + (-xi).exp()),
+                TANH => xi.tanh(),
+                RELU => xi.max(0.0),
+                LEAKY_RELU => {
+                    if xi > 0.0 {
+                        xi
+                    } else {
+                        floats[0] * xi
+                    }
+                }
+                GELU => {
+                    let c = (2.0 / std::f64::consts::PI).sqrt();
+                    0.5 * xi * (1.0 + (c * (xi + 0.044715 * xi.powi(3))).tanh())
+                }
+                SOFTPLUS => softplus(xi),
+                SQUARE => xi * xi,
+                AFFINE => xi * floats[0] + floats[1],
+                CLAMP => xi.clamp(floats[0], floats[1]),
+                _ => unreachable!(),
+            };
+            assert!(
+                (o[i] - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                "{} value at {xi}: {} vs {want}",
+                op_name(code),
+                o[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn values_by_hand() {
+    let ln2 = std::f64::consts::LN_2;
+    let zero = t(&[1], vec![0.0]);
+    assert_eq!(vals(&op(SIGMOID, &[zero.clone()], &[], &[])), vec![0.5]);
+    let sp = vals(&op(SOFTPLUS, &[zero.clone()], &[], &[]))[0];
+    assert!((sp - ln2).abs() < 1e-15, "softplus(0) = {sp}");
+    let bce = op(
+        BCE_WITH_LOGITS,
+        &[zero.clone(), t(&[1], vec![1.0])],
+        &[],
+        &[],
+    );
+    assert!((bce.to_scalar::<f64>().unwrap() - ln2).abs() < 1e-15);
+    let bce0 = op(
+        BCE_WITH_LOGITS,
+        &[zero.clone(), t(&[1], vec![0.0])],
+        &[],
+        &[],
+    );
+    assert!((bce0.to_scalar::<f64>().unwrap() - ln2).abs() < 1e-15);
+    let bpr = op(BPR, &[t(&[1], vec![1.0]), zero.clone()], &[], &[]);
+    let want = (1.0 + (-1.0f64).exp()).ln();
+    assert!((bpr.to_scalar::<f64>().unwrap() - want).abs() < 1e-15);
+    // Large arguments stay finite.
+    let big = t(&[4], vec![-800.0, -40.0, 40.0, 800.0]);
+    let s = vals(&op(SIGMOID, &[big.clone()], &[], &[]));
+    assert_eq!(s[0], 0.0);
+    assert_eq!(s[3], 1.0);
+    let sp = vals(&op(SOFTPLUS, &[big], &[], &[]));
+    assert_eq!(sp[0], 0.0);
+    assert_eq!(sp[3], 800.0);
+    assert!(sp.iter().all(|v| v.is_finite()));
+    // Cross-entropy of uniform logits over 4 classes is ln 4.
+    let ce = op(
+        CROSS_ENTROPY,
+        &[t(&[2, 4], vec![3.0; 8]), u32t(&[2], vec![0, 3])],
+        &[],
+        &[],
+    );
+    assert!((ce.to_scalar::<f64>().unwrap() - 4f64.ln()).abs() < 1e-14);
+    // Layer norm of [1, 2, 3] with eps 0: [-sqrt(1.5), 0, sqrt(1.5)].
+    let ln = vals(&op(
+        LAYER_NORM,
+        &[t(&[1, 3], vec![1.0, 2.0, 3.0])],
+        &[],
+        &[0.0],
+    ));
+    let r = 1.5f64.sqrt();
+    assert_close(&ln, &[-r, 0.0, r], 1e-14, "layer_norm");
+}
+
+// ---------------------------------------------------------------- reductions
+
+#[test]
+fn grad_reductions() {
+    let s2 = [3usize, 4];
+    let s3 = [2usize, 3, 4];
+    for code in [SUM, MEAN, MAX, MIN] {
+        for dim in [0i64, 1, -1, -2] {
+            for keep in [0i64, 1] {
+                let x = distinct(300 + dim.unsigned_abs(), 12);
+                let out = check(code, &[d(&s2, x.clone())], &[dim, keep], &[]);
+                let dd = if dim < 0 {
+                    (2 + dim) as usize
+                } else {
+                    dim as usize
+                };
+                let mut want_shape = s2.to_vec();
+                if keep != 0 {
+                    want_shape[dd] = 1;
+                } else {
+                    want_shape.remove(dd);
+                }
+                assert_eq!(
+                    out.dims(),
+                    &want_shape[..],
+                    "{} dim {dim} keep {keep}",
+                    op_name(code)
+                );
+                // Values against a hand reduction.
+                let o = vals(&out);
+                let lanes: Vec<Vec<f64>> = if dd == 0 {
+                    (0..4)
+                        .map(|j| (0..3).map(|i| x[i * 4 + j]).collect())
+                        .collect()
+                } else {
+                    (0..3).map(|i| x[i * 4..i * 4 + 4].to_vec()).collect()
+                };
+                for (k, lane) in lanes.iter().enumerate() {
+                    let want = match code {
+                        SUM => lane.iter().sum::<f64>(),
+                        MEAN => lane.iter().sum::<f64>() / lane.len() as f64,
+                        MAX => lane.iter().cloned().fold(f64::MIN, f64::max),
+                        _ => lane.iter().cloned().fold(f64::MAX, f64::min),
+                    };
+                    assert!((o[k] - want).abs() < 1e-14);
+                }
+            }
+        }
+        for dim in [1i64, -3] {
+            check(code, &[d(&s3, distinct(310, 24))], &[dim, 0], &[]);
+        }
+        // Keepdim defaults to off when the attribute is absent.
+        let out = op(code, &[t(&s2, distinct(311, 12))], &[1], &[]);
+        assert_eq!(out.dims(), &[3]);
+    }
+    check(SUM_ALL, &[d(&s3, uniform(320, 24, -1.0, 1.0))], &[], &[]);
+    check(MEAN_ALL, &[d(&s3, uniform(321, 24, -1.0, 1.0))], &[], &[]);
+    let x = uniform(322, 24, -1.0, 1.0);
+    let sa = op(SUM_ALL, &[t(&s3, x.clone())], &[], &[]);
+    let ma = op(MEAN_ALL, &[t(&s3, x.clone())], &[], &[]);
+    assert_eq!(sa.rank(), 0);
+    let total: f64 = x.iter().sum();
+    assert!((sa.to_scalar::<f64>().unwrap() - total).abs() < 1e-14);
+    assert!((ma.to_scalar::<f64>().unwrap() - total / 24.0).abs() < 1e-14);
+}
+
+// ---------------------------------------------------------------- softmax
+
+#[test]
+fn grad_softmax_unmasked() {
+    for code in [SOFTMAX, LOG_SOFTMAX] {
+        for (shape, dim) in [
+            (vec![3usize, 5], -1i64),
+            (vec![3, 5], 0),
+            (vec![2, 3, 4], 1),
+        ] {
+            let n = numel(&shape);
+            let out = check(code, &[d(&shape, uniform(400, n, -3.0, 3.0))], &[dim], &[]);
+            let p = if code == SOFTMAX {
+                out
+            } else {
+                out.exp().unwrap()
+            };
+            let sums = vals(
+                &p.sum(if dim < 0 {
+                    shape.len() - 1
+                } else {
+                    dim as usize
+                })
+                .unwrap(),
+            );
+            assert_close(&sums, &vec![1.0; sums.len()], 1e-14, "softmax row sums");
+        }
+        // Shift by a large constant: still exact (max-shifted).
+        let x = uniform(401, 5, -1.0, 1.0);
+        let a = vals(&op(code, &[t(&[1, 5], x.clone())], &[-1], &[]));
+        let b = vals(&op(
+            code,
+            &[t(&[1, 5], x.iter().map(|v| v + 1000.0).collect())],
+            &[-1],
+            &[],
+        ));
+        assert_close(&a, &b, 1e-12, "softmax shift invariance");
+    }
+}
+
+#[test]
+fn grad_softmax_masked() {
+    let (b, l) = (3usize, 6usize);
+    let mask: Vec<u32> = vec![
+        1, 1, 0, 1, 0, 1, //
+        0, 1, 1, 1, 1, 1, //
+        1, 0, 0, 0, 0, 1,
+    ];
+    let keep: Vec<f64> = mask.iter().map(|&m| m as f64).collect();
+    let x = uniform(410, b * l, -3.0, 3.0);
+    let m_u32 = u32t(&[b, l], mask.clone());
+    let m_f64 = t(&[b, l], keep.clone());
+    for m in [m_u32.clone(), m_f64.clone()] {
+        let p = check(
+            SOFTMAX,
+            &[d(&[b, l], x.clone()), In::Fixed(m.clone())],
+            &[-1],
+            &[],
+        );
+        let pv = vals(&p);
+        for i in 0..b {
+            let row = &pv[i * l..(i + 1) * l];
+            let mut s = 0.0;
+            let z: f64 = (0..l)
+                .filter(|&j| mask[i * l + j] != 0)
+                .map(|j| x[i * l + j].exp())
+                .sum();
+            for j in 0..l {
+                if mask[i * l + j] == 0 {
+                    assert_eq!(row[j], 0.0, "masked probability at ({i}, {j})");
+                } else {
+                    let want = x[i * l + j].exp() / z;
+                    assert!((row[j] - want).abs() < 1e-14);
+                }
+                s += row[j];
+            }
+            assert!((s - 1.0).abs() < 1e-14, "row {i} sums to {s}");
+        }
+        // Log-softmax: masked entries are very negative; weigh them by 0 so that
+        // f stays O(1) and the difference quotient is meaningful.
+        let keep_t = m_f64.clone();
+        let (lp, w) = check_fn(
+            "LOG_SOFTMAX masked",
+            &[d(&[b, l], x.clone()), In::Fixed(m.clone())],
+            &|ts| op(LOG_SOFTMAX, ts, &[-1], &[]).mul(&keep_t).unwrap(),
+        );
+        eprintln!("LOG_SOFTMAX masked: {w:e}");
+        let raw = vals(&op(
+            LOG_SOFTMAX,
+            &[t(&[b, l], x.clone()), m.clone()],
+            &[-1],
+            &[],
+        ));
+        let lpv = vals(&lp);
+        for i in 0..b {
+            let s: f64 = (0..l)
+                .filter(|&j| mask[i * l + j] != 0)
+                .map(|j| lpv[i * l + j].exp())
+                .sum();
+            assert!((s - 1.0).abs() < 1e-14);
+            for j in 0..l {
+                if mask[i * l + j] == 0 {
+                    assert!(
+                        raw[i * l + j] < -1e8,
+                        "masked log-probability {}",
+                        raw[i * l + j]
+                    );
+                    assert_eq!(raw[i * l + j].exp(), 0.0);
+                } else {
+                    assert!((raw[i * l + j].exp() - pv[i * l + j]).abs() < 1e-14);
+                }
+            }
+        }
+    }
+    // A mask broadcast over a middle dim: x [2, 3, 4], mask [2, 1, 4].
+    let mb = t(&[2, 1, 4], vec![1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
+    let p = check(
+        SOFTMAX,
+        &[d(&[2, 3, 4], uniform(411, 24, -2.0, 2.0)), In::Fixed(mb)],
+        &[-1],
+        &[],
+    );
+    let pv = vals(&p);
+    for (k, &v) in pv.iter().enumerate() {
+        let (bi, j) = (k / 12, k % 4);
+        let masked = (bi == 0 && j == 1) || (bi == 1 && (j == 0 || j == 3));
+        if masked {
+            assert_eq!(v, 0.0);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- shapes
+
+#[test]
+fn grad_shape_ops() {
+    let x24 = || uniform(500, 24, -1.0, 1.0);
+    // CONCAT: three inputs along dim 1 and along -2.
+    let out = check(
+        CONCAT,
+        &[
+            d(&[2, 1, 4], uniform(501, 8, -1.0, 1.0)),
+            d(&[2, 3, 4], x24()),
+            d(&[2, 2, 4], uniform(502, 16, -1.0, 1.0)),
+        ],
+        &[1],
+        &[],
+    );
+    assert_eq!(out.dims(), &[2, 6, 4]);
+    check(
+        CONCAT,
+        &[
+            d(&[2, 3], uniform(503, 6, -1.0, 1.0)),
+            d(&[4, 3], uniform(504, 12, -1.0, 1.0)),
+        ],
+        &[-2],
+        &[],
+    );
+    // NARROW.
+    let out = check(NARROW, &[d(&[2, 3, 4], x24())], &[2, 1, 2], &[]);
+    assert_eq!(out.dims(), &[2, 3, 2]);
+    assert_eq!(vals(&out)[..2], x24()[1..3]);
+    check(NARROW, &[d(&[2, 3, 4], x24())], &[-2, 0, 2], &[]);
+    // RESHAPE with and without -1.
+    let out = check(RESHAPE, &[d(&[2, 3, 4], x24())], &[-1, 2], &[]);
+    assert_eq!(out.dims(), &[12, 2]);
+    assert_eq!(vals(&out), x24());
+    let out = check(RESHAPE, &[d(&[2, 3, 4], x24())], &[4, -1, 3], &[]);
+    assert_eq!(out.dims(), &[4, 2, 3]);
+    check(RESHAPE, &[d(&[2, 3, 4], x24())], &[24], &[]);
+    // TRANSPOSE, PERMUTE.
+    let out = check(TRANSPOSE, &[d(&[2, 3, 4], x24())], &[0, -1], &[]);
+    assert_eq!(out.dims(), &[4, 3, 2]);
+    let out = check(PERMUTE, &[d(&[2, 3, 4], x24())], &[1, 2, 0], &[]);
+    assert_eq!(out.dims(), &[3, 4, 2]);
+    let ov = vals(&out.contiguous().unwrap());
+    let x = x24();
+    // out[j, k, i] = x[i, j, k]
+    for i in 0..2 {
+        for j in 0..3 {
+            for k in 0..4 {
+                assert_eq!(ov[j * 8 + k * 2 + i], x[i * 12 + j * 4 + k]);
+            }
+        }
+    }
+    check(PERMUTE, &[d(&[2, 3, 4], x24())], &[-1, 0, 1], &[]);
+    // UNSQUEEZE at the front, the end (-1), and the middle.
+    for (dim, shape) in [
+        (0i64, vec![1usize, 2, 3, 4]),
+        (-1, vec![2, 3, 4, 1]),
+        (1, vec![2, 1, 3, 4]),
+        (3, vec![2, 3, 4, 1]),
+    ] {
+        let out = check(UNSQUEEZE, &[d(&[2, 3, 4], x24())], &[dim], &[]);
+        assert_eq!(out.dims(), &shape[..], "unsqueeze {dim}");
+    }
+    // SQUEEZE.
+    let out = check(
+        SQUEEZE,
+        &[d(&[2, 1, 4], uniform(505, 8, -1.0, 1.0))],
+        &[1],
+        &[],
+    );
+    assert_eq!(out.dims(), &[2, 4]);
+    let out = check(
+        SQUEEZE,
+        &[d(&[2, 4, 1], uniform(506, 8, -1.0, 1.0))],
+        &[-1],
+        &[],
+    );
+    assert_eq!(out.dims(), &[2, 4]);
+    // BROADCAST_AS (gradient sums over the broadcast dims).
+    let out = check(
+        BROADCAST_AS,
+        &[d(&[3, 1], uniform(507, 3, -1.0, 1.0))],
+        &[2, 3, 4],
+        &[],
+    );
+    assert_eq!(out.dims(), &[2, 3, 4]);
+    check(
+        BROADCAST_AS,
+        &[d(&[4], uniform(508, 4, -1.0, 1.0))],
+        &[3, 4],
+        &[],
+    );
+}
+
+// ---------------------------------------------------------------- indexing
+
+#[test]
+fn grad_index_select() {
+    // Repeated ids accumulate.
+    let ids = u32t(&[5], vec![4, 1, 4, 0, 4]);
+    let x = uniform(600, 15, -1.0, 1.0);
+    let out = check(
+        INDEX_SELECT,
+        &[d(&[5, 3], x.clone()), In::Fixed(ids.clone())],
+        &[0],
+        &[],
+    );
+    assert_eq!(out.dims(), &[5, 3]);
+    assert_eq!(vals(&out)[..3], x[12..15]);
+    check(
+        INDEX_SELECT,
+        &[
+            d(&[5, 3], x.clone()),
+            In::Fixed(u32t(&[4], vec![2, 2, 0, 1])),
+        ],
+        &[-1],
+        &[],
+    );
+    // Ids given as I64 also work.
+    let ids64 = Tensor::from_vec(vec![4i64, 1, 4, 0, 4], 5, &Device::Cpu).unwrap();
+    let o64 = op(INDEX_SELECT, &[t(&[5, 3], x.clone()), ids64], &[0], &[]);
+    assert_eq!(vals(&o64), vals(&out));
+    // 2-D ids are rejected.
+    assert!(run(
+        INDEX_SELECT,
+        &[t(&[5, 3], x), u32t(&[1, 2], vec![0, 1])],
+        &[0],
+        &[]
+    )
+    .is_err());
+}
+
+#[test]
+fn grad_gather() {
+    let x = uniform(610, 12, -1.0, 1.0);
+    let ids = u32t(&[3, 2], vec![3, 3, 0, 2, 1, 1]);
+    let out = check(
+        GATHER,
+        &[d(&[3, 4], x.clone()), In::Fixed(ids.clone())],
+        &[1],
+        &[],
+    );
+    let o = vals(&out);
+    assert_eq!(o, vec![x[3], x[3], x[4], x[6], x[9], x[9]]);
+    let ids0 = u32t(&[2, 4], vec![0, 2, 2, 1, 2, 2, 0, 0]);
+    check(GATHER, &[d(&[3, 4], x.clone()), In::Fixed(ids0)], &[0], &[]);
+    check(GATHER, &[d(&[3, 4], x), In::Fixed(ids)], &[-1], &[]);
+}
+
+#[test]
+fn grad_index_add() {
+    // Scatter-sum with repeated ids, gradient wrt both init and src.
+    let init = uniform(620, 15, -1.0, 1.0);
+    let src = uniform(621, 12, -1.0, 1.0);
+    let ids = vec![0u32, 2, 0, 4];
+    let out = check(
+        INDEX_ADD,
+        &[
+            d(&[5, 3], init.clone()),
+            In::Fixed(u32t(&[4], ids.clone())),
+            d(&[4, 3], src.clone()),
+        ],
+        &[0],
+        &[],
+    );
+    let mut want = init.clone();
+    for (k, &r) in ids.iter().enumerate() {
+        for j in 0..3 {
+            want[r as usize * 3 + j] += src[k * 3 + j];
+        }
+    }
+    assert_close(&vals(&out), &want, 1e-15, "index_add values");
+    // Along dim 1.
+    check(
+        INDEX_ADD,
+        &[
+            d(&[3, 4], uniform(622, 12, -1.0, 1.0)),
+            In::Fixed(u32t(&[3], vec![3, 3, 1])),
+            d(&[3, 3], uniform(623, 9, -1.0, 1.0)),
+        ],
+        &[-1],
+        &[],
+    );
+}
+
+#[test]
+fn grad_where_masked_fill() {
+    let cond = vec![1u32, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1];
+    let a = uniform(700, 12, -1.0, 1.0);
+    let b = uniform(701, 4, -1.0, 1.0);
+    for c in [
+        u32t(&[3, 4], cond.clone()),
+        t(&[3, 4], cond.iter().map(|&v| v as f64 * 2.5).collect()),
+    ] {
+        let out = check(
+            WHERE,
+            &[In::Fixed(c), d(&[3, 4], a.clone()), d(&[4], b.clone())],
+            &[],
+            &[],
+        );
+        let o = vals(&out);
+        for k in 0..12 {
+            let want = if cond[k] != 0 { a[k] } else { b[k % 4] };
+            assert_eq!(o[k], want);
+        }
+    }
+    // cond broadcast: [3, 1].
+    check(
+        WHERE,
+        &[
+            In::Fixed(u32t(&[3, 1], vec![1, 0, 1])),
+            d(&[3, 4], a.clone()),
+            d(&[3, 4], uniform(702, 12, -1.0, 1.0)),
+        ],
+        &[],
+        &[],
+    );
+    // MASKED_FILL: value where mask != 0, gradient 0 there.
+    let mask = u32t(&[3, 4], cond.clone());
+    let out = check(
+        MASKED_FILL,
+        &[d(&[3, 4], a.clone()), In::Fixed(mask)],
+        &[],
+        &[7.5],
+    );
+    let o = vals(&out);
+    for k in 0..12 {
+        assert_eq!(o[k], if cond[k] != 0 { 7.5 } else { a[k] });
+    }
+    // Mask broadcast over rows.
+    check(
+        MASKED_FILL,
+        &[d(&[3, 4], a), In::Fixed(t(&[4], vec![0.0, 1.0, 0.0, 1.0]))],
+        &[],
+        &[-3.0],
+    );
+}
+
+// ---------------------------------------------------------------- layer norm
+
+#[test]
+fn grad_layer_norm() {
+    let x = uniform(800, 18, -2.0, 2.0);
+    let out = check(LAYER_NORM, &[d(&[3, 6], x.clone())], &[], &[1e-5]);
+    let o = vals(&out);
+    for i in 0..3 {
+        let row = &x[i * 6..(i + 1) * 6];
+        let mu = row.iter().sum::<f64>() / 6.0;
+        let var = row.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / 6.0;
+        for j in 0..6 {
+            let want = (row[j] - mu) / (var + 1e-5).sqrt();
+            assert!((o[i * 6 + j] - want).abs() < 1e-12);
+        }
+    }
+    let g = uniform(801, 6, 0.5, 1.5);
+    let b = uniform(802, 6, -0.5, 0.5);
+    let out2 = check(
+        LAYER_NORM,
+        &[
+            d(&[3, 6], x.clone()),
+            d(&[6], g.clone()),
+            d(&[6], b.clone()),
+        ],
+        &[],
+        &[1e-5],
+    );
+    let o2 = vals(&out2);
+    for k in 0..18 {
+        assert!((o2[k] - (o[k] * g[k % 6] + b[k % 6])).abs() < 1e-12);
+    }
+    // Default eps, 3-D input.
+    check(
+        LAYER_NORM,
+        &[d(&[2, 2, 5], uniform(803, 20, -2.0, 2.0))],
+        &[],
+        &[],
+    );
+    // A gain without a bias is an error.
+    assert!(run(LAYER_NORM, &[t(&[3, 6], x), t(&[6], g)], &[], &[1e-5]).is_err());
+}
+
+// ---------------------------------------------------------------- losses
+
+#[test]
+fn grad_bce_with_logits() {
+    let logits = vec![-40.0, -3.0, -0.7, -0.1, 0.2, 1.5, 4.0, 40.0];
+    let labels = vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.3, 1.0, 0.0];
+    let weights = vec![0.5, 1.0, 2.0, 1.5, 0.25, 1.0, 3.0, 0.75];
+    let n = logits.len() as f64;
+    let per: Vec<f64> = logits
+        .iter()
+        .zip(&labels)
+        .map(|(&x, &y)| y * softplus(-x) + (1.0 - y) * softplus(x))
+        .collect();
+    let want = per.iter().sum::<f64>() / n;
+    let want_w = per.iter().zip(&weights).map(|(l, w)| l * w).sum::<f64>() / n;
+
+    let out = check(
+        BCE_WITH_LOGITS,
+        &[d(&[8], logits.clone()), In::Fixed(t(&[8], labels.clone()))],
+        &[],
+        &[],
+    );
+    let v = out.to_scalar::<f64>().unwrap();
+    assert!(v.is_finite());
+    assert!((v - want).abs() < 1e-13 * want, "bce {v} vs {want}");
+    // Gradient of every float input, labels and weights included.
+    let out = check(
+        BCE_WITH_LOGITS,
+        &[
+            d(&[8], logits.clone()),
+            d(&[8], labels.clone()),
+            d(&[8], weights.clone()),
+        ],
+        &[],
+        &[],
+    );
+    let v = out.to_scalar::<f64>().unwrap();
+    assert!(v.is_finite());
+    assert!(
+        (v - want_w).abs() < 1e-13 * want_w,
+        "weighted bce {v} vs {want_w}"
+    );
+    // Gradient wrt logits by hand: w * (sigmoid(x) - y) / n (finite at +-40).
+    let x = Var::from_tensor(&t(&[8], logits.clone())).unwrap();
+    let l = op(
+        BCE_WITH_LOGITS,
+        &[
+            x.as_tensor().clone(),
+            t(&[8], labels.clone()),
+            t(&[8], weights.clone()),
+        ],
+        &[],
+        &[],
+    );
+    let g = vals(l.backward().unwrap().get(x.as_tensor()).unwrap());
+    for k in 0..8 {
+        let s = 1.0 / (1.0 + (-logits[k]).exp());
+        let want = weights[k] * (s - labels[k]) / n;
+        assert!(
+            (g[k] - want).abs() < 1e-15,
+            "bce grad {k}: {} vs {want}",
+            g[k]
+        );
+    }
+    // 2-D logits, U32 labels.
+    check(
+        BCE_WITH_LOGITS,
+        &[
+            d(&[2, 3], uniform(900, 6, -3.0, 3.0)),
+            In::Fixed(u32t(&[2, 3], vec![1, 0, 0, 1, 1, 0])),
+        ],
+        &[],
+        &[],
+    );
+    // Shape mismatches are errors.
+    assert!(run(
+        BCE_WITH_LOGITS,
+        &[t(&[8], logits.clone()), t(&[4], vec![0.0; 4])],
+        &[],
+        &[]
+    )
+    .is_err());
+    assert!(run(
+        BCE_WITH_LOGITS,
+        &[t(&[8], logits), t(&[8], labels), t(&[2], vec![1.0; 2])],
+        &[],
+        &[]
+    )
+    .is_err());
+}
+
+#[test]
+fn grad_mse() {
+    let p = uniform(910, 6, -2.0, 2.0);
+    let y = uniform(911, 6, -2.0, 2.0);
+    let w = uniform(912, 6, 0.1, 2.0);
+    let out = check(
+        MSE,
+        &[d(&[2, 3], p.clone()), d(&[2, 3], y.clone())],
+        &[],
+        &[],
+    );
+    let want: f64 = p.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / 6.0;
+    assert!((out.to_scalar::<f64>().unwrap() - want).abs() < 1e-14);
+    let out = check(
+        MSE,
+        &[
+            d(&[2, 3], p.clone()),
+            d(&[2, 3], y.clone()),
+            d(&[2, 3], w.clone()),
+        ],
+        &[],
+        &[],
+    );
+    let want: f64 = (0..6).map(|k| w[k] * (p[k] - y[k]).powi(2)).sum::<f64>() / 6.0;
+    assert!((out.to_scalar::<f64>().unwrap() - want).abs() < 1e-14);
+    assert!(run(MSE, &[t(&[2, 3], p), t(&[6], y)], &[], &[]).is_err());
+}
+
+#[test]
+fn grad_bpr() {
+    let pos = uniform(920, 7, -3.0, 3.0);
+    let neg = uniform(921, 7, -3.0, 3.0);
+    let out = check(BPR, &[d(&[7], pos.clone()), d(&[7], neg.clone())], &[], &[]);
+    let want: f64 = pos
+        .iter()
+        .zip(&neg)
+        .map(|(p, n)| softplus(n - p))
+        .sum::<f64>()
+        / 7.0;
+    assert!((out.to_scalar::<f64>().unwrap() - want).abs() < 1e-14);
+    // Large margins stay finite.
+    let v = op(
+        BPR,
+        &[t(&[2], vec![-500.0, 500.0]), t(&[2], vec![500.0, -500.0])],
+        &[],
+        &[],
+    );
+    assert!((v.to_scalar::<f64>().unwrap() - 500.0).abs() < 1e-12);
+}
+
+#[test]
+fn grad_cross_entropy() {
+    let logits = uniform(930, 20, -3.0, 3.0);
+    let cls = vec![4u32, 0, 2, 2];
+    let out = check(
+        CROSS_ENTROPY,
+        &[
+            d(&[4, 5], logits.clone()),
+            In::Fixed(u32t(&[4], cls.clone())),
+        ],
+        &[],
+        &[],
+    );
+    let mut want = 0.0;
+    for i in 0..4 {
+        let row = &logits[i * 5..(i + 1) * 5];
+        let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+        want += lse - row[cls[i] as usize];
+    }
+    want /= 4.0;
+    assert!((out.to_scalar::<f64>().unwrap() - want).abs() < 1e-14);
+    // Large logits stay finite.
+    let v = op(
+        CROSS_ENTROPY,
+        &[t(&[1, 3], vec![1000.0, 0.0, -1000.0]), u32t(&[1], vec![0])],
+        &[],
+        &[],
+    );
+    assert!(v.to_scalar::<f64>().unwrap().abs() < 1e-12);
+    assert!(run(
+        CROSS_ENTROPY,
+        &[t(&[5], logits[..5].to_vec()), u32t(&[1], vec![0])],
+        &[],
+        &[]
+    )
+    .is_err());
+}
+
+// ---------------------------------------------------------------- special
+
+#[test]
+fn detach_stops_gradient() {
+    let x = Var::from_tensor(&t(&[2, 3], uniform(1000, 6, -1.0, 1.0))).unwrap();
+    let y = op(DETACH, &[x.as_tensor().clone()], &[], &[]);
+    assert_eq!(vals(&y), vals(x.as_tensor()));
+    // Only the detached path: no gradient at all reaches x.
+    let l = op(SUM_ALL, &[op(SQUARE, &[y.clone()], &[], &[])], &[], &[]);
+    let grads = l.backward().unwrap();
+    if let Some(g) = grads.get(x.as_tensor()) {
+        assert!(vals(g).iter().all(|&v| v == 0.0));
+    }
+    // Mixed: d/dx sum(2x + detach(x)^2) = 2 exactly.
+    let two_x = op(AFFINE, &[x.as_tensor().clone()], &[], &[2.0, 0.0]);
+    let sq = op(SQUARE, &[y], &[], &[]);
+    let l = op(SUM_ALL, &[op(ADD, &[two_x, sq], &[], &[])], &[], &[]);
+    let g = vals(l.backward().unwrap().get(x.as_tensor()).unwrap());
+    assert!(g.iter().all(|&v| v == 2.0), "{g:?}");
+}
+
+#[test]
+fn dropout() {
+    let ones = t(&[100, 100], vec![1.0; 10_000]);
+    // Inference: identity.
+    let y = run_env(DROPOUT, &[ones.clone()], &[], &[0.5], false, 1).unwrap();
+    assert_eq!(vals(&y), vec![1.0; 10_000]);
+    // Training: inverted dropout keeps the mean, drops about half.
+    let y = run_env(DROPOUT, &[ones.clone()], &[], &[0.5], true, 1).unwrap();
+    let v = vals(&y);
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let zeros = v.iter().filter(|&&x| x == 0.0).count();
+    assert!((mean - 1.0).abs() < 0.05, "mean {mean}");
+    assert!((4_500..=5_500).contains(&zeros), "{zeros} zeros");
+    assert!(v.iter().all(|&x| x == 0.0 || x == 2.0));
+    // Rate 0 in training is the identity; rate 1 is an error.
+    let y = run_env(DROPOUT, &[ones.clone()], &[], &[0.0], true, 1).unwrap();
+    assert_eq!(vals(&y), vec![1.0; 10_000]);
+    assert!(run_env(DROPOUT, &[ones], &[], &[1.0], true, 1).is_err());
+    // Same seed, same mask.
+    let x = t(&[4, 5], uniform(1100, 20, 0.5, 1.5));
+    let a = run_env(DROPOUT, &[x.clone()], &[], &[0.3], true, 7).unwrap();
+    let b = run_env(DROPOUT, &[x.clone()], &[], &[0.3], true, 7).unwrap();
+    assert_eq!(vals(&a), vals(&b));
+    // Gradient: identity outside training (FD check) ...
+    check(
+        DROPOUT,
+        &[d(&[4, 5], uniform(1101, 20, -1.0, 1.0))],
+        &[],
+        &[0.5],
+    );
+    // ... and the mask itself in training (fixed rng seed, so FD sees the same mask).
+    let (_, w) = check_fn(
+        "DROPOUT training",
+        &[d(&[4, 5], uniform(1102, 20, 0.5, 1.5))],
+        &|ts| run_env(DROPOUT, ts, &[], &[0.5], true, 9).unwrap(),
+    );
+    eprintln!("DROPOUT training: {w:e}");
+}
+
+#[test]
+fn to_float() {
+    let ids = u32t(
+        &[2, 3],
+        vec![0, 1, 7, 4_000_000_000, 123_456_789, 16_777_217],
+    );
+    let f = op(TO_FLOAT, &[ids], &[], &[]);
+    assert_eq!(f.dtype(), DType::F64);
+    assert_eq!(f.dims(), &[2, 3]);
+    assert_eq!(
+        vals(&f),
+        vec![0.0, 1.0, 7.0, 4_000_000_000.0, 123_456_789.0, 16_777_217.0]
+    );
+    let u8s = Tensor::from_vec(vec![0u8, 1, 255], 3, &Device::Cpu).unwrap();
+    assert_eq!(vals(&op(TO_FLOAT, &[u8s], &[], &[])), vec![0.0, 1.0, 255.0]);
+    // Already float: unchanged, still differentiable.
+    check(TO_FLOAT, &[d(&[3], vec![0.5, -1.5, 2.0])], &[], &[]);
+}
+
+/// Binary ops accept integer operands (masks, labels) and cast them.
+#[test]
+fn binary_ops_cast_integer_inputs() {
+    let x = t(&[2, 2], vec![0.5, 1.5, -2.0, 3.0]);
+    let m = u32t(&[2, 2], vec![1, 0, 2, 1]);
+    assert_eq!(
+        vals(&op(MUL, &[x.clone(), m.clone()], &[], &[])),
+        vec![0.5, 0.0, -4.0, 3.0]
+    );
+    assert_eq!(vals(&op(ADD, &[m, x], &[], &[])), vec![1.5, 1.5, 0.0, 4.0]);
+}
+
+// ---------------------------------------------------------------- errors
+
+#[test]
+fn errors_are_returned_not_panicked() {
+    let x = t(&[2, 3], uniform(1200, 6, -1.0, 1.0));
+    let e = run(SQUEEZE, &[x.clone()], &[1], &[]).unwrap_err();
+    assert!(e.contains("squeeze"), "{e}");
+    let e = run(RESHAPE, &[x.clone()], &[4, 2], &[]).unwrap_err();
+    assert!(e.contains("reshape"), "{e}");
+    assert!(run(RESHAPE, &[x.clone()], &[-1, 4], &[]).is_err());
+    assert!(run(RESHAPE, &[x.clone()], &[-1, -1], &[]).is_err());
+    assert!(run(RESHAPE, &[x.clone()], &[-2, -3], &[]).is_err());
+    let e = run(9999, &[x.clone()], &[], &[]).unwrap_err();
+    assert!(e.contains("op code 9999"), "{e}");
+    // Dims out of range, positive and negative.
+    for code in [SUM, MEAN, MAX, MIN, SOFTMAX, LOG_SOFTMAX] {
+        for dim in [2i64, 5, -3] {
+            let e = run(code, &[x.clone()], &[dim, 0], &[]).unwrap_err();
+            assert!(
+                e.contains("out of range"),
+                "{} dim {dim}: {e}",
+                op_name(code)
+            );
+        }
+    }
+    assert!(run(TRANSPOSE, &[x.clone()], &[0, 2], &[]).is_err());
+    assert!(run(PERMUTE, &[x.clone()], &[0, 3], &[]).is_err());
+    assert!(run(PERMUTE, &[x.clone()], &[0, 0], &[]).is_err());
+    assert!(run(UNSQUEEZE, &[x.clone()], &[3], &[]).is_err());
+    assert!(run(UNSQUEEZE, &[x.clone()], &[-4], &[]).is_err());
+    assert!(run(NARROW, &[x.clone()], &[1, 2, 2], &[]).is_err());
+    assert!(run(NARROW, &[x.clone()], &[1, -1, 1], &[]).is_err());
+    assert!(run(CONCAT, &[x.clone(), t(&[2, 2], vec![0.0; 4])], &[0], &[]).is_err());
+    assert!(run(INDEX_SELECT, &[x.clone(), u32t(&[1], vec![0])], &[2], &[]).is_err());
+    assert!(run(INDEX_SELECT, &[x.clone(), u32t(&[1], vec![9])], &[0], &[]).is_err());
+    assert!(run(BROADCAST_AS, &[x.clone()], &[3, 3], &[]).is_err());
+    assert!(run(ADD, &[x.clone(), t(&[4], vec![0.0; 4])], &[], &[]).is_err());
+    // Missing inputs and attributes.
+    assert!(run(ADD, &[x.clone()], &[], &[]).is_err());
+    assert!(run(ADD, &[], &[], &[]).is_err());
+    let e = run(SUM, &[x.clone()], &[], &[]).unwrap_err();
+    assert!(e.contains("missing integer attribute"), "{e}");
+    let e = run(POW, &[x.clone()], &[], &[]).unwrap_err();
+    assert!(e.contains("missing float attribute"), "{e}");
+    assert!(run(CLAMP, &[x.clone()], &[], &[0.0]).is_err());
+    assert!(run(AFFINE, &[x.clone()], &[], &[]).is_err());
+    assert!(run(WHERE, &[x.clone(), x.clone()], &[], &[]).is_err());
+}
