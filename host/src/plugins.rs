@@ -67,16 +67,33 @@ fn is_library(p: &Path) -> bool {
 /// The default search folders: the executable's folder, its `plugins/`, and `CAUSALREC_PLUGIN_PATH`.
 pub fn default_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(d) = exe.parent() {
-            dirs.push(d.to_path_buf());
-            dirs.push(d.join("plugins"));
-        }
+    if let Some(d) = exe_dir() {
+        dirs.push(d.clone());
+        dirs.push(d.join("plugins"));
     }
     if let Some(paths) = std::env::var_os("CAUSALREC_PLUGIN_PATH") {
         dirs.extend(std::env::split_paths(&paths));
     }
     dirs
+}
+
+fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+}
+
+/// In the executable's own folder (a build folder holds many libraries), only
+/// `libcausalrec_*` files are candidates; every other folder is scanned whole.
+fn candidate(dir: &Path, file: &Path) -> bool {
+    if !is_library(file) {
+        return false;
+    }
+    if Some(dir.to_path_buf()) == exe_dir() {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        return name.starts_with("libcausalrec_") || name.starts_with("causalrec_");
+    }
+    true
 }
 
 fn describe_library_error(e: &LibraryError) -> String {
@@ -94,30 +111,27 @@ fn describe_library_error(e: &LibraryError) -> String {
     }
 }
 
-/// Load one plugin file.
+/// Load one plugin file (errors say why, the caller names the file).
 pub fn load_file(path: &Path) -> Result<LoadedPlugin, String> {
     if !path.exists() {
-        return Err(format!("{}: no such file", path.display()));
+        return Err("no such file".into());
     }
-    let header = lib_header_from_path(path)
-        .map_err(|e| format!("{}: {}", path.display(), describe_library_error(&e)))?;
+    let header = lib_header_from_path(path).map_err(|e| describe_library_error(&e))?;
     let module = header
         .init_root_module::<PluginModRef>()
-        .map_err(|e| format!("{}: {}", path.display(), describe_library_error(&e)))?;
+        .map_err(|e| describe_library_error(&e))?;
     let name = (module.plugin_name())().to_string();
     let needs = (module.op_set_version())();
     if needs > OP_SET_VERSION {
         return Err(format!(
-            "{}: plugin '{name}' needs op set v{needs}, this host implements v{OP_SET_VERSION}",
-            path.display()
+            "plugin '{name}' needs op set v{needs}, this host implements v{OP_SET_VERSION}"
         ));
     }
     let components = match (module.components())() {
         RResult::ROk(c) => c.into_vec(),
         RResult::RErr(e) => {
             return Err(format!(
-                "{}: plugin '{name}' failed to list its components: {e}",
-                path.display()
+                "plugin '{name}' failed to list its components: {e}"
             ))
         }
     };
@@ -143,7 +157,7 @@ impl Registry {
                 let mut f: Vec<PathBuf> = rd
                     .filter_map(|e| e.ok())
                     .map(|e| e.path())
-                    .filter(|p| is_library(p))
+                    .filter(|p| candidate(&d, p))
                     .collect();
                 f.sort();
                 f
@@ -151,7 +165,7 @@ impl Registry {
                 if extra.contains(&d) {
                     reg.failures.push(LoadFailure {
                         path: d.clone(),
-                        reason: "plugin folder does not exist".into(),
+                        reason: "no such plugin file or folder".into(),
                     });
                 }
                 continue;

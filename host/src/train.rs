@@ -318,11 +318,16 @@ impl Run {
             let mut g = HostGraph::new(&mut self.model, batch, &data.schema, true, &mut rng);
             let named: RVec<NamedVar> = {
                 let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
-                match self.comps.estimator.train_step(
+                // The estimator's own parameters live in the `estimator` namespace;
+                // backbone proxies push their role on top.
+                gm.enter_scope("estimator".into());
+                let r = self.comps.estimator.train_step(
                     &mut gm,
                     self.comps.backbones.as_rslice(),
                     &self.comps.loss,
-                ) {
+                );
+                gm.exit_scope();
+                match r {
                     RResult::ROk(v) => v,
                     RResult::RErr(e) => {
                         return Err(format!("{} train_step: {e}", self.comps.label))
@@ -500,8 +505,10 @@ impl Run {
         let mut g = HostGraph::new(&mut self.model, batch, &data.schema, false, &mut rng);
         let r = {
             let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
-            f(&mut gm, &self.comps)
-                .into_result()
+            gm.enter_scope("estimator".into());
+            let r = f(&mut gm, &self.comps);
+            gm.exit_scope();
+            r.into_result()
                 .map_err(|e| format!("{}: {e}", self.comps.label))?
         };
         Ok((

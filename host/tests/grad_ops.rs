@@ -1344,3 +1344,104 @@ fn errors_are_returned_not_panicked() {
     assert!(run(AFFINE, &[x.clone()], &[], &[]).is_err());
     assert!(run(WHERE, &[x.clone(), x.clone()], &[], &[]).is_err());
 }
+
+#[test]
+fn edge_cases_return_errors() {
+    let x = t(&[2, 3], uniform(1300, 6, -1.0, 1.0));
+    // A scalar has no dim 0 (SQUEEZE of a scalar used to panic on `dims()[0]`).
+    let s = Tensor::new(1.5f64, &Device::Cpu).unwrap();
+    for code in [
+        SQUEEZE,
+        SUM,
+        MEAN,
+        MAX,
+        MIN,
+        SOFTMAX,
+        LOG_SOFTMAX,
+        NARROW,
+        TRANSPOSE,
+        CONCAT,
+    ] {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(code, &[s.clone()], &[0, 0, 1], &[])
+        }));
+        let r = r.unwrap_or_else(|_| panic!("{} of a scalar panicked", op_name(code)));
+        assert!(r.is_err(), "{} of a scalar: {r:?}", op_name(code));
+    }
+    // Unsqueezing a scalar is fine.
+    assert_eq!(op(UNSQUEEZE, &[s.clone()], &[-1], &[]).dims(), &[1]);
+    // Out-of-range ids.
+    let e = run(GATHER, &[x.clone(), u32t(&[2, 1], vec![0, 7])], &[1], &[]).unwrap_err();
+    assert!(e.contains('7'), "{e}");
+    let e = run(
+        INDEX_ADD,
+        &[x.clone(), u32t(&[1], vec![5]), t(&[1, 3], vec![1.0; 3])],
+        &[0],
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.contains('5'), "{e}");
+    assert!(run(
+        CROSS_ENTROPY,
+        &[x.clone(), u32t(&[2], vec![0, 3])],
+        &[],
+        &[]
+    )
+    .is_err());
+    // Shape and dtype mismatches.
+    assert!(run(MATMUL, &[x.clone(), x.clone()], &[], &[]).is_err());
+    assert!(run(BPR, &[t(&[2, 1], vec![0.0; 2]), x.clone()], &[], &[]).is_err());
+    assert!(run(CONCAT, &[x.clone(), u32t(&[2, 3], vec![1; 6])], &[0], &[]).is_err());
+    assert!(run(
+        WHERE,
+        &[u32t(&[2, 3], vec![1; 6]), x.clone(), t(&[2], vec![0.0; 2])],
+        &[],
+        &[]
+    )
+    .is_err());
+    assert!(run(
+        MASKED_FILL,
+        &[x.clone(), u32t(&[2], vec![1; 2])],
+        &[],
+        &[0.0]
+    )
+    .is_err());
+    assert!(run(BROADCAST_AS, &[x.clone()], &[-1, 3], &[]).is_err());
+    assert!(run(RESHAPE, &[x.clone()], &[0, -1], &[]).is_err());
+}
+
+#[test]
+fn fully_masked_rows() {
+    // Row 0 fully masked: softmax gives zeros (no NaN), log-softmax stays very
+    // negative (it used to read +69 = -ln(1e-30)), and no gradient reaches it.
+    let m = u32t(&[2, 3], vec![0, 0, 0, 1, 0, 1]);
+    let xv = uniform(1310, 6, -1.0, 1.0);
+    let p = vals(&op(
+        SOFTMAX,
+        &[t(&[2, 3], xv.clone()), m.clone()],
+        &[-1],
+        &[],
+    ));
+    assert_eq!(p[..3], [0.0, 0.0, 0.0]);
+    assert!((p[3] + p[5] - 1.0).abs() < 1e-15 && p[4] == 0.0);
+    let lp = vals(&op(
+        LOG_SOFTMAX,
+        &[t(&[2, 3], xv.clone()), m.clone()],
+        &[-1],
+        &[],
+    ));
+    for k in [0, 1, 2, 4] {
+        assert!(lp[k] <= -1e8, "masked log-probability {k}: {}", lp[k]);
+    }
+    assert!((lp[3].exp() + lp[5].exp() - 1.0).abs() < 1e-15);
+    for code in [SOFTMAX, LOG_SOFTMAX] {
+        let x = Var::from_tensor(&t(&[2, 3], xv.clone())).unwrap();
+        let y = op(code, &[x.as_tensor().clone(), m.clone()], &[-1], &[]);
+        let r = t(&[2, 3], vec![1.0, -2.0, 0.5, 0.0, 0.0, 0.7]);
+        let l = y.mul(&r).unwrap().sum_all().unwrap();
+        let g = vals(l.backward().unwrap().get(x.as_tensor()).unwrap());
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        assert_eq!(g[..3], [0.0, 0.0, 0.0], "{}", op_name(code));
+        assert_eq!(g[4], 0.0);
+    }
+}

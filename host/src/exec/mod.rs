@@ -156,11 +156,11 @@ impl<'s> HostGraph<'s> {
             .ok_or_else(|| format!("handle {} does not belong to this step's graph", v.0))
     }
 
+    /// Names are namespaced by the innermost scope (the component instance).
     fn scoped(&self, name: &str) -> String {
-        if self.scopes.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}/{name}", self.scopes.join("/"))
+        match self.scopes.last() {
+            None => name.to_string(),
+            Some(s) => format!("{s}/{name}"),
         }
     }
 

@@ -31,7 +31,9 @@ fn err(e: candle_core::Error) -> String {
 fn dim_of(t: &Tensor, d: i64) -> Result<usize, String> {
     let r = t.rank() as i64;
     let i = if d < 0 { r + d } else { d };
-    if i < 0 || i >= r.max(1) {
+    // A scalar has no dims: `i >= r` (not `r.max(1)`), else SQUEEZE of a
+    // scalar indexed `dims()[0]` and panicked.
+    if i < 0 || i >= r {
         return Err(format!(
             "dim {d} out of range for a tensor of rank {r} (shape {:?})",
             t.dims()
@@ -248,7 +250,15 @@ pub fn apply(
                 .and_then(|s| s.clamp(1e-30, f64::INFINITY))
                 .and_then(|s| s.log())
                 .map_err(err)?;
-            shifted.broadcast_sub(&lse).map_err(err)
+            let out = shifted.broadcast_sub(&lse).map_err(err)?;
+            match inputs.get(1) {
+                // Masked entries read -1e9; without this a fully masked row
+                // gave `0 - ln(1e-30) = +69` (a positive log-probability).
+                Some(m) => mask_bool(m, x)?
+                    .where_cond(&out, &filled_like(x, -1e9)?)
+                    .map_err(err),
+                None => Ok(out),
+            }
         }
         CONCAT => {
             let d = dim_of(x, int(ints, 0)?)?;

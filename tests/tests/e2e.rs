@@ -1,0 +1,480 @@
+//! End-to-end: build the host and the plugins as separate .so files, list them,
+//! run recipes, check the run directory, and check every bad-input path gives a
+//! clear error (never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("debug")
+}
+
+static BUILD: Once = Once::new();
+
+/// Build the host and every plugin crate once per test process.
+fn build() {
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .current_dir(root())
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "causalrec-host",
+                "-p",
+                "causalrec-plugin-ctr",
+                "-p",
+                "causalrec-toy-plugins",
+                "-p",
+                "causalrec-bad-abi-plugin",
+                "-p",
+                "causalrec-example-plugin",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(st.success(), "cargo build failed");
+        // Fixtures live in their own folder so normal runs never see them.
+        let fx = fixtures();
+        std::fs::create_dir_all(&fx).unwrap();
+        for f in ["libtoy_fixture_plugin.so", "libbad_abi_fixture.so"] {
+            std::fs::copy(target_dir().join(f), fx.join(f)).unwrap();
+        }
+    });
+}
+
+fn fixtures() -> PathBuf {
+    target_dir().join("e2e-fixtures")
+}
+
+fn host(args: &[&str]) -> Output {
+    build();
+    Command::new(target_dir().join("host"))
+        .current_dir(root())
+        .env("CAUSALREC_NO_PROGRESS", "1")
+        .env_remove("CAUSALREC_PLUGIN_PATH")
+        .args(args)
+        .output()
+        .expect("run host")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A scratch folder inside the repository (recipes may only read inside it).
+fn scratch(name: &str) -> PathBuf {
+    let d = target_dir().join("e2e-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_recipe(name: &str, body: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let d = scratch(name);
+    let recipe = d.join(format!("{name}.rhai"));
+    std::fs::write(&recipe, body).unwrap();
+    let out = d.join("out");
+    let fx = fixtures();
+    build();
+    let mut args = vec![
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--plugin-dir",
+        fx.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    (host(&args), out)
+}
+
+#[test]
+fn plugins_json_lists_every_builtin_component() {
+    let o = host(&["plugins", "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let rows = v.as_array().unwrap();
+    for (kind, name) in [
+        ("backbone", "mf"),
+        ("backbone", "fm"),
+        ("backbone", "nfm"),
+        ("estimator", "naive"),
+        ("loss", "bce"),
+        ("loss", "bpr"),
+        ("loss", "mse"),
+    ] {
+        let r = rows
+            .iter()
+            .find(|r| r["kind"] == kind && r["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name} missing"));
+        assert_eq!(r["plugin"], "ctr");
+        assert!(r["path"].as_str().unwrap().ends_with(".so"));
+        assert!(!r["description"].as_str().unwrap().is_empty());
+    }
+    let fm = rows.iter().find(|r| r["name"] == "nfm").unwrap();
+    let params: Vec<&str> = fm["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        params.contains(&"dim") && params.contains(&"layers") && params.contains(&"dropout"),
+        "{params:?}"
+    );
+}
+
+#[test]
+fn bad_plugins_are_reported_and_the_rest_still_load() {
+    build();
+    let bad = fixtures().join("libbad_abi_fixture.so");
+    let o = host(&[
+        "plugins",
+        "--json",
+        "--plugin-dir",
+        bad.to_str().unwrap(),
+        "--plugin-dir",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "--plugin-dir",
+        "/no/such/plugin.so",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("\"naive\""),
+        "the good plugins must still be listed"
+    );
+    assert!(
+        err.contains("libbad_abi_fixture.so") && err.contains("different plugin interface"),
+        "{err}"
+    );
+    assert!(
+        err.contains("libm.so.6") && err.contains("not a causalrec plugin"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/no/such/plugin.so") && err.contains("no such plugin file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tiny_recipe_writes_the_run_directory() {
+    let (o, out) = run_recipe(
+        "tiny",
+        r#"let d = dataset("bundled");
+           let r = train(d, backbone("mf", #{dim: 8}), estimator("naive"), #{epochs: 2, batch_size: 1024, lr: 0.01, loss: "bpr"});
+           let m = evaluate(r, "all_ranking", #{k: [5, 10]});
+           m.model = "mf";
+           print_table("tiny", [m]);
+           let a = evaluate(r, "auc");"#,
+        &[],
+    );
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        stdout.contains("| run |") && stdout.contains("recall@5"),
+        "{stdout}"
+    );
+    for f in ["config.ron", "metrics.jsonl", "report.json", "report.md"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per epoch");
+    assert!(
+        lines[1]["loss"].as_f64().unwrap() < lines[0]["loss"].as_f64().unwrap(),
+        "loss must decrease"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let eval = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["kind"]
+                .as_str()
+                .unwrap()
+                .starts_with("evaluate all_ranking")
+        })
+        .unwrap();
+    let r10 = eval["values"]["recall@10"].as_f64().unwrap();
+    assert!(r10 > 0.0 && r10 <= 1.0);
+    let auc = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"].as_str().unwrap().starts_with("evaluate auc"))
+        .unwrap();
+    assert!(auc["values"]["auc"].as_f64().unwrap() > 0.0);
+    let cfg = std::fs::read_to_string(out.join("config.ron")).unwrap();
+    assert!(
+        cfg.contains("mf") && cfg.contains("naive") && cfg.contains("bundled"),
+        "{cfg}"
+    );
+    assert!(out.join("checkpoints/mf-naive-1.safetensors").is_file());
+}
+
+#[test]
+fn runs_are_deterministic_for_a_seed() {
+    let body = r#"let d = dataset("bundled");
+        let r = train(d, backbone("fm", #{dim: 8}), estimator("naive"), #{epochs: 1, batch_size: 2048, lr: 0.01});
+        let m = evaluate(r, "all_ranking", #{k: [10]});
+        print(m["ndcg@10"]);"#;
+    let (a, _) = run_recipe("det_a", body, &["--seed", "7"]);
+    let (b, _) = run_recipe("det_b", body, &["--seed", "7"]);
+    let (c, _) = run_recipe("det_c", body, &["--seed", "8"]);
+    let (sa, sb, sc) = (text(&a).0, text(&b).0, text(&c).0);
+    assert!(a.status.success(), "{}", text(&a).1);
+    assert_eq!(sa, sb, "same seed, same result");
+    assert_ne!(sa, sc, "another seed, another result");
+}
+
+#[test]
+fn estimators_from_another_so_use_the_hook_points() {
+    // toy_rewrite (toy .so) rewrites the item embedding of mf (ctr .so);
+    // toy_field (toy .so) appends a field to fm's field list.
+    let (o, out) = run_recipe(
+        "hooks",
+        r#"let d = dataset("bundled");
+           let o = #{epochs: 2, batch_size: 1024, lr: 0.01};
+           let a = evaluate(train(d, backbone("mf", #{dim: 8}), estimator("toy_rewrite", #{alpha: 0.0}), o), "all_ranking");
+           let b = evaluate(train(d, backbone("mf", #{dim: 8}), estimator("toy_rewrite", #{alpha: 1.0}), o), "all_ranking");
+           let c = evaluate(train(d, backbone("fm", #{dim: 8}), estimator("toy_field"), o), "all_ranking");
+           print(`${a["ndcg@10"]} ${b["ndcg@10"]} ${c["ndcg@10"]}`);"#,
+        &[],
+    );
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: Vec<f64> = stdout
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(v.iter().all(|x| x.is_finite() && *x > 0.0), "{v:?}");
+    assert_ne!(v[0], v[1], "rewriting the hook point must change the model");
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 6);
+    // toy_field's extra table lives in the estimator's namespace in the checkpoint.
+    let ck = std::fs::read(out.join("checkpoints/fm-toy_field-3.safetensors")).unwrap();
+    let hay = String::from_utf8_lossy(&ck[..ck.len().min(100_000)]);
+    assert!(
+        hay.contains("table/estimator/toy.m"),
+        "appended field table missing from checkpoint"
+    );
+    assert!(
+        hay.contains("table/main/emb.user"),
+        "backbone tables are namespaced by role"
+    );
+}
+
+#[test]
+fn recipe_errors_name_file_line_and_column() {
+    let (o, _) = run_recipe("syntax", "let d = dataset(\"bundled\";\n", &[]);
+    let err = text(&o).1;
+    assert!(!o.status.success());
+    assert!(
+        err.contains("syntax.rhai:1:") && err.contains("syntax error"),
+        "{err}"
+    );
+
+    let (o, _) = run_recipe(
+        "unknown_bb",
+        "let d = dataset(\"bundled\");\nlet b = backbone(\"mff\");\n",
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.contains("unknown_bb.rhai:2:9")
+            && err.contains("unknown backbone 'mff'")
+            && err.contains("valid backbones: fm, gmf, mf, nfm"),
+        "{err}"
+    );
+
+    let (o, _) = run_recipe(
+        "unknown_param",
+        "let b = backbone(\"fm\", #{dims: 3});\n",
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.contains("unknown_param.rhai:1:9")
+            && err.contains("unknown parameter 'dims'")
+            && err.contains("dim, init_std, exclude"),
+        "{err}"
+    );
+
+    let (o, _) = run_recipe(
+        "bad_type",
+        "let b = backbone(\"fm\", #{dim: \"big\"});\n",
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.contains("bad_type.rhai:1:9") && err.contains("'dim' must be a non-negative integer"),
+        "{err}"
+    );
+
+    let (o, _) = run_recipe(
+        "wrong_arg",
+        "let d = dataset(\"bundled\");\ntrain(d, 3, estimator(\"naive\"));\n",
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.contains("wrong_arg.rhai:2:1") && err.contains("train"),
+        "{err}"
+    );
+
+    let (o, _) = run_recipe("bad_opt", "let d = dataset(\"bundled\");\ntrain(d, backbone(\"mf\"), estimator(\"naive\"), #{epoch: 3});\n", &[]);
+    let err = text(&o).1;
+    assert!(
+        err.contains("bad_opt.rhai:2:1")
+            && err.contains("unknown option 'epoch'")
+            && err.contains("epochs"),
+        "{err}"
+    );
+
+    let (o, _) = run_recipe("sandbox", "let d = dataset(\"/etc\");\n", &[]);
+    let err = text(&o).1;
+    assert!(
+        err.contains("sandbox.rhai:1:9") && err.contains("may only read inside"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn bad_data_files_name_file_line_and_column() {
+    let d = scratch("baddata");
+    let data = d.join("bad");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("bad.inter"),
+        "user_id:token\titem_id:token\trating:float\n1\t2\t5\n1\t3\tfive\n",
+    )
+    .unwrap();
+    let rel = data
+        .strip_prefix(root())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (o, _) = run_recipe(
+        "baddata_run",
+        &format!("let d = dataset(\"{rel}\");\n"),
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.contains("bad.inter:3") && err.contains("rating"),
+        "{err}"
+    );
+
+    std::fs::write(
+        data.join("bad.inter"),
+        "user_id:token\trating:float\n1\t5\n",
+    )
+    .unwrap();
+    let (o, _) = run_recipe(
+        "baddata_run2",
+        &format!("let d = dataset(\"{rel}\");\n"),
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.contains("bad.inter") && err.contains("item_id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nan_loss_stops_with_epoch_step_and_keeps_the_last_checkpoint() {
+    let (o, out) = run_recipe(
+        "nan",
+        r#"let d = dataset("bundled");
+           train(d, backbone("mf", #{dim: 8}), estimator("naive"), #{epochs: 3, batch_size: 1024, lr: 0.01, loss: loss("nan_after", #{steps: 15})});"#,
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(!o.status.success());
+    assert!(err.contains("became NaN at epoch 2, step"), "{err}");
+    assert!(err.contains("last finite checkpoint is kept at"), "{err}");
+    assert!(out
+        .join("checkpoints/mf-naive-1-last.safetensors")
+        .is_file());
+    // Nothing else is lost: the first epoch is in metrics.jsonl.
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn third_party_example_plugin_loads_and_trains() {
+    let (o, _) = run_recipe(
+        "example",
+        r#"let d = dataset("bundled");
+           let r = train(d, backbone("gmf", #{dim: 8}), estimator("naive"), #{epochs: 1, lr: 0.01, loss: "squared_hinge"});
+           print(evaluate(r, "all_ranking")["recall@10"]);"#,
+        &[],
+    );
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(stdout.trim().parse::<f64>().unwrap() > 0.0);
+}
+
+#[test]
+fn check_resolves_names_without_training() {
+    let o = host(&["check", "recipes/quickstart.rhai"]);
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(stdout.contains("quickstart.rhai: ok"));
+}
+
+#[test]
+fn sdk_does_not_depend_on_a_tensor_engine() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "tree",
+            "-p",
+            "causalrec-sdk",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && tree.contains("abi_stable"), "{tree}");
+    for engine in ["candle", "tch", "burn", "dfdx", "ndarray"] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(engine)),
+            "sdk depends on {engine}"
+        );
+    }
+}

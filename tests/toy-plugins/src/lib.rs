@@ -1,0 +1,135 @@
+//! Test-only plugin (built separately from the backbones it drives):
+//! - `toy_rewrite`: rewrites the candidate item embedding at the `embed` hook
+//!   point, `item' = item_hat + alpha * (item - item_hat)` with a learned
+//!   linear `item_hat` (the IV4Rec+ pattern), then calls the backbone's encoders
+//!   and predictor on the rewritten map.
+//! - `toy_field`: appends one learned field `M(u)` to `emb.fields` before
+//!   `predict_fields` (the DecRS pattern).
+//! - loss `nan_after`: BCE for `steps` calls, then NaN (tests the NaN guard).
+
+#![allow(non_local_definitions)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use causalrec_sdk::nn::Linear;
+use causalrec_sdk::{
+    Backbones, ComponentDef, Ctx, EstimatorImpl, Init, LossHandle, LossImpl, ParamSpec, Result, Var,
+};
+
+struct Rewrite {
+    alpha: f64,
+}
+
+impl EstimatorImpl for Rewrite {
+    fn train_step<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        bb: &Backbones<'_>,
+        loss: &LossHandle<'_>,
+    ) -> Result<Vec<(String, Var<'c>)>> {
+        let logit = self.score(g, bb)?;
+        let l = loss.compute(g, &[("logit", logit)], g.input("label"), None)?;
+        Ok(vec![("loss".into(), l)])
+    }
+    fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
+        let b = bb.main()?;
+        let mut emb = b.embed(g)?;
+        let item = g.get(&emb, "item")?;
+        let d = item.dim(-1);
+        let fitted = Linear::new("toy.proj", d, d).forward(g, item.detach());
+        let rewritten = fitted + (item - fitted) * self.alpha;
+        emb.set("item", rewritten.id);
+        let u = b.encode_user(g, &emb)?;
+        let i = b.encode_item(g, &emb)?;
+        b.predict(g, u, i, &emb)
+    }
+}
+
+struct AppendField;
+
+impl EstimatorImpl for AppendField {
+    fn train_step<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        bb: &Backbones<'_>,
+        loss: &LossHandle<'_>,
+    ) -> Result<Vec<(String, Var<'c>)>> {
+        let logit = self.score(g, bb)?;
+        let l = loss.compute(g, &[("logit", logit)], g.input("label"), None)?;
+        Ok(vec![("loss".into(), l)])
+    }
+    fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
+        let b = bb.main()?;
+        if !b.info().field_interaction {
+            return Err("toy_field needs a field-interaction backbone (fm, nfm)".into());
+        }
+        let mut emb = b.embed(g)?;
+        let dim = b.info().dim as usize;
+        let n_users = g.schema().n_users as usize;
+        g.embedding("toy.m", n_users, dim, Init::normal(0.01));
+        let m = g.lookup("toy.m", g.input("user"));
+        emb.push_field("toy.m", m.id);
+        b.predict_fields(g, &emb)
+    }
+}
+
+struct NanAfter {
+    steps: usize,
+    calls: AtomicUsize,
+}
+
+impl LossImpl for NanAfter {
+    fn compute<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        preds: &[(String, Var<'c>)],
+        labels: Var<'c>,
+        _w: Option<Var<'c>>,
+    ) -> Result<Var<'c>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let bce = preds[0].1.bce_with_logits(labels, None);
+        Ok(if n >= self.steps {
+            bce * g.scalar(f64::NAN)
+        } else {
+            bce
+        })
+    }
+}
+
+fn components() -> Vec<ComponentDef> {
+    vec![
+        ComponentDef::estimator(
+            "toy_rewrite",
+            "Test: rewrites the item embedding at the embed hook point (IV4Rec+ pattern)",
+            vec![ParamSpec::new("alpha", 0.5, "weight of the residual")],
+            |p| {
+                Ok(Rewrite {
+                    alpha: p.f64("alpha")?,
+                })
+            },
+        ),
+        ComponentDef::estimator(
+            "toy_field",
+            "Test: appends a learned field before predict_fields (DecRS pattern)",
+            vec![],
+            |_| Ok(AppendField),
+        ),
+        ComponentDef::loss(
+            "nan_after",
+            "Test: BCE for `steps` calls, then NaN",
+            vec![ParamSpec::new(
+                "steps",
+                3usize,
+                "calls before the loss turns NaN",
+            )],
+            |p| {
+                Ok(NanAfter {
+                    steps: p.usize("steps")?,
+                    calls: AtomicUsize::new(0),
+                })
+            },
+        ),
+    ]
+}
+
+causalrec_sdk::export_plugin!("toy", components);
