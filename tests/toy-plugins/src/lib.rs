@@ -5,6 +5,7 @@
 //!   and predictor on the rewritten map.
 //! - `toy_field`: appends one learned field `M(u)` to `emb.fields` before
 //!   `predict_fields` (the DecRS pattern).
+//! - `toy_panic`: panics inside a stage (the boundary must report it).
 //! - loss `nan_after`: BCE for `steps` calls, then NaN (tests the NaN guard).
 
 #![allow(non_local_definitions)]
@@ -73,6 +74,24 @@ impl EstimatorImpl for AppendField {
     }
 }
 
+/// Panics inside `score` (the SDK must turn it into an error value).
+struct Panics;
+
+impl EstimatorImpl for Panics {
+    fn train_step<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        bb: &Backbones<'_>,
+        _loss: &LossHandle<'_>,
+    ) -> Result<Vec<(String, Var<'c>)>> {
+        let _ = self.score(g, bb)?;
+        Ok(vec![])
+    }
+    fn score<'c>(&self, _g: &'c Ctx<'_, '_>, _bb: &Backbones<'_>) -> Result<Var<'c>> {
+        panic!("toy estimator exploded")
+    }
+}
+
 struct NanAfter {
     steps: usize,
     calls: AtomicUsize,
@@ -114,6 +133,9 @@ fn components() -> Vec<ComponentDef> {
             vec![],
             |_| Ok(AppendField),
         ),
+        ComponentDef::estimator("toy_panic", "Test: panics inside a stage", vec![], |_| {
+            Ok(Panics)
+        }),
         ComponentDef::loss(
             "nan_after",
             "Test: BCE for `steps` calls, then NaN",
