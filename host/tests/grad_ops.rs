@@ -7,6 +7,9 @@
 //! input is a `candle_core::Var`, and each element of its gradient is compared
 //! with `(f(x + h) - f(x - h)) / 2h`, `h = 1e-6`.
 
+// Index loops mirror the formulas; slices of one cloned tensor read plainly.
+#![allow(clippy::needless_range_loop, clippy::cloned_ref_to_slice_refs)]
+
 use std::collections::BTreeSet;
 
 use candle_core::{DType, Device, Tensor, Var};

@@ -149,12 +149,24 @@ pub trait EstimatorImpl: Send + Sync + 'static {
         vec!["main".into()]
     }
     /// One training step: named loss terms (summed by the host).
+    ///
+    /// The default is conventional training: the recipe's loss on the batch
+    /// labels (and `weight` input, when present) of this estimator's `score`.
     fn train_step<'c>(
         &self,
         g: &'c Ctx<'_, '_>,
         bb: &Backbones<'_>,
         loss: &LossHandle<'_>,
-    ) -> Result<Vec<(String, Var<'c>)>>;
+    ) -> Result<Vec<(String, Var<'c>)>> {
+        let logit = self.score(g, bb)?;
+        let l = loss.compute(
+            g,
+            &[("logit", logit)],
+            g.input("label"),
+            g.try_input("weight"),
+        )?;
+        Ok(vec![("loss".into(), l)])
+    }
     /// Inference: one score (logit) per example.
     fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>>;
     /// Inference over every item, where possible.

@@ -1,7 +1,7 @@
 //! The naive estimator (the CT baseline): train the backbone on the labels with
 //! the recipe's loss, score by the backbone's logit.
 
-use causalrec_sdk::{Backbones, ComponentDef, Ctx, EstimatorImpl, LossHandle, Result, Var};
+use causalrec_sdk::{Backbones, ComponentDef, Ctx, EstimatorImpl, Result, Var};
 
 pub struct Naive;
 
@@ -15,22 +15,6 @@ pub fn def() -> ComponentDef {
 }
 
 impl EstimatorImpl for Naive {
-    fn train_step<'c>(
-        &self,
-        g: &'c Ctx<'_, '_>,
-        bb: &Backbones<'_>,
-        loss: &LossHandle<'_>,
-    ) -> Result<Vec<(String, Var<'c>)>> {
-        let (logit, _) = bb.main()?.forward(g)?;
-        let l = loss.compute(
-            g,
-            &[("logit", logit)],
-            g.input("label"),
-            g.try_input("weight"),
-        )?;
-        Ok(vec![("loss".into(), l)])
-    }
-
     fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
         Ok(bb.main()?.forward(g)?.0)
     }

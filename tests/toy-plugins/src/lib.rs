@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use causalrec_sdk::nn::Linear;
 use causalrec_sdk::{
-    Backbones, ComponentDef, Ctx, EstimatorImpl, Init, LossHandle, LossImpl, ParamSpec, Result, Var,
+    Backbones, ComponentDef, Ctx, EstimatorImpl, Init, LossImpl, ParamSpec, Result, Var,
 };
 
 struct Rewrite {
@@ -22,16 +22,6 @@ struct Rewrite {
 }
 
 impl EstimatorImpl for Rewrite {
-    fn train_step<'c>(
-        &self,
-        g: &'c Ctx<'_, '_>,
-        bb: &Backbones<'_>,
-        loss: &LossHandle<'_>,
-    ) -> Result<Vec<(String, Var<'c>)>> {
-        let logit = self.score(g, bb)?;
-        let l = loss.compute(g, &[("logit", logit)], g.input("label"), None)?;
-        Ok(vec![("loss".into(), l)])
-    }
     fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
         let b = bb.main()?;
         let mut emb = b.embed(g)?;
@@ -49,16 +39,6 @@ impl EstimatorImpl for Rewrite {
 struct AppendField;
 
 impl EstimatorImpl for AppendField {
-    fn train_step<'c>(
-        &self,
-        g: &'c Ctx<'_, '_>,
-        bb: &Backbones<'_>,
-        loss: &LossHandle<'_>,
-    ) -> Result<Vec<(String, Var<'c>)>> {
-        let logit = self.score(g, bb)?;
-        let l = loss.compute(g, &[("logit", logit)], g.input("label"), None)?;
-        Ok(vec![("loss".into(), l)])
-    }
     fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
         let b = bb.main()?;
         if !b.info().field_interaction {
@@ -78,15 +58,6 @@ impl EstimatorImpl for AppendField {
 struct Panics;
 
 impl EstimatorImpl for Panics {
-    fn train_step<'c>(
-        &self,
-        g: &'c Ctx<'_, '_>,
-        bb: &Backbones<'_>,
-        _loss: &LossHandle<'_>,
-    ) -> Result<Vec<(String, Var<'c>)>> {
-        let _ = self.score(g, bb)?;
-        Ok(vec![])
-    }
     fn score<'c>(&self, _g: &'c Ctx<'_, '_>, _bb: &Backbones<'_>) -> Result<Var<'c>> {
         panic!("toy estimator exploded")
     }
