@@ -1,0 +1,72 @@
+//! Criterion benchmarks of the hot paths: row-sparse gather and row-wise Adam
+//! update (independent of table size), and top-K selection for all-ranking.
+//! End-to-end throughput: `metrics.jsonl` of any run has `examples_per_second`.
+
+use candle_core::{DType, Device};
+use causalrec_host::eval::top_k;
+use causalrec_host::exec::store::{OptimConfig, TableStore};
+use causalrec_sdk::Init;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+
+fn ids(n: usize, rows: usize) -> Vec<u32> {
+    // A fixed pseudo-random sequence (LCG) so runs compare.
+    let mut x: u64 = 12345;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) % rows as u64) as u32
+        })
+        .collect()
+}
+
+fn sparse_store(c: &mut Criterion) {
+    let mut group = c.benchmark_group("table");
+    for rows in [10_000usize, 1_000_000] {
+        let mut store = TableStore::new(1);
+        store.declare("t", rows, 64, Init::normal(0.1)).unwrap();
+        let mut batch = ids(1024, rows);
+        batch.sort_unstable();
+        batch.dedup();
+        let grads = vec![0.01f32; batch.len() * 64];
+        let cfg = OptimConfig::default();
+        // First update allocates the optimizer state; keep it out of the timing.
+        store
+            .tables
+            .get_mut("t")
+            .unwrap()
+            .update(&batch, &grads, &cfg);
+        group.bench_with_input(BenchmarkId::new("gather_1024x64", rows), &rows, |b, _| {
+            b.iter(|| store.gather("t", &batch, DType::F32, &Device::Cpu).unwrap())
+        });
+        group.bench_with_input(
+            BenchmarkId::new("adam_update_1024x64", rows),
+            &rows,
+            |b, _| {
+                b.iter(|| {
+                    store
+                        .tables
+                        .get_mut("t")
+                        .unwrap()
+                        .update(&batch, &grads, &cfg)
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+fn ranking(c: &mut Criterion) {
+    let scores: Vec<f32> = ids(20_000, 1_000_000)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    let excluded: Vec<u32> = (0..20_000).step_by(7).collect();
+    c.bench_function("top_k_20_of_20000", |b| {
+        b.iter(|| top_k(&scores, 20, &excluded))
+    });
+}
+
+criterion_group!(benches, sparse_store, ranking);
+criterion_main!(benches);
