@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
+use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::std_types::RResult;
 use causalrec_sdk::abi::{ComponentInfo, ComponentKind};
 use causalrec_sdk::ops::OP_SET_VERSION;
@@ -328,7 +328,3 @@ impl Registry {
             .unwrap_or_else(|_| "?".into())
     }
 }
-
-/// Ensure abi_stable's RootModule trait is linked for `PluginModRef` (used by `load_file`).
-#[allow(dead_code)]
-fn _assert_root_module<T: RootModule>() {}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
+use abi_stable::std_types::{ROption, RResult, RString, RVec};
 use candle_core::{DType, Device, Tensor};
 use causalrec_sdk::component::{Backbone, Backbone_TO};
 use causalrec_sdk::graph::GraphMut;
@@ -673,6 +673,3 @@ impl Snapshot {
         Ok(())
     }
 }
-
-#[allow(unused)]
-fn _slice_type_check(_: RSlice<'_, BackboneRef>) {}

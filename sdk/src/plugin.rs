@@ -16,7 +16,7 @@ use abi_stable::{
     package_version_strings,
     sabi_trait::TD_Opaque,
     sabi_types::VersionStrings,
-    std_types::{RBox, RResult, RStr, RString, RVec},
+    std_types::{RResult, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -209,11 +209,6 @@ pub fn root_module(
         create,
     }
     .leak_into_prefix()
-}
-
-/// Keep a boxed value alive for the process (plugins are never unloaded).
-pub fn leak<T>(v: T) -> &'static T {
-    Box::leak(RBox::into_inner(RBox::new(v)).into())
 }
 
 /// The symbol abi_stable's loader looks up (checked against abi_stable by a test).

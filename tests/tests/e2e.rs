@@ -364,8 +364,9 @@ fn recipe_errors_name_file_line_and_column() {
 
 #[test]
 fn bad_data_files_name_file_line_and_column() {
-    let d = scratch("baddata");
-    let data = d.join("bad");
+    // Data must sit inside the repository (the recipe sandbox), wherever the target folder is.
+    let data = root().join("target").join("e2e-data").join("bad");
+    let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(
         data.join("bad.inter"),

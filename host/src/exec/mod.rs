@@ -57,8 +57,7 @@ impl Model {
             .step(&dense)
             .map_err(|e| format!("dense update: {e}"))?;
         // Sum leaf gradients per table row, then one row-wise update per table.
-        let mut per_table: BTreeMap<&str, (Vec<u32>, Vec<f32>, HashMap<u32, usize>)> =
-            BTreeMap::new();
+        let mut per_table: BTreeMap<&str, RowGrads> = BTreeMap::new();
         for leaf in leaves {
             let Some(g) = grads.get(leaf.var.as_tensor()) else {
                 continue;
@@ -89,6 +88,9 @@ impl Model {
         Ok(())
     }
 }
+
+/// Per table: touched rows, their summed gradients (row-major), row -> slot.
+type RowGrads = (Vec<u32>, Vec<f32>, HashMap<u32, usize>);
 
 /// The leaf of one embedding lookup: which rows it gathered.
 pub struct Leaf {

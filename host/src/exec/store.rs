@@ -243,6 +243,7 @@ impl Table {
     }
 
     /// Update the rows `rows` with the summed gradients `grads` (`rows.len() * dim`).
+    #[allow(clippy::needless_range_loop)] // three parallel arrays indexed per element
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
         let d = self.dim;
         let adaptive = c.kind != "sgd";
