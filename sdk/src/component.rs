@@ -184,33 +184,32 @@ pub struct BackboneHandle<'r> {
     inner: &'r BackboneRef,
 }
 
-fn ctx_err(role: &str, stage: &str, e: String) -> String {
-    format!("backbone '{role}' {stage}: {e}")
-}
-
 impl<'r> BackboneHandle<'r> {
+    /// Call one stage of the backbone with the raw graph; errors name the role and stage.
+    fn stage<'g, R>(
+        &self,
+        g: &Ctx<'_, 'g>,
+        stage: &str,
+        f: impl FnOnce(&BackboneRef, &mut GraphMut<'g>) -> RResult<R, RString>,
+    ) -> Result<R> {
+        g.with_graph(|gr| f(self.inner, gr))
+            .map_err(|e| format!("backbone '{}' {stage}: {e}", self.role))
+    }
     /// Capabilities.
     pub fn info(&self) -> BackboneInfo {
         self.inner.info()
     }
     /// The `embed` stage.
     pub fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb> {
-        g.with_graph(|gr| self.inner.embed(gr))
-            .map_err(|e| ctx_err(self.role, "embed", e))
+        self.stage(g, "embed", |b, gr| b.embed(gr))
     }
     /// The `encode_user` stage.
     pub fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        let id = g
-            .with_graph(|gr| self.inner.encode_user(gr, emb))
-            .map_err(|e| ctx_err(self.role, "encode_user", e))?;
-        Ok(g.var(id))
+        Ok(g.var(self.stage(g, "encode_user", |b, gr| b.encode_user(gr, emb))?))
     }
     /// The `encode_item` stage.
     pub fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        let id = g
-            .with_graph(|gr| self.inner.encode_item(gr, emb))
-            .map_err(|e| ctx_err(self.role, "encode_item", e))?;
-        Ok(g.var(id))
+        Ok(g.var(self.stage(g, "encode_item", |b, gr| b.encode_item(gr, emb))?))
     }
     /// The `predict` stage.
     pub fn predict<'c>(
@@ -220,23 +219,15 @@ impl<'r> BackboneHandle<'r> {
         item: Var<'_>,
         emb: &Emb,
     ) -> Result<Var<'c>> {
-        let id = g
-            .with_graph(|gr| self.inner.predict(gr, user.id, item.id, emb))
-            .map_err(|e| ctx_err(self.role, "predict", e))?;
-        Ok(g.var(id))
+        Ok(g.var(self.stage(g, "predict", |b, gr| b.predict(gr, user.id, item.id, emb))?))
     }
     /// The `predict_fields` stage.
     pub fn predict_fields<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        let id = g
-            .with_graph(|gr| self.inner.predict_fields(gr, emb))
-            .map_err(|e| ctx_err(self.role, "predict_fields", e))?;
-        Ok(g.var(id))
+        Ok(g.var(self.stage(g, "predict_fields", |b, gr| b.predict_fields(gr, emb))?))
     }
     /// The `score_all` stage.
     pub fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, user: Var<'_>) -> Result<Option<Var<'c>>> {
-        let id = g
-            .with_graph(|gr| self.inner.score_all(gr, user.id))
-            .map_err(|e| ctx_err(self.role, "score_all", e))?;
+        let id = self.stage(g, "score_all", |b, gr| b.score_all(gr, user.id))?;
         Ok(id.into_option().map(|id| g.var(id)))
     }
     /// The whole default path: embed, encode both sides, predict (or predict_fields
