@@ -148,6 +148,7 @@ pub fn load_atomic(dir: &Path, name: &str, opts: &AtomicOptions) -> Result<Datas
         n_items: item_ids.len(),
         user_ids,
         item_ids,
+        parts: Default::default(),
     };
     ds.validate()?;
     Ok(ds)

@@ -23,7 +23,7 @@ pub mod table;
 pub use atomic::{load_atomic, write_atomic, AtomicOptions};
 pub use error::{DataError, Result};
 pub use split::{
-    chrono_global, chrono_per_user, leave_one_out, random_split, threshold_positive, Split,
+    chrono_global, chrono_per_user, given, leave_one_out, random_split, threshold_positive, Split,
 };
 pub use synthetic::{
     bundled_dir, generate, load_bundled, synth_options, SynthConfig, AGE_GROUPS, BUNDLED_NAME,

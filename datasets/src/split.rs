@@ -193,6 +193,27 @@ pub fn leave_one_out(ds: &Dataset) -> Result<Split> {
     Ok(split)
 }
 
+/// The split the data set itself gives ([`Dataset::parts`]): the parts
+/// named `train`, `valid` and `test` (a missing `valid` is empty). This is
+/// the biased-train / unbiased-test split of KuaiRec, OBD and CTAR.
+pub fn given(ds: &Dataset) -> Result<Split> {
+    let part = |name: &str| ds.parts.get(name).cloned();
+    let train = part("train").ok_or_else(|| {
+        DataError::Config(format!(
+            "data set '{}' gives no 'train' part (parts: {}); use a computed split",
+            ds.name,
+            ds.parts.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let test = part("test")
+        .ok_or_else(|| DataError::Config(format!("data set '{}' gives no 'test' part", ds.name)))?;
+    Ok(Split {
+        train,
+        valid: part("valid").unwrap_or_default(),
+        test,
+    })
+}
+
 /// The rows of `rows` whose rating is at least `min_rating`, in the given
 /// order. Fails if the data set has no rating column.
 ///
@@ -257,6 +278,7 @@ mod tests {
             n_items,
             user_ids,
             item_ids,
+            parts: Default::default(),
         };
         ds.validate().unwrap();
         ds

@@ -269,6 +269,7 @@ pub fn generate(cfg: &SynthConfig) -> Dataset {
         n_items: ni,
         user_ids,
         item_ids,
+        parts: Default::default(),
     }
     .compact();
     for t in [ds.users.as_mut(), ds.items.as_mut()].into_iter().flatten() {

@@ -672,6 +672,13 @@ pub struct Dataset {
     pub user_ids: Vec<String>,
     /// Raw item id of each dense item id.
     pub item_ids: Vec<String>,
+    /// Named sets of `inter` rows given by the data itself (e.g. CTAR's
+    /// `train`, `test_1`..`test_3`; KuaiRec's biased `train` and fully
+    /// observed `test`), each sorted ascending. Empty for data sets whose
+    /// splits are computed ([`crate::split`]). The `given` split reads the
+    /// parts named `train`, `valid` and `test`; evaluation can target any part.
+    #[serde(default)]
+    pub parts: std::collections::BTreeMap<String, Vec<usize>>,
 }
 
 impl Dataset {
@@ -1047,6 +1054,7 @@ mod tests {
             n_items: 2,
             user_ids: vec!["a".into(), "b".into(), "c".into()],
             item_ids: vec!["x".into(), "y".into()],
+            parts: Default::default(),
         }
     }
 
