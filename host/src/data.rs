@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use causalrec_datasets::{
     self as ds, AtomicOptions, Column, Dataset, FieldKind, Role, Split, Table,
 };
-use causalrec_sdk::{FieldSchema, FieldSide, FieldType, Schema};
+use causalrec_sdk::{DataColumn, DataPart, FieldSchema, FieldSide, FieldType, Schema, TrainData};
 use serde::{Deserialize, Serialize};
 
 use crate::exec::Batch;
@@ -21,13 +21,25 @@ pub struct DataConfig {
     /// `chrono_global`, `chrono_user` or `random`.
     pub split: String,
     pub ratios: [f64; 3],
-    /// Ratings >= this are positives; `None` makes every interaction positive.
+    /// Ratings (or, with `label`, label values) >= this are positives; `None` makes every interaction positive.
     pub positive_threshold: Option<f32>,
     /// Extra roles for fields, e.g. `("class", "group")`.
     pub roles: Vec<(String, String)>,
     /// Feature fields to leave out when loading.
     pub drop_fields: Vec<String>,
     pub seed: u64,
+    /// Pointwise training on labelled rows: the name of the interaction
+    /// table's label column (e.g. CTAR's `islike`, OBD's `click`). `None`
+    /// trains on positives with sampled negatives (implicit feedback).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// With the `given` split: the part to train on (default `train`);
+    /// `a+b` trains on the union of parts `a` and `b`.
+    #[serde(default)]
+    pub train_part: Option<String>,
+    /// Reader options of typed sources (e.g. CTAR's `task`), as strings.
+    #[serde(default)]
+    pub reader: Vec<(String, String)>,
 }
 
 impl Default for DataConfig {
@@ -40,6 +52,9 @@ impl Default for DataConfig {
             roles: Vec::new(),
             drop_fields: Vec::new(),
             seed: 2024,
+            label: None,
+            train_part: None,
+            reader: Vec::new(),
         }
     }
 }
@@ -59,6 +74,8 @@ pub struct Data {
     pub test_pos: Vec<Vec<u32>>,
     /// Per user, sorted items of the validation split (any label): excluded when ranking on test.
     pub valid_seen: Vec<Vec<u32>>,
+    /// Pointwise mode: the label of every interaction row (from `config.label`).
+    pub labels: Option<Vec<f32>>,
     pub config: DataConfig,
 }
 
@@ -67,6 +84,11 @@ pub struct Data {
 pub enum Part {
     Valid,
     Test,
+}
+
+/// Sources named by the host rather than by a path.
+pub fn is_named_source(source: &str) -> bool {
+    matches!(source, "bundled" | "ml-100k" | "ctar")
 }
 
 /// Resolve a data source name to a folder and a file stem.
@@ -189,21 +211,50 @@ impl Data {
 
     /// Split and index a loaded data set.
     pub fn from_dataset(ds: Dataset, cfg: DataConfig) -> Result<Data, String> {
-        let split = match cfg.split.as_str() {
+        let mut split = match cfg.split.as_str() {
             "chrono_global" => ds::chrono_global(&ds, cfg.ratios),
             "chrono_user" => ds::chrono_per_user(&ds, cfg.ratios),
             "random" => ds::random_split(&ds, cfg.ratios, cfg.seed),
-            other => {
-                return Err(format!(
-                    "unknown split '{other}' (valid: chrono_global, chrono_user, random)"
-                ))
-            }
+            "loo" => ds::leave_one_out(&ds),
+            "given" => ds::given(&ds),
+            other => return Err(format!(
+                "unknown split '{other}' (valid: chrono_global, chrono_user, random, loo, given)"
+            )),
         }
         .map_err(|e| e.to_string())?;
+        if let Some(p) = &cfg.train_part {
+            if cfg.split != "given" {
+                return Err(format!(
+                    "train_part '{p}' needs split: \"given\" (the split is '{}')",
+                    cfg.split
+                ));
+            }
+            // `a+b` trains on the union of parts a and b.
+            let mut rows = Vec::new();
+            for name in p.split('+').map(str::trim) {
+                rows.extend(ds.parts.get(name).ok_or_else(|| {
+                    format!(
+                        "data set '{}' has no part '{name}' (parts: {})",
+                        ds.name,
+                        ds.parts.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })?);
+            }
+            rows.sort_unstable();
+            rows.dedup();
+            split.train = rows;
+        }
+        let labels = match &cfg.label {
+            None => None,
+            Some(name) => Some(label_column(&ds, name)?),
+        };
+        // Positives (for ranking and negative sampling): in pointwise mode
+        // the label column at or above the threshold, else the rating.
         let pos = |rows: &[usize]| -> Result<Vec<usize>, String> {
-            match cfg.positive_threshold {
-                Some(t) => ds::threshold_positive(&ds, rows, t).map_err(|e| e.to_string()),
-                None => Ok(rows.to_vec()),
+            match (cfg.positive_threshold, &labels) {
+                (Some(t), Some(y)) => Ok(rows.iter().copied().filter(|&r| y[r] >= t).collect()),
+                (Some(t), None) => ds::threshold_positive(&ds, rows, t).map_err(|e| e.to_string()),
+                (None, _) => Ok(rows.to_vec()),
             }
         };
         let (users, items) = (ds.user_col(), ds.item_col());
@@ -232,12 +283,99 @@ impl Data {
             valid_pos: by_user(n, pairs(&pos(&split.valid)?).into_iter()),
             test_pos: by_user(n, pairs(&pos(&split.test)?).into_iter()),
             valid_seen: by_user(n, pairs(&split.valid).into_iter()),
+            labels,
             train_pos,
             schema,
             split,
             ds,
             config: cfg,
         })
+    }
+
+    /// The rows of a named part: the data's own parts (e.g. `test_2`) or
+    /// the split's `train`, `valid`, `test`.
+    pub fn part_rows(&self, name: &str) -> Result<&[usize], String> {
+        match name {
+            "train" => return Ok(&self.split.train),
+            "valid" => return Ok(&self.split.valid),
+            "test" if !self.ds.parts.contains_key("test") => return Ok(&self.split.test),
+            _ => {}
+        }
+        self.ds.parts.get(name).map(Vec::as_slice).ok_or_else(|| {
+            let mut names: Vec<&str> = vec!["train", "valid", "test"];
+            names.extend(self.ds.parts.keys().map(String::as_str));
+            names.sort_unstable();
+            names.dedup();
+            format!(
+                "no part '{name}' in data set '{}' (parts: {})",
+                self.name,
+                names.join(", ")
+            )
+        })
+    }
+
+    /// Pointwise mode: a batch of interaction rows with ids, `label`, item
+    /// and user features, and every other interaction column as `inter.<name>`.
+    pub fn row_batch(&self, rows: &[usize], device: &Device) -> Result<Batch, String> {
+        let labels = self
+            .labels
+            .as_ref()
+            .ok_or("row batches need a label column: dataset(.., #{label: \"<column>\"})")?;
+        let (u, i) = (self.ds.user_col(), self.ds.item_col());
+        let users: Vec<u32> = rows.iter().map(|&r| u[r]).collect();
+        let items: Vec<u32> = rows.iter().map(|&r| i[r]).collect();
+        let mut b = self.pair_batch(&users, &items, device)?;
+        let y: Vec<f32> = rows.iter().map(|&r| labels[r]).collect();
+        b.inputs.insert(
+            "label".into(),
+            Tensor::from_vec(y, rows.len(), device).map_err(|e| e.to_string())?,
+        );
+        let rows32: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        add_table(&mut b, "inter", &self.ds.inter, &rows32, device)?;
+        Ok(b)
+    }
+
+    /// What components see in `prepare`: the interaction table, item
+    /// features and parts (`train` = the rows training uses).
+    pub fn train_data(&self) -> TrainData {
+        let mut parts: Vec<DataPart> = self
+            .ds
+            .parts
+            .iter()
+            .filter(|(k, _)| k.as_str() != "train")
+            .map(|(k, rows)| DataPart {
+                name: k.as_str().into(),
+                rows: rows.iter().map(|&r| r as u32).collect(),
+            })
+            .collect();
+        parts.push(DataPart {
+            name: "train".into(),
+            rows: self.split.train.iter().map(|&r| r as u32).collect(),
+        });
+        let inter = &self.ds.inter;
+        let skip = |f: &causalrec_datasets::FieldMeta| matches!(f.role, Role::User | Role::Item);
+        TrainData {
+            n_users: self.ds.n_users as u64,
+            n_items: self.ds.n_items as u64,
+            user: self.ds.user_col().to_vec().into(),
+            item: self.ds.item_col().to_vec().into(),
+            label: self.labels.clone().unwrap_or_default().into(),
+            inter: inter
+                .fields
+                .iter()
+                .zip(&inter.columns)
+                .filter(|(f, _)| !skip(f))
+                .map(|(f, c)| data_column(f, c))
+                .collect(),
+            items: self
+                .ds
+                .items
+                .iter()
+                .flat_map(|t| t.fields.iter().zip(&t.columns))
+                .map(|(f, c)| data_column(f, c))
+                .collect(),
+            parts: parts.into(),
+        }
     }
 
     /// Positives of a part, per user.
@@ -286,6 +424,49 @@ impl Data {
         self.add_features(&mut b, users, None, device)?;
         Ok(b)
     }
+}
+
+fn label_column(ds: &Dataset, name: &str) -> Result<Vec<f32>, String> {
+    let col = ds.inter.column(name).ok_or_else(|| {
+        format!(
+            "data set '{}' has no label column '{name}' (interaction columns: {})",
+            ds.name,
+            ds.inter
+                .fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    col.as_floats().map(<[f32]>::to_vec).ok_or_else(|| {
+        format!(
+            "label column '{name}' of data set '{}' is not a float column",
+            ds.name
+        )
+    })
+}
+
+fn data_column(f: &causalrec_datasets::FieldMeta, c: &Column) -> DataColumn {
+    let mut d = DataColumn {
+        name: f.name.as_str().into(),
+        role: f.role.as_str().into(),
+        vocab: f.vocab.iter().map(|v| v.as_str().into()).collect(),
+        ..DataColumn::default()
+    };
+    match c {
+        Column::Token(v) => d.tokens = v.clone().into(),
+        Column::TokenSeq { offsets, values } => {
+            d.tokens = values.clone().into();
+            d.offsets = offsets.clone().into();
+        }
+        Column::Float(v) => d.floats = v.clone().into(),
+        Column::FloatSeq { offsets, values } => {
+            d.floats = values.clone().into();
+            d.offsets = offsets.clone().into();
+        }
+    }
+    d
 }
 
 /// A 1-D u32 tensor.

@@ -1,5 +1,7 @@
 //! Evaluation protocols that need a trained run: labelled-pair AUC / log-loss
-//! on a split's interactions (label = rating at or above the positive threshold).
+//! on a split's interactions (label = rating at or above the positive
+//! threshold), and pointwise MSE / AUC / log-loss on any labelled part
+//! (CTAR's per-test-set table, unbiased test sets).
 
 use std::collections::BTreeMap;
 
@@ -42,5 +44,82 @@ pub fn labelled_eval(
     );
     m.insert("logloss".into(), log_loss(&scores, &labels));
     m.insert("pairs".into(), rows.len() as f64);
+    Ok(m)
+}
+
+/// How a score maps to a prediction of the label.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Link {
+    /// The score is the prediction (rating regression, MSE-trained MF).
+    Identity,
+    /// The score is a logit; the prediction is its sigmoid.
+    Logit,
+}
+
+impl Link {
+    /// Parse `identity` / `logit`.
+    pub fn parse(s: &str) -> Result<Link, String> {
+        match s {
+            "identity" => Ok(Link::Identity),
+            "logit" => Ok(Link::Logit),
+            other => Err(format!("link must be 'identity' or 'logit', got '{other}'")),
+        }
+    }
+}
+
+/// Pointwise metrics of the run on labelled interaction `rows`: `mse` and
+/// `mae` of the prediction against the label, `auc` (labels at or above the
+/// positive threshold, 0.5 by default, are positives; absent when the rows
+/// hold one class), `logloss` (with [`Link::Logit`]), `n` and `positives`.
+pub fn pointwise_eval(
+    run: &mut Run,
+    data: &Data,
+    rows: &[usize],
+    link: Link,
+) -> Result<BTreeMap<String, f64>, String> {
+    let labels = data
+        .labels
+        .as_ref()
+        .ok_or("pointwise evaluation needs a label column: dataset(.., #{label: \"<column>\"})")?;
+    if rows.is_empty() {
+        return Err("pointwise evaluation: the part has no rows".into());
+    }
+    run.prepare(data)?;
+    let (users, items) = (data.ds.user_col(), data.ds.item_col());
+    let mut scores = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(8192) {
+        let us: Vec<u32> = chunk.iter().map(|&k| users[k]).collect();
+        let is: Vec<u32> = chunk.iter().map(|&k| items[k]).collect();
+        scores.extend(run.score_pairs(data, &us, &is)?.into_iter().map(f64::from));
+    }
+    let y: Vec<f64> = rows.iter().map(|&r| labels[r] as f64).collect();
+    let pred: Vec<f64> = match link {
+        Link::Identity => scores.clone(),
+        Link::Logit => scores.iter().map(|&s| 1.0 / (1.0 + (-s).exp())).collect(),
+    };
+    let n = rows.len() as f64;
+    let mse = pred
+        .iter()
+        .zip(&y)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / n;
+    let mae = pred.iter().zip(&y).map(|(p, t)| (p - t).abs()).sum::<f64>() / n;
+    let t = data.config.positive_threshold.unwrap_or(0.5) as f64;
+    let is_pos: Vec<bool> = y.iter().map(|&v| v >= t).collect();
+    let mut m = BTreeMap::new();
+    m.insert("mse".into(), mse);
+    m.insert("mae".into(), mae);
+    if let Some(a) = auc(&scores, &is_pos) {
+        m.insert("auc".into(), a);
+    }
+    if link == Link::Logit {
+        m.insert("logloss".into(), log_loss(&scores, &is_pos));
+    }
+    m.insert("n".into(), n);
+    m.insert(
+        "positives".into(),
+        is_pos.iter().filter(|&&p| p).count() as f64,
+    );
     Ok(m)
 }

@@ -256,6 +256,9 @@ impl Session {
                 "roles",
                 "drop",
                 "seed",
+                "label",
+                "train_part",
+                "task",
             ],
             "dataset()",
             pos,
@@ -315,7 +318,21 @@ impl Session {
             cfg.drop_fields = a.iter().map(|v| v.to_string()).collect();
         }
         cfg.seed = get_usize(opts, "seed", cfg.seed as usize, pos)? as u64;
-        if source != "bundled" && source != "ml-100k" {
+        if opts.contains_key("label") {
+            cfg.label = Some(get_str(opts, "label", "", pos)?);
+            if !opts.contains_key("positive_threshold") {
+                // Binary labels: 1 is positive.
+                cfg.positive_threshold = Some(0.5);
+            }
+        }
+        if opts.contains_key("train_part") {
+            cfg.train_part = Some(get_str(opts, "train_part", "train", pos)?);
+        }
+        if opts.contains_key("task") {
+            cfg.reader
+                .push(("task".into(), get_str(opts, "task", "", pos)?));
+        }
+        if !crate::data::is_named_source(source) {
             let p = self.cfg.repo_root.join(source);
             self.check_path(&p).or_else(|e| fail(e, pos))?;
         }
@@ -345,6 +362,7 @@ impl Session {
                 "loss",
                 "seed",
                 "name",
+                "link",
             ],
             "train()",
             pos,
@@ -375,6 +393,17 @@ impl Session {
                 None => self.component(ComponentKind::Loss, &v.to_string(), &Map::new(), pos)?,
             },
         };
+        cfg.link = get_str(
+            opts,
+            "link",
+            if loss.name == "mse" {
+                "identity"
+            } else {
+                "logit"
+            },
+            pos,
+        )?;
+        crate::protocols::Link::parse(&cfg.link).or_else(|e| fail(e, pos))?;
         let name = {
             let mut c = self.run_counter.lock().unwrap_or_else(|e| e.into_inner());
             *c += 1;
@@ -454,7 +483,10 @@ impl Session {
     }
 
     fn evaluate(&self, r: &RunHandle, protocol: &str, opts: &Map, pos: Position) -> Res<Map> {
-        check_keys(opts, &["k", "split"], "evaluate()", pos)?;
+        check_keys(opts, &["k", "split", "part", "link"], "evaluate()", pos)?;
+        if protocol == "pointwise" {
+            return self.evaluate_pointwise(r, opts, pos);
+        }
         let part = match get_str(opts, "split", "test", pos)?.as_str() {
             "test" => Part::Test,
             "valid" => Part::Valid,
@@ -488,15 +520,48 @@ impl Session {
                 .or_else(|e| fail(e, pos))?,
             other => {
                 return fail(
-                    format!("unknown protocol '{other}'; valid protocols: all_ranking, auc"),
+                    format!(
+                        "unknown protocol '{other}'; valid protocols: all_ranking, auc, pointwise"
+                    ),
                     pos,
                 )
             }
         };
+        let kind = format!(
+            "evaluate {protocol} ({})",
+            if part == Part::Test { "test" } else { "valid" }
+        );
+        self.record_eval(r, &kind, &metrics, pos)
+    }
+
+    /// `evaluate(run, "pointwise", #{part: "test_2"})`: MSE/MAE/AUC(/log-loss)
+    /// on the labelled rows of any part of the data.
+    fn evaluate_pointwise(&self, r: &RunHandle, opts: &Map, pos: Position) -> Res<Map> {
+        let part = get_str(opts, "part", "test", pos)?;
+        let rows = r.data.part_rows(&part).or_else(|e| fail(e, pos))?.to_vec();
+        let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let link = get_str(opts, "link", &run.cfg.link, pos)?;
+        let link = crate::protocols::Link::parse(&link).or_else(|e| fail(e, pos))?;
+        if self.cfg.check_only {
+            return Ok(Map::new());
+        }
+        let metrics = crate::protocols::pointwise_eval(&mut run, &r.data, &rows, link)
+            .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
+        self.record_eval(r, &format!("evaluate pointwise ({part})"), &metrics, pos)
+    }
+
+    /// Return metrics to the script and add them to the report.
+    fn record_eval(
+        &self,
+        r: &RunHandle,
+        kind: &str,
+        metrics: &BTreeMap<String, f64>,
+        pos: Position,
+    ) -> Res<Map> {
         let mut m = Map::new();
         let mut values = BTreeMap::new();
         m.insert("run".into(), Dynamic::from(r.name.clone()));
-        for (k, v) in &metrics {
+        for (k, v) in metrics {
             m.insert(k.as_str().into(), Dynamic::from_float(*v));
             values.insert(k.clone(), serde_json::json!(v));
         }
@@ -504,10 +569,7 @@ impl Session {
             let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
             o.rows.push(ReportRow {
                 name: r.name.clone(),
-                kind: format!(
-                    "evaluate {protocol} ({})",
-                    if part == Part::Test { "test" } else { "valid" }
-                ),
+                kind: kind.into(),
                 values,
             });
             o.write_report().or_else(|e| fail(e, pos))?;

@@ -12,7 +12,8 @@ use causalrec_sdk::component::{Backbone, Backbone_TO};
 use causalrec_sdk::graph::GraphMut;
 use causalrec_sdk::plugin::ComponentBox;
 use causalrec_sdk::{
-    BackboneInfo, BackboneRef, ComponentKind, Emb, EstimatorRef, LossRef, NamedVar, VarId,
+    BackboneInfo, BackboneRef, ComponentKind, Emb, EstimatorRef, LossRef, NamedVar, TrainData,
+    VarId,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
@@ -51,6 +52,14 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Compute with f64 (tests) instead of f32.
     pub f64: bool,
+    /// How scores map to label predictions in pointwise evaluation:
+    /// `logit` (sigmoid) or `identity` (MSE regression).
+    #[serde(default = "default_link")]
+    pub link: String,
+}
+
+fn default_link() -> String {
+    "logit".into()
 }
 
 impl Default for TrainConfig {
@@ -64,6 +73,7 @@ impl Default for TrainConfig {
             metric: "ndcg@10".into(),
             seed: 2024,
             f64: false,
+            link: default_link(),
         }
     }
 }
@@ -130,6 +140,12 @@ impl Backbone for ScopedBackbone {
     }
     fn score_all(&self, g: &mut GraphMut<'_>, user: VarId) -> RResult<ROption<VarId>, RString> {
         self.call(g, |g| self.inner.score_all(g, user))
+    }
+    fn prepare(&self, data: &TrainData) -> RResult<(), RString> {
+        match self.inner.prepare(data) {
+            RResult::RErr(e) => RResult::RErr(format!("{}: {e}", self.label).into()),
+            ok => ok,
+        }
     }
 }
 
@@ -226,6 +242,8 @@ pub struct Run {
     pub best_epoch: usize,
     pub best_valid: Option<f64>,
     rng: ChaCha8Rng,
+    /// The data set the components were last `prepare`d on.
+    prepared_for: Option<String>,
 }
 
 fn te(e: candle_core::Error) -> String {
@@ -257,6 +275,7 @@ impl Run {
             history: Vec::new(),
             best_epoch: 0,
             best_valid: None,
+            prepared_for: None,
         })
     }
 
@@ -305,6 +324,64 @@ impl Run {
                 .insert("neg_row".into(), ids_tensor(&neg_row, &dev)?);
         }
         Ok(b)
+    }
+
+    /// Let the backbones and the estimator study the training data
+    /// (`prepare`); done once per data set, before training or evaluation.
+    pub fn prepare(&mut self, data: &Data) -> Result<(), String> {
+        if self.prepared_for.as_deref() == Some(data.name.as_str()) {
+            return Ok(());
+        }
+        let td = data.train_data();
+        for b in self.comps.backbones.iter() {
+            b.prepare(&td)
+                .into_result()
+                .map_err(|e| format!("prepare: {e}"))?;
+        }
+        self.comps
+            .estimator
+            .prepare(&td)
+            .into_result()
+            .map_err(|e| format!("{} prepare: {e}", self.comps.label))?;
+        self.prepared_for = Some(data.name.clone());
+        Ok(())
+    }
+
+    /// The number of training examples an epoch walks: labelled rows in
+    /// pointwise mode, else positives.
+    fn n_train(&self, data: &Data) -> usize {
+        if data.labels.is_some() {
+            data.split.train.len()
+        } else {
+            data.train_pos.len()
+        }
+    }
+
+    /// The batch of training examples `idx` (indices into the epoch's list).
+    fn batch_of(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
+        if data.labels.is_some() {
+            let rows: Vec<usize> = idx.iter().map(|&k| data.split.train[k]).collect();
+            data.row_batch(&rows, &self.model.device.clone())
+        } else {
+            let pos: Vec<(u32, u32)> = idx.iter().map(|&k| data.train_pos[k]).collect();
+            self.make_batch(data, &pos)
+        }
+    }
+
+    /// Validation metrics: pointwise (AUC, MSE, log-loss) on the labelled
+    /// validation rows in pointwise mode, else all-ranking Recall/NDCG@10/20.
+    /// Empty when there is nothing to validate on.
+    fn validate(&mut self, data: &Data) -> Result<BTreeMap<String, f64>, String> {
+        if data.labels.is_some() {
+            if data.split.valid.is_empty() {
+                return Ok(BTreeMap::new());
+            }
+            let rows = data.split.valid.clone();
+            let link = crate::protocols::Link::parse(&self.cfg.link)?;
+            crate::protocols::pointwise_eval(self, data, &rows, link)
+        } else {
+            self.rank_eval(data, Part::Valid, &[10, 20])
+        }
     }
 
     /// One optimisation step; returns the total loss and its named terms.
@@ -381,7 +458,21 @@ impl Run {
         ckpt_dir: Option<&Path>,
         mut on_epoch: impl FnMut(&EpochLog),
     ) -> Result<(), String> {
-        let mut order = data.train_pos.clone();
+        self.prepare(data)?;
+        let pointwise = data.labels.is_some();
+        if pointwise && self.cfg.negatives > 0 {
+            tracing::debug!("pointwise training on labelled rows: negatives are not sampled");
+        }
+        let mut order: Vec<usize> = (0..self.n_train(data)).collect();
+        if order.is_empty() {
+            return Err(format!("run '{}': no training examples", self.name));
+        }
+        if pointwise && self.cfg.early_stop > 0 && data.split.valid.is_empty() {
+            return Err(format!(
+                "run '{}': early_stop needs a validation part, and data set '{}' has none",
+                self.name, data.name
+            ));
+        }
         let bs = self.cfg.batch_size;
         let n_batches = order.len().div_ceil(bs);
         let bar = ProgressBar::new((self.cfg.epochs * n_batches) as u64);
@@ -402,7 +493,7 @@ impl Run {
             let (mut sum, mut count) = (0.0, 0usize);
             let mut term_sums: BTreeMap<String, f64> = BTreeMap::new();
             for (b, chunk) in order.chunks(bs).enumerate() {
-                let batch = self.make_batch(data, chunk)?;
+                let batch = self.batch_of(data, chunk)?;
                 let (l, terms) = match self.step(data, &batch) {
                     Ok(v) => v,
                     Err(e) if e.starts_with("NaN_LOSS:") => {
@@ -436,7 +527,7 @@ impl Run {
             let loss = sum / count.max(1) as f64;
             bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
             let valid = if self.cfg.early_stop > 0 || epoch == self.cfg.epochs {
-                self.rank_eval(data, Part::Valid, &[10, 20])?
+                self.validate(data)?
             } else {
                 BTreeMap::new()
             };
@@ -450,7 +541,9 @@ impl Run {
                     .collect(),
                 valid: valid.clone(),
                 seconds: secs,
-                examples_per_second: (order.len() * (1 + self.cfg.negatives)) as f64
+                examples_per_second: (order.len()
+                    * if pointwise { 1 } else { 1 + self.cfg.negatives })
+                    as f64
                     / secs.max(1e-9),
             };
             on_epoch(&log);
@@ -468,7 +561,15 @@ impl Run {
                         valid.keys().cloned().collect::<Vec<_>>().join(", ")
                     )
                 })?;
-                if self.best_valid.is_none_or(|b| v > b) {
+                // The early-stop metric is maximised; error metrics are minimised.
+                let better = |v: f64, b: f64| {
+                    if lower_is_better(&self.cfg.metric) {
+                        v < b
+                    } else {
+                        v > b
+                    }
+                };
+                if self.best_valid.is_none_or(|b| better(v, b)) {
                     self.best_valid = Some(v);
                     self.best_epoch = epoch;
                     best_snapshot = Some(Snapshot::take(&self.model));
@@ -614,6 +715,11 @@ impl Run {
         m.insert("users".into(), acc.users as f64);
         Ok(m)
     }
+}
+
+/// Whether a smaller value of `metric` is better (errors and losses).
+pub fn lower_is_better(metric: &str) -> bool {
+    matches!(metric, "mse" | "mae" | "rmse" | "logloss")
 }
 
 /// The tape of a finished inference graph.

@@ -237,3 +237,98 @@ pub struct BackboneInfo {
     /// Width of the `user`/`item` representations.
     pub dim: u64,
 }
+
+/// One column of the interaction table as components see it in `prepare`.
+///
+/// Token columns fill `tokens` (and `vocab`, where `vocab[id]` is the raw
+/// token; id 0 is padding), float columns fill `floats`; sequence columns
+/// also fill `offsets` (row `r` is `values[offsets[r]..offsets[r + 1]]`).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, Default)]
+pub struct DataColumn {
+    pub name: RString,
+    /// The field's role (`label`, `position`, `propensity`, `group`, ...).
+    pub role: RString,
+    pub vocab: RVec<RString>,
+    pub tokens: RVec<u32>,
+    pub floats: RVec<f32>,
+    pub offsets: RVec<u32>,
+}
+
+impl DataColumn {
+    /// The id of token `raw` in this column's vocabulary.
+    pub fn token_id(&self, raw: &str) -> Option<u32> {
+        self.vocab
+            .iter()
+            .position(|v| v.as_str() == raw)
+            .map(|i| i as u32)
+    }
+}
+
+/// A named set of interaction rows (a part of the data: `train`, `train_rct`, ...).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, Default)]
+pub struct DataPart {
+    pub name: RString,
+    pub rows: RVec<u32>,
+}
+
+/// The data a component may study before training (`prepare`): the whole
+/// interaction table (ids, labels, other columns) and its named parts. The
+/// part `train` always holds the rows training uses. Components must not
+/// read the labels of rows outside the training parts (the host passes
+/// them because parts such as CTAR's `train_rct` overlap `train`).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, Default)]
+pub struct TrainData {
+    pub n_users: u64,
+    pub n_items: u64,
+    pub user: RVec<u32>,
+    pub item: RVec<u32>,
+    /// The training label of every row; empty in implicit-feedback runs.
+    pub label: RVec<f32>,
+    /// The other columns of the interaction table.
+    pub inter: RVec<DataColumn>,
+    /// Item feature columns (row `i` = item `i`).
+    pub items: RVec<DataColumn>,
+    pub parts: RVec<DataPart>,
+}
+
+impl TrainData {
+    /// The rows of part `name`.
+    pub fn part(&self, name: &str) -> Option<&[u32]> {
+        self.parts
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .map(|p| p.rows.as_slice())
+    }
+    /// The rows of part `name`, or an error listing the parts there are.
+    pub fn require_part(&self, name: &str) -> Result<&[u32], String> {
+        self.part(name).ok_or_else(|| {
+            format!(
+                "the data has no part '{name}' (parts: {})",
+                self.parts
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+    /// The interaction column `name`, or an error listing the columns.
+    pub fn column(&self, name: &str) -> Result<&DataColumn, String> {
+        self.inter
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "the interaction table has no column '{name}' (columns: {})",
+                    self.inter
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+    }
+}

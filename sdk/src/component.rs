@@ -31,7 +31,7 @@ use abi_stable::{
     std_types::{RBox, ROption, RResult, RSlice, RString, RVec},
 };
 
-use crate::abi::{BackboneInfo, Emb, NamedVar, VarId};
+use crate::abi::{BackboneInfo, Emb, NamedVar, TrainData, VarId};
 use crate::graph::GraphMut;
 use crate::model::{Ctx, Result, Var};
 
@@ -50,8 +50,10 @@ pub trait Backbone: Send + Sync {
         emb: &Emb,
     ) -> RResult<VarId, RString>;
     fn predict_fields(&self, g: &mut GraphMut<'_>, emb: &Emb) -> RResult<VarId, RString>;
-    #[sabi(last_prefix_field)]
     fn score_all(&self, g: &mut GraphMut<'_>, user: VarId) -> RResult<ROption<VarId>, RString>;
+    /// Study the training data once before training (graphs, statistics).
+    #[sabi(last_prefix_field)]
+    fn prepare(&self, data: &TrainData) -> RResult<(), RString>;
 }
 
 /// An owned backbone object.
@@ -89,12 +91,14 @@ pub trait Estimator: Send + Sync {
         g: &mut GraphMut<'_>,
         backbones: RSlice<'_, BackboneRef>,
     ) -> RResult<VarId, RString>;
-    #[sabi(last_prefix_field)]
     fn score_all(
         &self,
         g: &mut GraphMut<'_>,
         backbones: RSlice<'_, BackboneRef>,
     ) -> RResult<ROption<VarId>, RString>;
+    /// Study the training data once before training (propensities, priors).
+    #[sabi(last_prefix_field)]
+    fn prepare(&self, data: &TrainData) -> RResult<(), RString>;
 }
 
 /// An owned estimator object.
@@ -125,6 +129,12 @@ pub trait BackboneImpl: Send + Sync + 'static {
         Err("this backbone is not a field-interaction model (no predict_fields)".into())
     }
     /// Scores of every item for the batch's users, when the model allows it.
+    /// Study the training data once before training (e.g. build a graph).
+    /// Called again with the same data before evaluation of a resumed run,
+    /// so state kept here must be a function of the data only.
+    fn prepare(&self, _data: &TrainData) -> Result<()> {
+        Ok(())
+    }
     fn score_all<'c>(&self, _g: &'c Ctx<'_, '_>, _user: Var<'c>) -> Result<Option<Var<'c>>> {
         Ok(None)
     }
@@ -172,6 +182,11 @@ pub trait EstimatorImpl: Send + Sync + 'static {
     /// Inference over every item, where possible.
     fn score_all<'c>(&self, _g: &'c Ctx<'_, '_>, _bb: &Backbones<'_>) -> Result<Option<Var<'c>>> {
         Ok(None)
+    }
+    /// Study the training data once before training (propensities, priors);
+    /// the state must be a function of the data only (see [`BackboneImpl::prepare`]).
+    fn prepare(&self, _data: &TrainData) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -403,6 +418,9 @@ impl<T: BackboneImpl> Backbone for BackboneAdapter<T> {
                 .map(|v| v.map(|v| v.id).into())
         })
     }
+    fn prepare(&self, data: &TrainData) -> RResult<(), RString> {
+        guard("prepare", || self.0.prepare(data))
+    }
 }
 
 /// Turns a [`LossImpl`] into a boundary object.
@@ -470,5 +488,8 @@ impl<T: EstimatorImpl> Estimator for EstimatorAdapter<T> {
         with_ctx("score_all", g, |c| {
             self.0.score_all(c, &bb).map(|v| v.map(|v| v.id).into())
         })
+    }
+    fn prepare(&self, data: &TrainData) -> RResult<(), RString> {
+        guard("prepare", || self.0.prepare(data))
     }
 }

@@ -1,0 +1,288 @@
+//! IPS and SNIPS: the recipe's loss weighted by inverse propensities.
+//!
+//! Propensity sources:
+//! - `naive_bayes` (Schnabel et al. 2016, Eq. 18; the MF-IPS baseline of
+//!   CTAR): for a binary label `y`,
+//!   `P(O=1 | Y=y) = P(Y=y | O=1) P(O=1) / P(Y=y)`, with `P(Y=y | O=1)`
+//!   from the labels of the biased part, `P(Y=y)` from the labels of the
+//!   unbiased (randomised) part, and `P(O=1) = |biased| / (users * items)`.
+//! - `column`: a logged propensity per interaction (an interaction column,
+//!   e.g. Open Bandit's `propensity_score`), read from the batch.
+//!
+//! The weighted loss is `mean_b w_b * l_b`; `snips` divides the weights by
+//! their batch mean (self-normalised IPS). `clip` bounds propensities from
+//! below (0 = no clipping).
+
+use std::sync::Mutex;
+
+use causalrec_sdk::{
+    Backbones, ComponentDef, Ctx, EstimatorImpl, LossHandle, ParamSpec, Params, Result, TrainData,
+    Var,
+};
+
+/// Where propensities come from.
+#[derive(Clone, Debug, PartialEq)]
+enum Source {
+    NaiveBayes { biased: String, unbiased: String },
+    Column(String),
+}
+
+pub struct Ips {
+    source: Source,
+    clip: f64,
+    self_normalise: bool,
+    /// Naive-Bayes inverse propensities of labels 0 and 1, set by `prepare`.
+    inv: Mutex<Option<[f64; 2]>>,
+}
+
+fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new(
+            "propensity",
+            "naive_bayes",
+            "propensity source: naive_bayes (from a biased and an unbiased part) or column",
+        ),
+        ParamSpec::new(
+            "biased_part",
+            "train_obs",
+            "naive_bayes: the part holding the biased (observational) labels",
+        ),
+        ParamSpec::new(
+            "unbiased_part",
+            "train_rct",
+            "naive_bayes: the part holding the unbiased (randomised) labels",
+        ),
+        ParamSpec::new(
+            "column",
+            "propensity_score",
+            "column: the interaction column with the logged propensity",
+        ),
+        ParamSpec::new("clip", 0.0, "lower bound on propensities (0: none)"),
+    ]
+}
+
+fn make(p: &Params, self_normalise: bool) -> Result<Ips> {
+    let source = match p.string("propensity")?.as_str() {
+        "naive_bayes" => Source::NaiveBayes {
+            biased: p.string("biased_part")?,
+            unbiased: p.string("unbiased_part")?,
+        },
+        "column" => Source::Column(p.string("column")?),
+        other => {
+            return Err(format!(
+                "propensity must be 'naive_bayes' or 'column', got '{other}'"
+            ))
+        }
+    };
+    let clip = p.f64("clip")?;
+    if !(0.0..1.0).contains(&clip) {
+        return Err(format!("clip must be in [0, 1), got {clip}"));
+    }
+    Ok(Ips {
+        source,
+        clip,
+        self_normalise,
+        inv: Mutex::new(None),
+    })
+}
+
+pub fn ips_def() -> ComponentDef {
+    ComponentDef::estimator(
+        "ips",
+        "Inverse propensity scoring: the loss weighted by 1/propensity (naive-Bayes or logged propensities)",
+        params(),
+        |p| make(p, false),
+    )
+}
+
+pub fn snips_def() -> ComponentDef {
+    ComponentDef::estimator(
+        "snips",
+        "Self-normalised IPS: inverse-propensity weights divided by their batch mean",
+        params(),
+        |p| make(p, true),
+    )
+}
+
+/// Fraction of label 1 among `rows`; errors on a label that is not 0 or 1.
+fn positive_rate(data: &TrainData, rows: &[u32], part: &str) -> Result<f64> {
+    if rows.is_empty() {
+        return Err(format!("part '{part}' is empty"));
+    }
+    let mut pos = 0usize;
+    for &r in rows {
+        let y = data.label[r as usize];
+        if y == 1.0 {
+            pos += 1;
+        } else if y != 0.0 {
+            return Err(format!(
+                "naive_bayes propensities need binary labels; part '{part}' has label {y}"
+            ));
+        }
+    }
+    Ok(pos as f64 / rows.len() as f64)
+}
+
+/// Naive-Bayes inverse propensities `[1/P(O=1|Y=0), 1/P(O=1|Y=1)]`.
+pub fn naive_bayes_inverse(
+    data: &TrainData,
+    biased: &str,
+    unbiased: &str,
+    clip: f64,
+) -> Result<[f64; 2]> {
+    if data.label.is_empty() {
+        return Err(
+            "naive_bayes propensities need labelled data: dataset(.., #{label: \"<column>\"})"
+                .into(),
+        );
+    }
+    let b = data.require_part(biased)?;
+    let u = data.require_part(unbiased)?;
+    let p_y1_obs = positive_rate(data, b, biased)?;
+    let p_y1 = positive_rate(data, u, unbiased)?;
+    let p_obs = b.len() as f64 / (data.n_users as f64 * data.n_items as f64);
+    let mut inv = [0.0; 2];
+    for (y, (cond, marg)) in [(1.0 - p_y1_obs, 1.0 - p_y1), (p_y1_obs, p_y1)]
+        .into_iter()
+        .enumerate()
+    {
+        if marg == 0.0 {
+            return Err(format!(
+                "naive_bayes: label {y} never occurs in the unbiased part '{unbiased}'"
+            ));
+        }
+        let p = (cond * p_obs / marg).max(clip);
+        if p <= 0.0 {
+            return Err(format!(
+                "naive_bayes: label {y} never occurs in the biased part '{biased}', so its propensity is 0 (set clip > 0)"
+            ));
+        }
+        inv[y] = 1.0 / p;
+    }
+    Ok(inv)
+}
+
+impl Ips {
+    fn weights<'c>(&self, g: &'c Ctx<'_, '_>) -> Result<Var<'c>> {
+        let w = match &self.source {
+            Source::NaiveBayes { .. } => {
+                let inv = self
+                    .inv
+                    .lock()
+                    .map_err(|_| "ips: poisoned lock".to_string())?
+                    .ok_or("ips: prepare() was not called before training")?;
+                // w = y * inv1 + (1 - y) * inv0 for binary labels.
+                g.input("label").affine(inv[1] - inv[0], inv[0])
+            }
+            Source::Column(c) => {
+                let name = format!("inter.{c}");
+                let p = g.try_input(&name).ok_or_else(|| {
+                    format!("ips: the batch has no '{name}' (is '{c}' an interaction column?)")
+                })?;
+                p.clamp(self.clip.max(1e-12), 1.0).powf(-1.0)
+            }
+        };
+        Ok(if self.self_normalise {
+            w / w.mean_all()
+        } else {
+            w
+        })
+    }
+}
+
+impl EstimatorImpl for Ips {
+    fn prepare(&self, data: &TrainData) -> Result<()> {
+        if let Source::NaiveBayes { biased, unbiased } = &self.source {
+            let inv = naive_bayes_inverse(data, biased, unbiased, self.clip)?;
+            *self
+                .inv
+                .lock()
+                .map_err(|_| "ips: poisoned lock".to_string())? = Some(inv);
+        }
+        Ok(())
+    }
+
+    fn train_step<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        bb: &Backbones<'_>,
+        loss: &LossHandle<'_>,
+    ) -> Result<Vec<(String, Var<'c>)>> {
+        let logit = self.score(g, bb)?;
+        let w = self.weights(g)?;
+        let l = loss.compute(g, &[("logit", logit)], g.input("label"), Some(w))?;
+        Ok(vec![("loss".into(), l)])
+    }
+
+    fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
+        Ok(bb.main()?.forward(g)?.0)
+    }
+
+    fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Option<Var<'c>>> {
+        let b = bb.main()?;
+        if !b.info().score_all {
+            return Ok(None);
+        }
+        let emb = b.embed(g)?;
+        let user = b.encode_user(g, &emb)?;
+        b.score_all(g, user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use causalrec_sdk::DataPart;
+
+    fn data(biased: &[f32], unbiased: &[f32], users: u64, items: u64) -> TrainData {
+        let label: Vec<f32> = biased.iter().chain(unbiased).copied().collect();
+        let nb = biased.len() as u32;
+        TrainData {
+            n_users: users,
+            n_items: items,
+            label: label.clone().into(),
+            parts: vec![
+                DataPart {
+                    name: "obs".into(),
+                    rows: (0..nb).collect(),
+                },
+                DataPart {
+                    name: "rct".into(),
+                    rows: (nb..label.len() as u32).collect(),
+                },
+            ]
+            .into(),
+            ..TrainData::default()
+        }
+    }
+
+    #[test]
+    fn naive_bayes_matches_hand_computation() {
+        // Biased: 3 of 4 positive; unbiased: 1 of 4 positive; 4 of 10x10 cells observed.
+        let d = data(&[1., 1., 1., 0.], &[1., 0., 0., 0.], 10, 10);
+        let inv = naive_bayes_inverse(&d, "obs", "rct", 0.0).unwrap();
+        let p_o = 4.0 / 100.0;
+        let p1 = 0.75 * p_o / 0.25;
+        let p0 = 0.25 * p_o / 0.75;
+        assert!((inv[1] - 1.0 / p1).abs() < 1e-9, "{inv:?}");
+        assert!((inv[0] - 1.0 / p0).abs() < 1e-9, "{inv:?}");
+    }
+
+    #[test]
+    fn naive_bayes_rejects_bad_inputs() {
+        let d = data(&[1., 1.], &[1., 1.], 10, 10);
+        let e = naive_bayes_inverse(&d, "obs", "rct", 0.0).unwrap_err();
+        assert!(
+            e.contains("label 0 never occurs in the unbiased part"),
+            "{e}"
+        );
+        let d = data(&[1., 2.], &[1., 0.], 10, 10);
+        let e = naive_bayes_inverse(&d, "obs", "rct", 0.0).unwrap_err();
+        assert!(e.contains("binary labels") && e.contains("'obs'"), "{e}");
+        let e = naive_bayes_inverse(&d, "nope", "rct", 0.0).unwrap_err();
+        assert!(
+            e.contains("no part 'nope'") && e.contains("obs, rct"),
+            "{e}"
+        );
+    }
+}
