@@ -766,6 +766,13 @@ pub fn engine(session: Arc<Session>) -> Engine {
         },
     );
 
+    e.register_fn("fmt", |x: f64, digits: i64| {
+        format!("{x:.*}", digits.clamp(0, 17) as usize)
+    });
+    e.register_fn("fmt", |x: i64, digits: i64| {
+        format!("{:.*}", digits.clamp(0, 17) as usize, x as f64)
+    });
+
     let s = session.clone();
     e.register_fn(
         "setting",
