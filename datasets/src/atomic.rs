@@ -306,7 +306,7 @@ enum Builder {
     },
 }
 
-fn intern(index: &mut HashMap<String, u32>, vocab: &mut Vec<String>, tok: &str) -> u32 {
+pub(crate) fn intern(index: &mut HashMap<String, u32>, vocab: &mut Vec<String>, tok: &str) -> u32 {
     if tok.is_empty() || tok == PAD {
         return 0;
     }
@@ -319,7 +319,7 @@ fn intern(index: &mut HashMap<String, u32>, vocab: &mut Vec<String>, tok: &str) 
     id
 }
 
-fn parse_float(cell: &str) -> std::result::Result<f32, String> {
+pub(crate) fn parse_float(cell: &str) -> std::result::Result<f32, String> {
     match cell.trim().parse::<f32>() {
         Ok(x) if x.is_finite() => Ok(x),
         Ok(_) => Err(format!("'{cell}' is not a finite number")),

@@ -1,6 +1,7 @@
 //! causalrec data sets: columnar interaction tables with typed, role-tagged
 //! feature fields ([`table`]), a reader and writer for RecBole atomic files
-//! ([`atomic`]), train/validation/test splits ([`split`]) and the seeded
+//! ([`atomic`]), readers for real formats ([`readers`]: CTAR, Open Bandit,
+//! MIND, NumPy features), train/validation/test splits ([`split`]) and the seeded
 //! synthetic data set bundled for the quick start ([`synthetic`]).
 //!
 //! ```no_run
@@ -16,12 +17,21 @@
 
 pub mod atomic;
 pub mod error;
+pub mod readers;
 pub mod split;
 pub mod synthetic;
 pub mod table;
 
 pub use atomic::{load_atomic, write_atomic, AtomicOptions};
 pub use error::{DataError, Result};
+pub use readers::ctar::{
+    ctar_file_stats, ctar_table4, load_ctar, CtarFileStat, CtarOptions, CtarTask,
+};
+pub use readers::mind::{load_mind, parse_mind_time, MindOptions};
+pub use readers::npy::{
+    attach_item_features, parse_npy, read_npy, read_npz, DenseMatrix, ItemRows, NpyOptions,
+};
+pub use readers::obd::{load_obd, load_obd_pair, parse_obd_timestamp, ObdOptions};
 pub use split::{
     chrono_global, chrono_per_user, given, leave_one_out, random_split, threshold_positive, Split,
 };
