@@ -210,7 +210,11 @@ fn real_sample_pair() {
     // Seconds since the first bts row (2019-11-24 00:00:17.004101 UTC).
     let ts = ds.timestamp_col().unwrap();
     assert_eq!(ts[0], 0.0);
-    assert!((f64::from(ts[test[0]]) - 17.758_729).abs() < 1e-3, "{}", ts[test[0]]);
+    assert!(
+        (f64::from(ts[test[0]]) - 17.758_729).abs() < 1e-3,
+        "{}",
+        ts[test[0]]
+    );
     let last = ts[test[test.len() - 1]];
     // 2019-11-30 23:59:47.022892 is 6 days 23:59:30.018791 after the origin.
     assert!((last - 604_770.018_8).abs() < 0.1, "{last}");
