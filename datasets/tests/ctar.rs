@@ -76,7 +76,10 @@ fn fixture_extraction_matches_the_hand_computed_pairs() {
     assert!(!ds.parts.contains_key("valid"));
     let src = ds.inter.column("source").unwrap();
     let (_, meta) = ds.inter.field("source").unwrap();
-    assert_eq!(meta.token_str(src.token(ds.parts["test_3"][0])), Some("test_3"));
+    assert_eq!(
+        meta.token_str(src.token(ds.parts["test_3"][0])),
+        Some("test_3")
+    );
     assert_eq!(ds.n_inter(), 5 + 10 + 1 + 2 + 1 + 4);
     assert_eq!((ds.n_users, ds.n_items), (3, 8));
     let (_, label) = ds.inter.field_by_role(Role::Label).unwrap();
@@ -204,11 +207,19 @@ fn fixture_errors_name_file_line_and_column() {
     }
     // A test tag that no movie has.
     let dir = with_bad_file("ctar/good", "test/test_3.csv", "ctar/good/test/test_3.csv");
-    fs::write(dir.join("test/test_3.csv"), "userid,tagid,islike\n2,1,0\n0,42,1\n").unwrap();
+    fs::write(
+        dir.join("test/test_3.csv"),
+        "userid,tagid,islike\n2,1,0\n0,42,1\n",
+    )
+    .unwrap();
     let e = load_ctar(&dir, &opts).unwrap_err();
     assert_parse_err(&e, "test_3.csv", 3, "tagid", "unknown tag id 42");
     // A missing file is an I/O error naming it.
-    let dir = with_bad_file("ctar/good", "train/rcttag.csv", "ctar/good/train/rcttag.csv");
+    let dir = with_bad_file(
+        "ctar/good",
+        "train/rcttag.csv",
+        "ctar/good/train/rcttag.csv",
+    );
     fs::remove_file(dir.join("train/rcttag.csv")).unwrap();
     let e = load_ctar(&dir, &opts).unwrap_err();
     assert!(e.to_string().contains("rcttag.csv"), "{e}");
@@ -222,7 +233,10 @@ fn reference_extraction(dir: &Path) -> (Triples, Triples, Triples) {
     let mut movie: HashMap<i64, Vec<i64>> = HashMap::new();
     for l in read("train/movie.csv").lines().skip(1) {
         let (m, tags) = l.split_once(',').unwrap();
-        let tags = tags.trim_matches('"').split(',').map(|x| x.parse().unwrap());
+        let tags = tags
+            .trim_matches('"')
+            .split(',')
+            .map(|x| x.parse().unwrap());
         movie.insert(m.parse().unwrap(), tags.collect());
     }
     let rows = |f: &str| -> Vec<[i64; 3]> {
@@ -347,7 +361,10 @@ fn real_release_rating_task_and_table4() {
         },
     )
     .unwrap();
-    assert_eq!((ds.n_users, ds.n_items, ds.n_inter()), (1_000, 1_000, 19_897));
+    assert_eq!(
+        (ds.n_users, ds.n_items, ds.n_inter()),
+        (1_000, 1_000, 19_897)
+    );
     let s = ds.stats();
     assert_eq!(s.rating_range, Some((1.0, 5.0)));
     let groups = ds.items_of_role(Role::Group);
@@ -355,10 +372,7 @@ fn real_release_rating_task_and_table4() {
     assert!((0..ds.n_items).all(|i| col.seq(i).len() == 8));
 
     let stats = ctar_file_stats(&dir).unwrap();
-    let records: Vec<(&str, usize)> = stats
-        .iter()
-        .map(|s| (s.file.as_str(), s.records))
-        .collect();
+    let records: Vec<(&str, usize)> = stats.iter().map(|s| (s.file.as_str(), s.records)).collect();
     assert_eq!(
         records,
         [

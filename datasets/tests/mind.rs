@@ -48,7 +48,10 @@ fn fixture_loads_one_row_per_candidate() {
 
     // Seconds since the first line: 9:05:10 - 8:55:22, then one day and
     // 4:34:38 later.
-    assert_eq!(ds.timestamp_col().unwrap(), &[0.0, 0.0, 588.0, 588.0, 588.0, 102_878.0]);
+    assert_eq!(
+        ds.timestamp_col().unwrap(),
+        &[0.0, 0.0, 588.0, 588.0, 588.0, 102_878.0]
+    );
 
     // Items: category (group), subcategory, query.
     let groups = ds.items_of_role(Role::Group);
@@ -56,7 +59,10 @@ fn fixture_loads_one_row_per_candidate() {
     assert_eq!(groups[0].0.name, "category");
     assert_eq!(item_seq(&ds, "query", "N1"), ["sports", "golf", "Q5377"]);
     assert_eq!(item_seq(&ds, "query", "N2"), ["news", "newsus", "Q1752346"]);
-    assert_eq!(item_seq(&ds, "query", "N3"), ["lifestyle", "lifestyleroyals"]);
+    assert_eq!(
+        item_seq(&ds, "query", "N3"),
+        ["lifestyle", "lifestyleroyals"]
+    );
     // Title then abstract entities; each token once.
     assert_eq!(
         item_seq(&ds, "query", "N4"),

@@ -88,9 +88,17 @@ const M: [f32; 6] = [0.5, 1.0, -2.0, 3.25, 4.0, 0.0];
 #[test]
 fn npy_f32_and_f64_attach_as_modality_fields() {
     let dir = scratch("npy");
-    let v = write(&dir, "v_feat.npy", &npy("<f4", "(3, 2)", false, &f32_bytes(&M)));
+    let v = write(
+        &dir,
+        "v_feat.npy",
+        &npy("<f4", "(3, 2)", false, &f32_bytes(&M)),
+    );
     let m64: Vec<f64> = M.iter().map(|&x| x as f64 * 2.0).collect();
-    let t = write(&dir, "t_feat.npy", &npy("<f8", "(3, 2)", false, &f64_bytes(&m64)));
+    let t = write(
+        &dir,
+        "t_feat.npy",
+        &npy("<f8", "(3, 2)", false, &f64_bytes(&m64)),
+    );
     let mut ds = three_items();
     let added = attach_item_features(&mut ds, &v, &NpyOptions::default()).unwrap();
     assert_eq!(added, ["v_feat"]);
@@ -98,7 +106,10 @@ fn npy_f32_and_f64_attach_as_modality_fields() {
         field: Some("textual".into()),
         ..NpyOptions::default()
     };
-    assert_eq!(attach_item_features(&mut ds, &t, &opts).unwrap(), ["textual"]);
+    assert_eq!(
+        attach_item_features(&mut ds, &t, &opts).unwrap(),
+        ["textual"]
+    );
     ds.validate().unwrap();
     assert_eq!(row(&ds, "v_feat", 0), [0.5, 1.0]);
     assert_eq!(row(&ds, "v_feat", 2), [4.0, 0.0]);
@@ -131,7 +142,10 @@ fn npz_stored_and_deflated_members() {
     let dir = scratch("npz");
     let members = [
         ("v_feat", npy("<f4", "(3, 2)", false, &f32_bytes(&M))),
-        ("a_feat", npy("<f4", "(3, 1)", false, &f32_bytes(&[7.0, 8.0, 9.0]))),
+        (
+            "a_feat",
+            npy("<f4", "(3, 1)", false, &f32_bytes(&[7.0, 8.0, 9.0])),
+        ),
     ];
     for deflate in [false, true] {
         let p = npz(&dir, &format!("feat-{deflate}.npz"), &members, deflate);
@@ -149,7 +163,10 @@ fn npz_stored_and_deflated_members() {
             arrays: vec!["a_feat".into()],
             ..NpyOptions::default()
         };
-        assert_eq!(attach_item_features(&mut ds, &p, &opts).unwrap(), ["a_feat"]);
+        assert_eq!(
+            attach_item_features(&mut ds, &p, &opts).unwrap(),
+            ["a_feat"]
+        );
         assert!(ds.items.as_ref().unwrap().field("v_feat").is_none());
     }
 }
@@ -200,10 +217,20 @@ fn bad_files_are_clear_errors_and_attach_nothing() {
         ),
         (
             "nan.npy",
-            npy("<f4", "(3, 2)", false, &f32_bytes(&[0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0])),
+            npy(
+                "<f4",
+                "(3, 2)",
+                false,
+                &f32_bytes(&[0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0]),
+            ),
             "non-finite value NaN at row 1, column 0",
         ),
         ("trunc.npy", b"\x93NUMPY\x01\x00\xff".to_vec(), "truncated"),
+        (
+            "version.npy",
+            b"\x93NUMPY\x09\x00\x00\x00".to_vec(),
+            "unsupported .npy format version 9",
+        ),
     ];
     for (name, bytes, needle) in cases {
         let p = write(&dir, name, &bytes);
@@ -247,14 +274,22 @@ fn bad_files_are_clear_errors_and_attach_nothing() {
     assert!(e.to_string().contains("fake.npz"), "{e}");
     assert_eq!(ds, before);
     // Raw ids that are not row indices.
-    let mut mind = causalrec_datasets::load_mind(&fixture("mind/good"), &Default::default()).unwrap();
-    let v = write(&dir, "v4.npy", &npy("<f4", "(4, 1)", false, &f32_bytes(&[1.0; 4])));
+    let mut mind =
+        causalrec_datasets::load_mind(&fixture("mind/good"), &Default::default()).unwrap();
+    let v = write(
+        &dir,
+        "v4.npy",
+        &npy("<f4", "(4, 1)", false, &f32_bytes(&[1.0; 4])),
+    );
     let opts = NpyOptions {
         rows: ItemRows::RawId,
         ..NpyOptions::default()
     };
     let e = attach_item_features(&mut mind, &v, &opts).unwrap_err();
-    assert!(e.to_string().contains("item id 'N2' is not a row index"), "{e}");
+    assert!(
+        e.to_string().contains("item id 'N2' is not a row index"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -266,6 +301,9 @@ fn parse_npy_reads_version_2_headers() {
     v2.extend_from_slice(&hlen.to_le_bytes());
     v2.extend_from_slice(&v1[10..]);
     let m = parse_npy(&v2, "v2.npy").unwrap();
-    assert_eq!((m.rows, m.cols, m.data.as_slice()), (1, 2, &[1.0f32, 2.0][..]));
+    assert_eq!(
+        (m.rows, m.cols, m.data.as_slice()),
+        (1, 2, &[1.0f32, 2.0][..])
+    );
     assert_eq!(m.row(0), &[1.0, 2.0]);
 }

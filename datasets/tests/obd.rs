@@ -96,14 +96,24 @@ fn fixture_pair_gives_train_and_test_parts() {
 fn fixture_errors_name_file_line_and_column() {
     let cases = [
         ("obd/bad/all_semicolon.csv", 1, "timestamp", "semicolon"),
-        ("obd/bad/all_missing_click.csv", 1, "click", "missing column"),
+        (
+            "obd/bad/all_missing_click.csv",
+            1,
+            "click",
+            "missing column",
+        ),
         (
             "obd/bad/all_bad_propensity.csv",
             4,
             "propensity_score",
             "'0.33x' is not a number",
         ),
-        ("obd/bad/all_unknown_item.csv", 3, "item_id", "unknown item id '7'"),
+        (
+            "obd/bad/all_unknown_item.csv",
+            3,
+            "item_id",
+            "unknown item id '7'",
+        ),
         (
             "obd/bad/all_bad_timestamp.csv",
             5,
@@ -200,7 +210,11 @@ fn real_sample_pair() {
     // Seconds since the first bts row (2019-11-24 00:00:17.004101 UTC).
     let ts = ds.timestamp_col().unwrap();
     assert_eq!(ts[0], 0.0);
-    assert!((ts[test[0]] - 17.758_729).abs() < 1e-3, "{}", ts[test[0]]);
+    assert!(
+        (f64::from(ts[test[0]]) - 17.758_729).abs() < 1e-3,
+        "{}",
+        ts[test[0]]
+    );
     let last = ts[test[test.len() - 1]];
     // 2019-11-30 23:59:47.022892 is 6 days 23:59:30.018791 after the origin.
     assert!((last - 604_770.018_8).abs() < 0.1, "{last}");
@@ -224,7 +238,10 @@ fn real_sample_item_contexts_are_the_same_partition() {
             .map(|l| l.split(',').map(str::to_string).collect())
             .collect()
     };
-    let (a, b) = (read("bts/item_context.csv"), read("random/item_context.csv"));
+    let (a, b) = (
+        read("bts/item_context.csv"),
+        read("random/item_context.csv"),
+    );
     assert_eq!(a.len(), 80);
     for col in 3..6 {
         let mut map: HashMap<&str, &str> = HashMap::new();
@@ -236,5 +253,8 @@ fn real_sample_item_contexts_are_the_same_partition() {
         }
     }
     let single = load_obd(&root.join("random"), &ObdOptions::default()).unwrap();
-    assert_eq!((single.n_inter(), single.n_items, single.n_users), (10_000, 80, 240));
+    assert_eq!(
+        (single.n_inter(), single.n_items, single.n_users),
+        (10_000, 80, 240)
+    );
 }

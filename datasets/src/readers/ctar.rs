@@ -160,8 +160,11 @@ fn read_tag_file(path: &Path, movies: &Movies) -> Result<Vec<(i64, i64, i64)>> {
     Ok(out)
 }
 
+/// One user-tag row: `(user, tag, islike)`.
+type Pair = (i64, i64, u8);
+
 /// Reads a test/validation file: `(user, tag, islike)`.
-fn read_label_file(path: &Path, known_tags: &HashSet<i64>) -> Result<Vec<(i64, i64, u8)>> {
+fn read_label_file(path: &Path, known_tags: &HashSet<i64>) -> Result<Vec<Pair>> {
     let csv = Csv::read(path)?;
     let (cu, ct, cl) = (csv.col("userid")?, csv.col("tagid")?, csv.col("islike")?);
     let mut out = Vec::with_capacity(csv.rows.len());
@@ -191,11 +194,11 @@ fn extract(
     obs: &[(i64, i64, i64)],
     rct: &[(i64, i64, i64)],
     movies: &Movies,
-) -> (Vec<(i64, i64, u8)>, Vec<(i64, i64, u8)>) {
+) -> (Vec<Pair>, Vec<Pair>) {
     // (user, tag) pairs that have a label so far, over both sources.
     let mut labelled: HashSet<(i64, i64)> = HashSet::new();
     let tags_of = |m: i64| movies.tags.get(&m).map_or(&[][..], Vec::as_slice);
-    let mut direct = |rows: &[(i64, i64, i64)], out: &mut Vec<(i64, i64, u8)>| {
+    let mut direct = |rows: &[(i64, i64, i64)], out: &mut Vec<Pair>| {
         for &(u, m, t) in rows {
             if t != -1 {
                 labelled.insert((u, t));
@@ -236,7 +239,7 @@ fn load_user_tag(dir: &Path, movies: &Movies) -> Result<Dataset> {
     let known_tags: HashSet<i64> = movies.tags.values().flatten().copied().collect();
 
     // Every block of rows with its source/part name, in row order.
-    let mut blocks: Vec<(String, Vec<(i64, i64, u8)>)> =
+    let mut blocks: Vec<(String, Vec<Pair>)> =
         vec![("obs".into(), obs_rows), ("rct".into(), rct_rows)];
     for (file, name) in TEST_FILES {
         let rows = read_label_file(&dir.join("test").join(file), &known_tags)?;

@@ -92,8 +92,8 @@ pub fn parse_npy(bytes: &[u8], file: &str) -> Result<DenseMatrix> {
     let (major, header_start, len) = match rest {
         [1, _, a, b, ..] => (1, 10, u16::from_le_bytes([*a, *b]) as usize),
         [2 | 3, _, a, b, c, d, ..] => (rest[0], 12, u32::from_le_bytes([*a, *b, *c, *d]) as usize),
+        [1..=3, ..] | [] => return Err(schema(file, "truncated .npy header")),
         [v, ..] => return Err(schema(file, format!("unsupported .npy format version {v}"))),
-        [] => return Err(schema(file, "truncated .npy header")),
     };
     let header = bytes
         .get(header_start..header_start + len)
