@@ -86,6 +86,75 @@ pub enum Part {
     Test,
 }
 
+/// Load the data set a configuration names (no splitting).
+pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, String> {
+    let mut roles = Vec::new();
+    for (f, r) in &cfg.roles {
+        let role = Role::parse(r).ok_or_else(|| {
+            format!(
+                "unknown role '{r}' for field '{f}'; valid roles: {}",
+                Role::ALL
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        roles.push((f.clone(), role));
+    }
+    let reader_opt = |k: &str| {
+        cfg.reader
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some((k, _)) = cfg
+        .reader
+        .iter()
+        .find(|(k, _)| cfg.source != "ctar" || k != "task")
+    {
+        return Err(format!(
+            "data set '{}' takes no reader option '{k}'",
+            cfg.source
+        ));
+    }
+    match cfg.source.as_str() {
+        "bundled" => {
+            let mut opts = ds::synthetic::synth_options();
+            opts.roles.extend(roles);
+            opts.drop_fields = cfg.drop_fields.clone();
+            ds::load_atomic(
+                &ds::synthetic::bundled_dir(),
+                ds::synthetic::BUNDLED_NAME,
+                &opts,
+            )
+        }
+        "ctar" => {
+            let (dir, _) = resolve_source("ctar", repo_root)?;
+            let task = match reader_opt("task").unwrap_or("user_tag") {
+                "user_tag" => ds::CtarTask::UserTag,
+                "rating" => ds::CtarTask::Rating,
+                other => {
+                    return Err(format!(
+                        "ctar: task must be 'user_tag' or 'rating', got '{other}'"
+                    ))
+                }
+            };
+            ds::load_ctar(&dir, &ds::CtarOptions { task })
+        }
+        _ => {
+            let (dir, stem) = resolve_source(&cfg.source, repo_root)?;
+            let opts = AtomicOptions {
+                roles,
+                drop_fields: cfg.drop_fields.clone(),
+                ..AtomicOptions::default()
+            };
+            ds::load_atomic(&dir, &stem, &opts)
+        }
+    }
+    .map_err(|e| e.to_string())
+}
+
 /// Sources named by the host rather than by a path.
 pub fn is_named_source(source: &str) -> bool {
     matches!(source, "bundled" | "ml-100k" | "ctar")
@@ -93,10 +162,10 @@ pub fn is_named_source(source: &str) -> bool {
 
 /// Resolve a data source name to a folder and a file stem.
 pub fn resolve_source(source: &str, repo_root: &Path) -> Result<(PathBuf, String), String> {
-    let candidates: Vec<PathBuf> = if source == "ml-100k" {
+    let candidates: Vec<PathBuf> = if source == "ml-100k" || source == "ctar" {
         vec![
-            repo_root.join("datasets/data/ml-100k"),
-            repo_root.join("../shared/data/ml-100k"),
+            repo_root.join("datasets/data").join(source),
+            repo_root.join("../shared/data").join(source),
         ]
     } else {
         let p = PathBuf::from(source);
@@ -173,39 +242,7 @@ fn by_user(n: usize, rows: impl Iterator<Item = (u32, u32)>) -> Vec<Vec<u32>> {
 impl Data {
     /// Load and split.
     pub fn load(cfg: DataConfig, repo_root: &Path) -> Result<Data, String> {
-        let mut roles = Vec::new();
-        for (f, r) in &cfg.roles {
-            let role = Role::parse(r).ok_or_else(|| {
-                format!(
-                    "unknown role '{r}' for field '{f}'; valid roles: {}",
-                    Role::ALL
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            roles.push((f.clone(), role));
-        }
-        let ds = if cfg.source == "bundled" {
-            let mut opts = ds::synthetic::synth_options();
-            opts.roles.extend(roles);
-            opts.drop_fields = cfg.drop_fields.clone();
-            ds::load_atomic(
-                &ds::synthetic::bundled_dir(),
-                ds::synthetic::BUNDLED_NAME,
-                &opts,
-            )
-        } else {
-            let (dir, stem) = resolve_source(&cfg.source, repo_root)?;
-            let opts = AtomicOptions {
-                roles,
-                drop_fields: cfg.drop_fields.clone(),
-                ..AtomicOptions::default()
-            };
-            ds::load_atomic(&dir, &stem, &opts)
-        }
-        .map_err(|e| e.to_string())?;
+        let ds = load_dataset(&cfg, repo_root)?;
         Data::from_dataset(ds, cfg)
     }
 
