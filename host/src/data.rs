@@ -340,6 +340,13 @@ fn add_table(
                     .inputs
                     .insert(name.clone(), te(Tensor::from_vec(x, b, device))?);
             }
+            Column::Float64(v) => {
+                // tensors are f32; the f64 column keeps timestamps exact on the data side
+                let x: Vec<f32> = rows.iter().map(|&r| v[r as usize] as f32).collect();
+                batch
+                    .inputs
+                    .insert(name.clone(), te(Tensor::from_vec(x, b, device))?);
+            }
             Column::FloatSeq { .. } => {
                 let d = meta.dim().max(1);
                 let mut x = vec![0f32; b * d];
