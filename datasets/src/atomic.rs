@@ -782,7 +782,10 @@ mod tests {
         assert_eq!(ds.user_col(), &[0, 1, 0]);
         assert_eq!(ds.item_col(), &[0, 1, 2]);
         assert_eq!(ds.rating_col(), Some(&[4.0, 3.0, 5.0][..]));
-        assert_eq!(ds.timestamp_col().as_deref(), Some(&[100.0, 50.0, 200.0][..]));
+        assert_eq!(
+            ds.timestamp_col().as_deref(),
+            Some(&[100.0, 50.0, 200.0][..])
+        );
 
         let items = ds.items.as_ref().unwrap();
         assert!(items.field("item_id").is_none());
@@ -815,7 +818,10 @@ mod tests {
         let ds = load_atomic(&dir, "d", &AtomicOptions::default()).unwrap();
         assert_eq!(ds.n_inter(), 3);
         assert_eq!(ds.user_ids, vec!["u1", "u2"]);
-        assert_eq!(ds.timestamp_col().as_deref(), Some(&[100.0, 50.0, 200.0][..]));
+        assert_eq!(
+            ds.timestamp_col().as_deref(),
+            Some(&[100.0, 50.0, 200.0][..])
+        );
     }
 
     #[test]

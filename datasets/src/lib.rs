@@ -16,12 +16,15 @@
 
 pub mod atomic;
 pub mod error;
+pub mod readers;
 pub mod split;
 pub mod synthetic;
 pub mod table;
 
 pub use atomic::{load_atomic, write_atomic, AtomicOptions};
 pub use error::{DataError, Result};
+// readers of published formats
+pub use readers::movielens::{detect_movielens, load_movielens, MovieLensFormat, MovieLensOptions};
 pub use split::{
     chrono_global, chrono_per_user, given, leave_one_out, random_split, threshold_positive, Split,
 };

@@ -1,0 +1,5 @@
+//! Readers for published data set formats, each in its own module, all
+//! built on the shared plumbing of [`delimited`].
+
+pub mod delimited;
+pub mod movielens;
