@@ -26,6 +26,7 @@ pub use atomic::{load_atomic, write_atomic, AtomicOptions};
 pub use error::{DataError, Result};
 // readers of published formats
 pub use kcore::k_core;
+pub use readers::amazon::{load_amazon, AmazonOptions};
 pub use readers::movielens::{detect_movielens, load_movielens, MovieLensFormat, MovieLensOptions};
 pub use split::{
     chrono_global, chrono_per_user, given, leave_one_out, random_split, threshold_positive, Split,

@@ -347,6 +347,17 @@ impl Record<'_> {
         }
     }
 
+    /// A [`DataError::Parse`] at this line, in the named column (for
+    /// cells with inner structure, such as a JSON line's keys).
+    pub fn error_in(&self, column: &str, msg: impl Into<String>) -> DataError {
+        DataError::Parse {
+            file: self.file.to_string(),
+            line: self.line,
+            column: column.to_string(),
+            msg: msg.into(),
+        }
+    }
+
     /// Cell `c` as an id: it may not be empty.
     pub fn id(&self, c: usize) -> Result<&str> {
         let s = self.get(c).trim();
@@ -483,9 +494,15 @@ impl FeatureTable {
                 format!("duplicate id '{raw}' (first on line {})", self.lines[first]),
             ));
         }
-        *slot = Some(self.lines.len());
-        self.lines.push(rec.line());
+        self.start_row(dense, rec.line());
         Ok(true)
+    }
+
+    /// Starts the row of dense id `dense`, read from `line`; the caller
+    /// has checked that it has no row yet ([`FeatureTable::has_row`]).
+    pub(crate) fn start_row(&mut self, dense: u32, line: usize) {
+        self.row_of[dense as usize] = Some(self.lines.len());
+        self.lines.push(line);
     }
 
     /// Whether `dense` already has a row.
