@@ -27,6 +27,7 @@ pub use error::{DataError, Result};
 // readers of published formats
 pub use kcore::k_core;
 pub use readers::amazon::{load_amazon, AmazonOptions};
+pub use readers::kuairec::{load_kuairec, KuaiRecOptions};
 pub use readers::movielens::{detect_movielens, load_movielens, MovieLensFormat, MovieLensOptions};
 pub use split::{
     chrono_global, chrono_per_user, given, leave_one_out, random_split, threshold_positive, Split,

@@ -436,7 +436,6 @@ pub(crate) struct Sources(pub(crate) Vec<(String, String, String)>);
 enum Col {
     Token(HashMap<String, u32>, Vec<u32>),
     Seq(HashMap<String, u32>, Vec<u32>, Vec<u32>),
-    Float(Vec<f32>),
 }
 
 /// A user or item feature table under construction: one row per line of
@@ -453,8 +452,9 @@ pub(crate) struct FeatureTable {
 }
 
 impl FeatureTable {
-    /// A builder for `n_ids` ids with these fields (token, token_seq or
-    /// float), read from `file` whose id column is `id_column`.
+    /// A builder for `n_ids` ids with these fields (token or token_seq;
+    /// the readers' features are categorical), read from `file` whose id
+    /// column is `id_column`.
     pub(crate) fn new(
         file: &str,
         id_column: &str,
@@ -463,10 +463,13 @@ impl FeatureTable {
     ) -> FeatureTable {
         let cols = fields
             .iter()
-            .map(|f| match f.kind {
-                FieldKind::Token => Col::Token(HashMap::new(), Vec::new()),
-                FieldKind::TokenSeq => Col::Seq(HashMap::new(), vec![0], Vec::new()),
-                _ => Col::Float(Vec::new()),
+            .map(|f| {
+                debug_assert!(f.kind.is_token(), "feature field {} is {}", f.name, f.kind);
+                if f.kind.is_seq() {
+                    Col::Seq(HashMap::new(), vec![0], Vec::new())
+                } else {
+                    Col::Token(HashMap::new(), Vec::new())
+                }
             })
             .collect();
         FeatureTable {
@@ -538,13 +541,6 @@ impl FeatureTable {
         }
     }
 
-    /// Sets field `f` (a float field) of the current row.
-    pub(crate) fn float(&mut self, f: usize, x: f32) {
-        if let Col::Float(v) = &mut self.cols[f] {
-            v.push(x);
-        }
-    }
-
     /// Fails if some id in `ids` has no row: names the interaction file and
     /// line where the id first occurs, and its id column.
     pub(crate) fn require_all(&self, ids: &IdIndex, sources: &Sources, role: Role) -> Result<()> {
@@ -575,7 +571,6 @@ impl FeatureTable {
             let col = match col {
                 Col::Token(_, ids) => Column::Token(ids),
                 Col::Seq(_, offsets, values) => Column::TokenSeq { offsets, values },
-                Col::Float(v) => Column::Float(v),
             }
             .take_or_pad(&self.row_of);
             if meta.kind.is_seq() {

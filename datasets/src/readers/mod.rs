@@ -3,4 +3,5 @@
 
 pub mod amazon;
 pub mod delimited;
+pub mod kuairec;
 pub mod movielens;
