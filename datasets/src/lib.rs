@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod cache;
 pub mod error;
 pub mod kcore;
 pub mod readers;
@@ -24,7 +25,8 @@ pub mod table;
 
 pub use atomic::{load_atomic, write_atomic, AtomicOptions};
 pub use error::{DataError, Result};
-// readers of published formats
+// readers of published formats, k-core filtering, the binary cache
+pub use cache::{cache_file, cached, CACHE_DIR};
 pub use kcore::k_core;
 pub use readers::amazon::{load_amazon, AmazonOptions};
 pub use readers::kuairec::{load_kuairec, KuaiRecOptions};
