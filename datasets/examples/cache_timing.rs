@@ -63,5 +63,8 @@ fn main() {
         hit.as_secs_f64() * 1e3,
     );
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(ratio >= 10.0, "cache load only {ratio:.1}x faster than parsing");
+    assert!(
+        ratio >= 10.0,
+        "cache load only {ratio:.1}x faster than parsing"
+    );
 }

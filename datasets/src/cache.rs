@@ -1,7 +1,10 @@
 //! A binary cache of parsed data sets: [`cached`] stores a [`Dataset`] in a
-//! compact binary encoding (postcard, through the serde derives) in a
+//! compact binary encoding (postcard, through serde) in a
 //! `.causalrec-cache/` folder next to its first source file, and reads it
 //! back instead of parsing while the sources are unchanged.
+//!
+//! Numeric columns are stored as little-endian byte blocks, so that reading
+//! them back is a copy rather than a per-value decode.
 //!
 //! A cache file is valid for one key (which must encode the reader and its
 //! options) and one state of the source files (path, size and modification
@@ -14,16 +17,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Result;
-use crate::table::Dataset;
+use crate::table::{Column, Dataset, FieldMeta, Role, Table};
 
 /// The name of the cache folder.
 pub const CACHE_DIR: &str = ".causalrec-cache";
 
 /// The first bytes of a cache file: magic and format version.
-const MAGIC: &[u8; 8] = b"CRCACHE1";
+const MAGIC: &[u8; 8] = b"CRCACHE2";
 
 /// What a cache file is valid for.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -84,7 +90,13 @@ pub fn cache_file(sources: &[&Path], key: &str) -> Option<PathBuf> {
     }
     let stem: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(48)
         .collect();
     Some(dir.join(format!("{stem}-{:016x}.bin", fnv1a(&id))))
@@ -133,7 +145,8 @@ fn read_cache(file: &Path, fp: &Fingerprint) -> Option<Dataset> {
     if &stored != fp {
         return None;
     }
-    let ds: Dataset = postcard::from_bytes(rest).ok()?;
+    let packed: Packed = postcard::from_bytes(rest).ok()?;
+    let ds = packed.unpack()?;
     ds.validate().ok()?;
     Some(ds)
 }
@@ -143,20 +156,243 @@ fn write_cache(file: &Path, fp: &Fingerprint, ds: &Dataset) -> std::io::Result<(
     fs::create_dir_all(dir)?;
     let mut bytes = MAGIC.to_vec();
     bytes = postcard::to_extend(fp, bytes).map_err(std::io::Error::other)?;
-    bytes = postcard::to_extend(ds, bytes).map_err(std::io::Error::other)?;
+    bytes = postcard::to_extend(&Packed::pack(ds), bytes).map_err(std::io::Error::other)?;
     let nanos = std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let tmp = dir.join(format!(
         ".tmp-{}-{nanos}-{}",
         std::process::id(),
-        file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        file.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     ));
     let written = fs::write(&tmp, &bytes).and_then(|()| fs::rename(&tmp, file));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     written
+}
+
+/// A byte block, serialized as one length-prefixed run of bytes and
+/// borrowed from the file's bytes when decoded.
+struct Bytes<'a>(Cow<'a, [u8]>);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Bytes<'a>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cow<'de, [u8]>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> std::result::Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> std::result::Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_vec()))
+            }
+        }
+        d.deserialize_bytes(V).map(Bytes)
+    }
+}
+
+/// Fixed-width numbers stored little-endian in a [`Bytes`] block.
+trait Le: Copy + Sized {
+    const N: usize;
+    fn put(self, out: &mut Vec<u8>);
+    fn get(b: &[u8]) -> Self;
+}
+
+macro_rules! le {
+    ($($t:ty),*) => {$(
+        impl Le for $t {
+            const N: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get(b: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(b);
+                <$t>::from_le_bytes(a)
+            }
+        }
+    )*};
+}
+le!(u32, u64, f32, f64);
+
+fn pack<T: Le>(v: &[T]) -> Bytes<'static> {
+    let mut out = Vec::with_capacity(v.len() * T::N);
+    for &x in v {
+        x.put(&mut out);
+    }
+    Bytes(Cow::Owned(out))
+}
+
+fn unpack<T: Le>(b: &Bytes<'_>) -> Option<Vec<T>> {
+    if b.0.len() % T::N != 0 {
+        return None;
+    }
+    Some(b.0.chunks_exact(T::N).map(T::get).collect())
+}
+
+/// The cached form of a [`Column`].
+#[derive(Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+enum PackedColumn<'a> {
+    Token(Bytes<'a>),
+    TokenSeq(Bytes<'a>, Bytes<'a>),
+    Float(Bytes<'a>),
+    Float64(Bytes<'a>),
+    FloatSeq(Bytes<'a>, Bytes<'a>),
+}
+
+/// The cached form of a [`Table`]. The vocabularies of the `inter` user
+/// and item fields (copies of `user_ids` / `item_ids`) are left out.
+#[derive(Serialize, Deserialize)]
+struct PackedTable<'a> {
+    fields: Vec<FieldMeta>,
+    #[serde(borrow)]
+    columns: Vec<PackedColumn<'a>>,
+}
+
+/// The cached form of a [`Dataset`].
+#[derive(Serialize, Deserialize)]
+struct Packed<'a> {
+    name: String,
+    #[serde(borrow)]
+    inter: PackedTable<'a>,
+    #[serde(borrow)]
+    users: Option<PackedTable<'a>>,
+    #[serde(borrow)]
+    items: Option<PackedTable<'a>>,
+    n_users: u64,
+    n_items: u64,
+    user_ids: Vec<String>,
+    item_ids: Vec<String>,
+    #[serde(borrow)]
+    parts: BTreeMap<String, Bytes<'a>>,
+}
+
+impl PackedTable<'_> {
+    fn pack(t: &Table, drop_id_vocab: bool) -> PackedTable<'static> {
+        let fields = t
+            .fields
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                if drop_id_vocab && matches!(f.role, Role::User | Role::Item) {
+                    f.vocab = Vec::new();
+                }
+                f
+            })
+            .collect();
+        let columns = t
+            .columns
+            .iter()
+            .map(|c| match c {
+                Column::Token(v) => PackedColumn::Token(pack(v)),
+                Column::TokenSeq { offsets, values } => {
+                    PackedColumn::TokenSeq(pack(offsets), pack(values))
+                }
+                Column::Float(v) => PackedColumn::Float(pack(v)),
+                Column::Float64(v) => PackedColumn::Float64(pack(v)),
+                Column::FloatSeq { offsets, values } => {
+                    PackedColumn::FloatSeq(pack(offsets), pack(values))
+                }
+            })
+            .collect();
+        PackedTable { fields, columns }
+    }
+
+    fn unpack(self) -> Option<Table> {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| {
+                Some(match c {
+                    PackedColumn::Token(v) => Column::Token(unpack(v)?),
+                    PackedColumn::TokenSeq(o, v) => Column::TokenSeq {
+                        offsets: unpack(o)?,
+                        values: unpack(v)?,
+                    },
+                    PackedColumn::Float(v) => Column::Float(unpack(v)?),
+                    PackedColumn::Float64(v) => Column::Float64(unpack(v)?),
+                    PackedColumn::FloatSeq(o, v) => Column::FloatSeq {
+                        offsets: unpack(o)?,
+                        values: unpack(v)?,
+                    },
+                })
+            })
+            .collect::<Option<Vec<Column>>>()?;
+        Some(Table {
+            fields: self.fields,
+            columns,
+        })
+    }
+}
+
+impl Packed<'_> {
+    fn pack(ds: &Dataset) -> Packed<'static> {
+        Packed {
+            name: ds.name.clone(),
+            inter: PackedTable::pack(&ds.inter, true),
+            users: ds.users.as_ref().map(|t| PackedTable::pack(t, false)),
+            items: ds.items.as_ref().map(|t| PackedTable::pack(t, false)),
+            n_users: ds.n_users as u64,
+            n_items: ds.n_items as u64,
+            user_ids: ds.user_ids.clone(),
+            item_ids: ds.item_ids.clone(),
+            parts: ds
+                .parts
+                .iter()
+                .map(|(k, rows)| {
+                    let rows: Vec<u64> = rows.iter().map(|&r| r as u64).collect();
+                    (k.clone(), pack(&rows))
+                })
+                .collect(),
+        }
+    }
+
+    fn unpack(self) -> Option<Dataset> {
+        let mut inter = self.inter.unpack()?;
+        for f in inter.fields.iter_mut() {
+            match f.role {
+                Role::User => f.vocab = self.user_ids.clone(),
+                Role::Item => f.vocab = self.item_ids.clone(),
+                _ => {}
+            }
+        }
+        // `None`: corrupt; `Some(None)`: no table.
+        let table = |t: Option<PackedTable>| match t {
+            None => Some(None),
+            Some(t) => t.unpack().map(Some),
+        };
+        let parts = self
+            .parts
+            .iter()
+            .map(|(k, b)| {
+                let rows = unpack::<u64>(b)?;
+                Some((k.clone(), rows.into_iter().map(|r| r as usize).collect()))
+            })
+            .collect::<Option<BTreeMap<String, Vec<usize>>>>()?;
+        Some(Dataset {
+            name: self.name,
+            inter,
+            users: table(self.users)?,
+            items: table(self.items)?,
+            n_users: usize::try_from(self.n_users).ok()?,
+            n_items: usize::try_from(self.n_items).ok()?,
+            user_ids: self.user_ids,
+            item_ids: self.item_ids,
+            parts,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -166,7 +402,8 @@ mod tests {
     use std::cell::Cell;
 
     fn scratch(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("causalrec-cache-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("causalrec-cache-{}-{tag}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
