@@ -235,10 +235,11 @@ fn pack<T: Le>(v: &[T]) -> Bytes<'static> {
 }
 
 fn unpack<T: Le>(b: &Bytes<'_>) -> Option<Vec<T>> {
-    if b.0.len() % T::N != 0 {
+    let chunks = b.0.chunks_exact(T::N);
+    if !chunks.remainder().is_empty() {
         return None;
     }
-    Some(b.0.chunks_exact(T::N).map(T::get).collect())
+    Some(chunks.map(T::get).collect())
 }
 
 /// The cached form of a [`Column`].

@@ -50,7 +50,8 @@ pub fn k_core(ds: &Dataset, user_k: usize, item_k: usize) -> Dataset {
         .map(|(name, part)| {
             let kept = part
                 .iter()
-                .filter_map(|&r| keep.get(r).copied().unwrap_or(false).then(|| new_row[r]))
+                .filter(|&&r| keep.get(r).copied().unwrap_or(false))
+                .map(|&r| new_row[r])
                 .collect();
             (name.clone(), kept)
         })

@@ -1,7 +1,9 @@
 //! causalrec data sets: columnar interaction tables with typed, role-tagged
 //! feature fields ([`table`]), a reader and writer for RecBole atomic files
-//! ([`atomic`]), train/validation/test splits ([`split`]) and the seeded
-//! synthetic data set bundled for the quick start ([`synthetic`]).
+//! ([`atomic`]), readers of published formats ([`readers`]), k-core
+//! filtering ([`kcore`]), a binary cache of parsed data sets ([`cache`]),
+//! train/validation/test splits ([`split`]) and the seeded synthetic data
+//! set bundled for the quick start ([`synthetic`]).
 //!
 //! ```no_run
 //! use causalrec_datasets::{chrono_per_user, load_atomic, AtomicOptions, Role};
