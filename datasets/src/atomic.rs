@@ -113,7 +113,8 @@ pub fn load_atomic(dir: &Path, name: &str, opts: &AtomicOptions) -> Result<Datas
     let required = |f: &str| {
         f == opts.user_field || f == opts.item_field || Some(f) == rating || Some(f) == time
     };
-    let raw = parse_file(&inter_path, opts, &required)?.ok_or_else(|| not_found(&inter_path))?;
+    let raw =
+        parse_file(&inter_path, opts, &required, time)?.ok_or_else(|| not_found(&inter_path))?;
     let file = raw.file.clone();
     let mut inter = raw.table;
 
@@ -220,7 +221,7 @@ fn load_features(
     opts: &AtomicOptions,
 ) -> Result<Option<Table>> {
     let path = dir.join(format!("{name}.{ext}"));
-    let Some(raw) = parse_file(&path, opts, &|f: &str| f == id_field)? else {
+    let Some(raw) = parse_file(&path, opts, &|f: &str| f == id_field, None)? else {
         return Ok(None);
     };
     let mut table = raw.table;
@@ -300,6 +301,7 @@ enum Builder {
         values: Vec<u32>,
     },
     Float(Vec<f32>),
+    Float64(Vec<f64>),
     FloatSeq {
         offsets: Vec<u32>,
         values: Vec<f32>,
@@ -327,12 +329,23 @@ pub(crate) fn parse_float(cell: &str) -> std::result::Result<f32, String> {
     }
 }
 
+/// [`parse_float`] at double precision.
+pub(crate) fn parse_float64(cell: &str) -> std::result::Result<f64, String> {
+    match cell.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        Ok(_) => Err(format!("'{cell}' is not a finite number")),
+        Err(_) => Err(format!("'{cell}' is not a number")),
+    }
+}
+
 /// Parses one atomic file; `Ok(None)` if it does not exist. `required`
-/// names the fields whose cells may not be empty.
+/// names the fields whose cells may not be empty; the `float` field called
+/// `wide` (the timestamp) is read at double precision.
 fn parse_file(
     path: &Path,
     opts: &AtomicOptions,
     required: &dyn Fn(&str) -> bool,
+    wide: Option<&str>,
 ) -> Result<Option<RawFile>> {
     let file = path.display().to_string();
     let bytes = match fs::read(path) {
@@ -411,6 +424,7 @@ fn parse_file(
                 offsets: vec![0],
                 values: Vec::new(),
             },
+            FieldKind::Float if wide == Some(meta.name.as_str()) => Builder::Float64(Vec::new()),
             FieldKind::Float => Builder::Float(Vec::new()),
             FieldKind::FloatSeq => Builder::FloatSeq {
                 offsets: vec![0],
@@ -496,6 +510,14 @@ fn parse_file(
                     };
                     v.push(x);
                 }
+                Builder::Float64(v) => {
+                    let x = if cell.trim().is_empty() {
+                        0.0
+                    } else {
+                        parse_float64(cell).map_err(|m| parse_err(line_no, &meta.name, m))?
+                    };
+                    v.push(x);
+                }
                 Builder::FloatSeq { offsets, values } => {
                     let start = values.len();
                     for tok in cell.split(' ').filter(|t| !t.trim().is_empty()) {
@@ -525,6 +547,7 @@ fn parse_file(
                 offsets, values, ..
             } => Column::TokenSeq { offsets, values },
             Builder::Float(v) => Column::Float(v),
+            Builder::Float64(v) => Column::Float64(v),
             Builder::FloatSeq { offsets, values } => Column::FloatSeq { offsets, values },
         })
         .collect();
@@ -686,6 +709,11 @@ fn render<'a>(
                         return Err(bad(meta, r, &format!("value {}", v[r])));
                     }
                 }
+                Column::Float64(v) => {
+                    if !v[r].is_finite() {
+                        return Err(bad(meta, r, &format!("value {}", v[r])));
+                    }
+                }
                 Column::FloatSeq { .. } => {
                     if let Some(x) = col.float_seq(r).iter().find(|x| !x.is_finite()) {
                         return Err(bad(meta, r, &format!("value {x}")));
@@ -754,7 +782,10 @@ mod tests {
         assert_eq!(ds.user_col(), &[0, 1, 0]);
         assert_eq!(ds.item_col(), &[0, 1, 2]);
         assert_eq!(ds.rating_col(), Some(&[4.0, 3.0, 5.0][..]));
-        assert_eq!(ds.timestamp_col(), Some(&[100.0, 50.0, 200.0][..]));
+        assert_eq!(
+            ds.timestamp_col().as_deref(),
+            Some(&[100.0, 50.0, 200.0][..])
+        );
 
         let items = ds.items.as_ref().unwrap();
         assert!(items.field("item_id").is_none());
@@ -787,7 +818,10 @@ mod tests {
         let ds = load_atomic(&dir, "d", &AtomicOptions::default()).unwrap();
         assert_eq!(ds.n_inter(), 3);
         assert_eq!(ds.user_ids, vec!["u1", "u2"]);
-        assert_eq!(ds.timestamp_col(), Some(&[100.0, 50.0, 200.0][..]));
+        assert_eq!(
+            ds.timestamp_col().as_deref(),
+            Some(&[100.0, 50.0, 200.0][..])
+        );
     }
 
     #[test]

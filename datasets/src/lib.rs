@@ -1,8 +1,10 @@
 //! causalrec data sets: columnar interaction tables with typed, role-tagged
 //! feature fields ([`table`]), a reader and writer for RecBole atomic files
-//! ([`atomic`]), readers for real formats ([`readers`]: CTAR, Open Bandit,
-//! MIND, NumPy features), train/validation/test splits ([`split`]) and the seeded
-//! synthetic data set bundled for the quick start ([`synthetic`]).
+//! ([`atomic`]), readers of published formats (MovieLens, Amazon, KuaiRec,
+//! CTAR, Open Bandit, MIND, NumPy features: [`readers`]) ([`readers`]), k-core
+//! filtering ([`kcore`]), a binary cache of parsed data sets ([`cache`]),
+//! train/validation/test splits ([`split`]) and the seeded synthetic data
+//! set bundled for the quick start ([`synthetic`]).
 //!
 //! ```no_run
 //! use causalrec_datasets::{chrono_per_user, load_atomic, AtomicOptions, Role};
@@ -16,7 +18,9 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod cache;
 pub mod error;
+pub mod kcore;
 pub mod readers;
 pub mod split;
 pub mod synthetic;
@@ -32,6 +36,12 @@ pub use readers::npy::{
     attach_item_features, parse_npy, read_npy, read_npz, DenseMatrix, ItemRows, NpyOptions,
 };
 pub use readers::obd::{load_obd, load_obd_pair, parse_obd_timestamp, ObdOptions};
+// readers of published formats, k-core filtering, the binary cache
+pub use cache::{cache_file, cached, CACHE_DIR};
+pub use kcore::k_core;
+pub use readers::amazon::{load_amazon, AmazonOptions};
+pub use readers::kuairec::{load_kuairec, KuaiRecOptions};
+pub use readers::movielens::{detect_movielens, load_movielens, MovieLensFormat, MovieLensOptions};
 pub use split::{
     chrono_global, chrono_per_user, given, leave_one_out, random_split, threshold_positive, Split,
 };

@@ -72,7 +72,7 @@ fn cuts(n: usize, r: [f64; 3]) -> (usize, usize) {
     (c1, c2)
 }
 
-fn timestamps(ds: &Dataset) -> Result<&[f32]> {
+fn timestamps(ds: &Dataset) -> Result<std::borrow::Cow<'_, [f64]>> {
     ds.timestamp_col().ok_or_else(|| {
         DataError::Config(format!(
             "data set '{}' has no timestamp column; a chronological split needs one",
@@ -82,7 +82,7 @@ fn timestamps(ds: &Dataset) -> Result<&[f32]> {
 }
 
 /// Sorts rows by timestamp; the sort is stable, so ties keep row order.
-fn sort_by_time(rows: &mut [usize], ts: &[f32]) {
+fn sort_by_time(rows: &mut [usize], ts: &[f64]) {
     rows.sort_by(|&a, &b| ts[a].total_cmp(&ts[b]));
 }
 
@@ -102,7 +102,7 @@ pub fn chrono_global(ds: &Dataset, ratios: [f64; 3]) -> Result<Split> {
     check_ratios(ratios)?;
     let ts = timestamps(ds)?;
     let mut order: Vec<usize> = (0..ds.n_inter()).collect();
-    sort_by_time(&mut order, ts);
+    sort_by_time(&mut order, &ts);
     let (c1, c2) = cuts(order.len(), ratios);
     Ok(Split {
         test: order.split_off(c2),
@@ -125,7 +125,7 @@ pub fn chrono_per_user(ds: &Dataset, ratios: [f64; 3]) -> Result<Split> {
     let ts = timestamps(ds)?;
     let mut split = Split::default();
     for mut rows in rows_per_user(ds) {
-        sort_by_time(&mut rows, ts);
+        sort_by_time(&mut rows, &ts);
         let m = rows.len();
         let (mut c1, mut c2) = cuts(m, ratios);
         if m > 0 && ratios[0] > 0.0 && c1 == 0 {
@@ -170,7 +170,7 @@ pub fn leave_one_out(ds: &Dataset) -> Result<Split> {
     let ts = ds.timestamp_col();
     let mut split = Split::default();
     for mut rows in rows_per_user(ds) {
-        if let Some(ts) = ts {
+        if let Some(ts) = &ts {
             sort_by_time(&mut rows, ts);
         }
         match rows.len() {

@@ -163,7 +163,7 @@ pub fn generate(cfg: &SynthConfig) -> Dataset {
     let mut active: Vec<usize> = (0..nu).collect();
     let (mut users, mut items) = (Vec::with_capacity(n_inter), Vec::with_capacity(n_inter));
     let (mut ratings, mut times) = (Vec::with_capacity(n_inter), Vec::with_capacity(n_inter));
-    let (mut clock, mut last_t) = (0u64, f32::NEG_INFINITY);
+    let mut clock = 0u64;
     while users.len() < n_inter && !active.is_empty() {
         let slot = rng.random_range(0..active.len());
         let u = active[slot];
@@ -199,16 +199,10 @@ pub fn generate(cfg: &SynthConfig) -> Dataset {
             .round()
             .clamp(1.0, 5.0);
         clock += rng.random_range(1..=120u64);
-        let mut t = clock as f32;
-        if t <= last_t {
-            // beyond 2^24 seconds f32 steps exceed one: keep strictly increasing
-            t = f32::from_bits(last_t.to_bits() + 1);
-        }
-        last_t = t;
         users.push(u as u32);
         items.push(j as u32);
         ratings.push(rating as f32);
-        times.push(t);
+        times.push(clock as f64); // exact: timestamps are f64 columns
     }
 
     // Assemble, then number everything as the atomic loader would.
@@ -228,7 +222,7 @@ pub fn generate(cfg: &SynthConfig) -> Dataset {
         ),
         (
             FieldMeta::new("timestamp", FieldKind::Float, Role::Timestamp),
-            Column::Float(times),
+            Column::Float64(times),
         ),
     ];
     for (meta, col) in columns {

@@ -8,6 +8,7 @@
 //! are the exception and hold dense ids `0..n_users` / `0..n_items` (see
 //! [`Dataset`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -226,6 +227,12 @@ pub enum Column {
     },
     /// Real numbers.
     Float(Vec<f32>),
+    /// Real numbers kept at double precision, for values an `f32` would
+    /// round: timestamps (a unix time in seconds needs 31 bits, an `f32`
+    /// has 24). Its [`FieldKind`] is [`FieldKind::Float`], like
+    /// [`Column::Float`]; the readers of this crate store every
+    /// [`Role::Timestamp`] field this way.
+    Float64(Vec<f64>),
     /// Lists of real numbers.
     FloatSeq {
         /// Row boundaries, `n_rows + 1` entries.
@@ -273,7 +280,7 @@ impl Column {
         match self {
             Column::Token(_) => FieldKind::Token,
             Column::TokenSeq { .. } => FieldKind::TokenSeq,
-            Column::Float(_) => FieldKind::Float,
+            Column::Float(_) | Column::Float64(_) => FieldKind::Float,
             Column::FloatSeq { .. } => FieldKind::FloatSeq,
         }
     }
@@ -283,6 +290,7 @@ impl Column {
         match self {
             Column::Token(v) => v.len(),
             Column::Float(v) => v.len(),
+            Column::Float64(v) => v.len(),
             Column::TokenSeq { offsets, .. } | Column::FloatSeq { offsets, .. } => {
                 offsets.len().saturating_sub(1)
             }
@@ -318,14 +326,30 @@ impl Column {
         }
     }
 
-    /// The real value of `row`.
+    /// The real value of `row` (rounded to `f32` for a
+    /// [`Column::Float64`]).
     ///
     /// # Panics
-    /// If this is not a [`Column::Float`] or `row` is out of range.
+    /// If this is not a [`Column::Float`] / [`Column::Float64`] or `row` is
+    /// out of range.
     pub fn float(&self, row: usize) -> f32 {
         match self {
             Column::Float(v) => v[row],
+            Column::Float64(v) => v[row] as f32,
             other => panic!("Column::float on a {} column", other.kind()),
+        }
+    }
+
+    /// The real value of `row` at double precision.
+    ///
+    /// # Panics
+    /// If this is not a [`Column::Float`] / [`Column::Float64`] or `row` is
+    /// out of range.
+    pub fn float64(&self, row: usize) -> f64 {
+        match self {
+            Column::Float(v) => v[row] as f64,
+            Column::Float64(v) => v[row],
+            other => panic!("Column::float64 on a {} column", other.kind()),
         }
     }
 
@@ -358,12 +382,21 @@ impl Column {
         }
     }
 
+    /// All values, if this is a [`Column::Float64`].
+    pub fn as_floats64(&self) -> Option<&[f64]> {
+        match self {
+            Column::Float64(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The largest number of values in a row (1 for scalar columns with
     /// rows, 0 for an empty column).
     pub fn max_seq_len(&self) -> usize {
         match self {
             Column::Token(v) => v.len().min(1),
             Column::Float(v) => v.len().min(1),
+            Column::Float64(v) => v.len().min(1),
             Column::TokenSeq { offsets, .. } | Column::FloatSeq { offsets, .. } => offsets
                 .windows(2)
                 .map(|w| w[1].saturating_sub(w[0]) as usize)
@@ -391,6 +424,7 @@ impl Column {
         match self {
             Column::Token(v) => Column::Token(rows.iter().map(|&r| v[r]).collect()),
             Column::Float(v) => Column::Float(rows.iter().map(|&r| v[r]).collect()),
+            Column::Float64(v) => Column::Float64(rows.iter().map(|&r| v[r]).collect()),
             Column::TokenSeq { offsets, values } => {
                 let (offsets, values) = take_seq(offsets, values, rows);
                 Column::TokenSeq { offsets, values }
@@ -428,6 +462,9 @@ impl Column {
             Column::Token(v) => Column::Token(rows.iter().map(|r| r.map_or(0, |r| v[r])).collect()),
             Column::Float(v) => {
                 Column::Float(rows.iter().map(|r| r.map_or(0.0, |r| v[r])).collect())
+            }
+            Column::Float64(v) => {
+                Column::Float64(rows.iter().map(|r| r.map_or(0.0, |r| v[r])).collect())
             }
             Column::TokenSeq { offsets, values } => {
                 let (offsets, values) = seq(offsets, values, rows);
@@ -564,7 +601,8 @@ impl Table {
 
     /// The text of one cell as it appears in a RecBole atomic file: the
     /// token string (empty for [`PAD`]), space-separated tokens, or the
-    /// shortest decimal that reads back as the same `f32`.
+    /// shortest decimal that reads back as the same `f32` (`f64` for a
+    /// [`Column::Float64`]).
     ///
     /// # Panics
     /// If `field` or `row` is out of range.
@@ -587,6 +625,7 @@ impl Table {
                 .collect::<Vec<_>>()
                 .join(" "),
             c @ Column::Float(_) => c.float(row).to_string(),
+            c @ Column::Float64(_) => c.float64(row).to_string(),
             c @ Column::FloatSeq { .. } => c
                 .float_seq(row)
                 .iter()
@@ -713,11 +752,17 @@ impl Dataset {
         self.inter.columns[i].as_floats()
     }
 
-    /// The timestamp of every interaction, if there is a float
-    /// [`Role::Timestamp`] column.
-    pub fn timestamp_col(&self) -> Option<&[f32]> {
+    /// The timestamp of every interaction, at double precision, if there
+    /// is a float [`Role::Timestamp`] column. Borrowed from a
+    /// [`Column::Float64`] (what the readers of this crate build, exact);
+    /// widened from a hand-built [`Column::Float`].
+    pub fn timestamp_col(&self) -> Option<Cow<'_, [f64]>> {
         let (i, _) = self.inter.field_by_role(Role::Timestamp)?;
-        self.inter.columns[i].as_floats()
+        match &self.inter.columns[i] {
+            Column::Float64(v) => Some(Cow::Borrowed(v)),
+            Column::Float(v) => Some(Cow::Owned(v.iter().map(|&x| x as f64).collect())),
+            _ => None,
+        }
     }
 
     /// The number of interactions.
@@ -752,7 +797,7 @@ impl Dataset {
             ratings.map(|r| r.iter().map(|&x| x as f64).sum::<f64>() / r.len() as f64);
         let time_range = self.timestamp_col().filter(|t| !t.is_empty()).map(|t| {
             t.iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
                     (lo.min(x), hi.max(x))
                 })
         });
@@ -911,7 +956,7 @@ pub struct DatasetStats {
     /// Mean rating, if there are ratings.
     pub rating_mean: Option<f64>,
     /// Earliest and latest timestamp, if there are timestamps.
-    pub time_range: Option<(f32, f32)>,
+    pub time_range: Option<(f64, f64)>,
 }
 
 impl DatasetStats {

@@ -69,3 +69,22 @@ fn ml100k_loads_with_paper_statistics() {
     let s = chrono_per_user(&ds, [0.8, 0.1, 0.1]).unwrap();
     assert_eq!(s.len(), 100_000);
 }
+
+#[test]
+fn ml100k_timestamps_keep_full_precision() {
+    let dir = Path::new(DIR);
+    if !dir.join("ml-100k.inter").exists() {
+        println!("skipping: ../shared/data/ml-100k not found");
+        return;
+    }
+    let ds = load_atomic(dir, "ml-100k", &AtomicOptions::default()).expect("ml-100k loads");
+    let ts = ds.timestamp_col().expect("timestamps");
+    let mut distinct: Vec<u64> = ts.iter().map(|t| t.to_bits()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // as f32 these collapse to 27,431
+    assert_eq!(distinct.len(), 49_282);
+    assert_eq!(ts[0], 881_250_949.0, "first line: 196 242 3 881250949");
+    let (lo, hi) = ds.stats().time_range.unwrap();
+    assert_eq!((lo, hi), (874_724_710.0, 893_286_638.0));
+}

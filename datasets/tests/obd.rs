@@ -31,10 +31,10 @@ fn fixture_log_loads_with_roles_and_features() {
     assert_eq!(ds.item_ids, ["2", "0", "1"]);
     assert_eq!(floats(&ds, "click"), &[0.0, 1.0, 0.0, 1.0]);
     let ts = ds.timestamp_col().unwrap();
-    assert_eq!(ts[0], 0.0);
-    assert_eq!(ts[1], 30.0);
-    assert!((ts[2] - 85.237_17).abs() < 1e-4, "{}", ts[2]);
-    assert_eq!(ts[3], 86_400.0);
+    assert!(ts[0] > 1.5e9, "{}", ts[0]);
+    assert_eq!(ts[1] - ts[0], 30.0);
+    assert!((ts[2] - ts[0] - 85.237_17).abs() < 1e-6, "{}", ts[2]);
+    assert_eq!(ts[3] - ts[0], 86_400.0);
     assert_eq!(tokens(&ds, "position"), ["3", "1", "2", "1"]);
     assert_eq!(tokens(&ds, "policy"), ["good"; 4]);
     assert_eq!(tokens(&ds, "user_feature_0"), ["aa", "aa", "aa", "ff"]);
@@ -207,17 +207,20 @@ fn real_sample_pair() {
     };
     assert_eq!((users_in(train), users_in(test)), (253, 240));
 
-    // Seconds since the first bts row (2019-11-24 00:00:17.004101 UTC).
+    // Exact unix seconds; the first bts row is 2019-11-24 00:00:17.004101 UTC.
     let ts = ds.timestamp_col().unwrap();
-    assert_eq!(ts[0], 0.0);
+    assert_eq!(
+        Some(ts[0]),
+        causalrec_datasets::parse_obd_timestamp("2019-11-24 00:00:17.004101+00:00")
+    );
     assert!(
-        (f64::from(ts[test[0]]) - 17.758_729).abs() < 1e-3,
+        (ts[test[0]] - ts[0] - 17.758_729).abs() < 1e-5,
         "{}",
         ts[test[0]]
     );
-    let last = ts[test[test.len() - 1]];
-    // 2019-11-30 23:59:47.022892 is 6 days 23:59:30.018791 after the origin.
-    assert!((last - 604_770.018_8).abs() < 0.1, "{last}");
+    // 2019-11-30 23:59:47.022892 is 6 days 23:59:30.018791 after the first row.
+    let last = ts[test[test.len() - 1]] - ts[0];
+    assert!((last - 604_770.018_791).abs() < 1e-5, "{last}");
 }
 
 #[test]

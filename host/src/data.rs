@@ -254,9 +254,11 @@ impl Data {
             "random" => ds::random_split(&ds, cfg.ratios, cfg.seed),
             "loo" => ds::leave_one_out(&ds),
             "given" => ds::given(&ds),
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown split '{other}' (valid: chrono_global, chrono_user, random, loo, given)"
-            )),
+            ))
+            }
         }
         .map_err(|e| e.to_string())?;
         if let Some(p) = &cfg.train_part {
@@ -554,6 +556,13 @@ fn add_table(
             }
             Column::Float(v) => {
                 let x: Vec<f32> = rows.iter().map(|&r| v[r as usize]).collect();
+                batch
+                    .inputs
+                    .insert(name.clone(), te(Tensor::from_vec(x, b, device))?);
+            }
+            Column::Float64(v) => {
+                // tensors are f32; the f64 column keeps timestamps exact on the data side
+                let x: Vec<f32> = rows.iter().map(|&r| v[r as usize] as f32).collect();
                 batch
                     .inputs
                     .insert(name.clone(), te(Tensor::from_vec(x, b, device))?);

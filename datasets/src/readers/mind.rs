@@ -11,8 +11,8 @@
 //! `inter` has one row per (impression, candidate): `user`, `item` (the
 //! candidate's news id), `label` ([`Role::Label`]), `impression` (token,
 //! [`Role::Feature`]; group by it to evaluate per impression list),
-//! `timestamp` ([`Role::Timestamp`], seconds since the first line's time,
-//! see [`parse_mind_time`] for the exact time) and `history` (token_seq of
+//! `timestamp` ([`Role::Timestamp`], exact unix seconds from
+//! [`parse_mind_time`]) and `history` (token_seq of
 //! news ids, [`Role::Feature`], the impression's click history, repeated on
 //! each candidate row). The item table (candidates only) holds `category`
 //! ([`Role::Group`]), `subcategory` ([`Role::Feature`]) and `query`
@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::text::{
-    checked, days_from_civil, float_field, id_field, parse_err, read_text, table, Dense, SeqCol,
-    TokenCol,
+    checked, days_from_civil, float_field, id_field, parse_err, read_text, table, time_field,
+    Dense, SeqCol, TokenCol,
 };
 use crate::error::Result;
 use crate::table::{Dataset, Role};
@@ -203,7 +203,6 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut impression = TokenCol::new("impression", Role::Feature);
     let mut history = SeqCol::new("history", Role::Feature);
-    let mut origin: Option<i64> = None;
     for (no, line) in lines(&text) {
         let c = cells(&file, no, line, &BEHAVIOR_COLS)?;
         let err = |col: usize, msg: String| parse_err(&file, no, BEHAVIOR_COLS[col], msg);
@@ -220,7 +219,6 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
                 format!("'{}' is not a time like 11/15/2019 8:55:22 AM", c[2]),
             )
         })?;
-        let t0 = *origin.get_or_insert(t);
         let hist: Vec<&str> = c[3].split(' ').filter(|s| !s.is_empty()).collect();
         if let Some(h) = hist.iter().find(|h| !news.contains_key(**h)) {
             return Err(err(3, format!("unknown news id '{h}' (not in news.tsv)")));
@@ -241,7 +239,7 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
             ucol.push(users.id(user));
             icol.push(items.id(id));
             label.push(l);
-            time.push((t - t0) as f32);
+            time.push(t as f64);
             impression.push(imp);
             history.push(hist.iter().copied());
             n_cand += 1;
@@ -256,7 +254,7 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
         id_field("item", Role::Item, icol, &items.raw),
         float_field("label", Role::Label, label),
         impression.finish(),
-        float_field("timestamp", Role::Timestamp, time),
+        time_field("timestamp", time),
         history.finish(),
     ])?;
     let mut category = TokenCol::new("category", Role::Group);

@@ -20,11 +20,8 @@
 //! (`uf0|uf1|uf2|uf3`), so impressions with the same context share a
 //! user (240 such users in the `random` sample, 253 in `bts`).
 //!
-//! Timestamps: the exact time is [`parse_obd_timestamp`] (unix seconds).
-//! The `timestamp` column, an `f32`, holds seconds since the first row of
-//! the (first) log read, since unix seconds would lose about a minute of
-//! precision in an `f32` (relative seconds within the week-long sample
-//! keep a resolution of 1/16 s).
+//! Timestamps: the `timestamp` column holds exact unix seconds (f64,
+//! microseconds kept), parsed by [`parse_obd_timestamp`].
 //!
 //! [`load_obd_pair`] reads `bts/` (part `train`) and `random/` (part
 //! `test`, the uniform-random policy) into one data set with one item
@@ -33,7 +30,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::text::{checked, days_from_civil, float_field, id_field, table, Csv, Dense, TokenCol};
+use super::text::{
+    checked, days_from_civil, float_field, id_field, table, time_field, Csv, Dense, TokenCol,
+};
 use crate::error::{DataError, Result};
 use crate::table::{Column, Dataset, FieldMeta, Role};
 
@@ -238,8 +237,7 @@ pub fn load_obd(dir: &Path, opts: &ObdOptions) -> Result<Dataset> {
 /// named `obd` with one item numbering. The item features are those of
 /// `bts/item_context.csv`; `random/item_context.csv` must list the same
 /// items with the same `item_feature_0` (its hashed categories are spelt
-/// differently per folder). Timestamps are seconds since the first `bts`
-/// row.
+/// differently per folder).
 pub fn load_obd_pair(root: &Path) -> Result<Dataset> {
     let train_dir = root.join("bts");
     let test_dir = root.join("random");
@@ -285,7 +283,6 @@ fn build(name: String, logs: &[Log], items: &ItemContext, parts: &[&str]) -> Res
             });
         }
     }
-    let origin = logs[0].time.first().copied().unwrap_or(0.0);
     let (mut users, mut item_ids) = (Dense::default(), Dense::default());
     let (mut ucol, mut icol) = (Vec::new(), Vec::new());
     let mut time = Vec::new();
@@ -311,7 +308,7 @@ fn build(name: String, logs: &[Log], items: &ItemContext, parts: &[&str]) -> Res
             );
             ucol.push(users.id(&key));
             icol.push(item_ids.id(&log.item[r]));
-            time.push((log.time[r] - origin) as f32);
+            time.push(log.time[r]);
             position.push(&log.position[r]);
             policy.push(&log.policy);
             for (j, col) in uf.iter_mut().enumerate() {
@@ -331,7 +328,7 @@ fn build(name: String, logs: &[Log], items: &ItemContext, parts: &[&str]) -> Res
     let mut cols = vec![
         id_field("user", Role::User, ucol, &users.raw),
         id_field("item", Role::Item, icol, &item_ids.raw),
-        float_field("timestamp", Role::Timestamp, time),
+        time_field("timestamp", time),
         position.finish(),
         float_field("click", Role::Label, click),
         float_field("propensity_score", Role::Propensity, prop),

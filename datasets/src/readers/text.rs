@@ -282,6 +282,14 @@ pub(crate) fn float_field(name: &str, role: Role, v: Vec<f32>) -> (FieldMeta, Co
     )
 }
 
+/// A `(meta, column)` pair for an exact timestamp field (unix seconds).
+pub(crate) fn time_field(name: &str, v: Vec<f64>) -> (FieldMeta, Column) {
+    (
+        FieldMeta::new(name, FieldKind::Float, Role::Timestamp),
+        Column::Float64(v),
+    )
+}
+
 /// Pushes `(meta, column)` pairs into a new table.
 pub(crate) fn table(cols: Vec<(FieldMeta, Column)>) -> Result<Table> {
     let mut t = Table::new();

@@ -58,6 +58,14 @@ pub fn with_bad_file(good: &str, file: &str, bad: &str) -> PathBuf {
     dir
 }
 
+/// A scratch copy of fixture folder `name` with `file` replaced by `text`.
+pub fn with_file(name: &str, file: &str, text: &str) -> PathBuf {
+    let dir = scratch(name);
+    copy_dir(&fixture(name), &dir);
+    fs::write(dir.join(file), text).unwrap();
+    dir
+}
+
 /// Asserts that `e` is a parse error naming `file`, `line` and `column`,
 /// and that its message contains `needle`.
 pub fn assert_parse_err(e: &DataError, file: &str, line: usize, column: &str, needle: &str) {
