@@ -1,7 +1,8 @@
 //! causalrec data sets: columnar interaction tables with typed, role-tagged
 //! feature fields ([`table`]), a reader and writer for RecBole atomic files
 //! ([`atomic`]), train/validation/test splits ([`split`]) and the seeded
-//! synthetic data set bundled for the quick start ([`synthetic`]).
+//! synthetic data set bundled for the quick start ([`synthetic`]), and the
+//! causal simulator that generates data from m-graph scenarios ([`sim`]).
 //!
 //! ```no_run
 //! use causalrec_datasets::{chrono_per_user, load_atomic, AtomicOptions, Role};
@@ -16,6 +17,7 @@
 
 pub mod atomic;
 pub mod error;
+pub mod sim;
 pub mod split;
 pub mod synthetic;
 pub mod table;
