@@ -55,10 +55,14 @@ pub fn axes_str(axes: &[Axis]) -> String {
     format!("[{}]", names.join(" x "))
 }
 
-/// The axes of the result of combining `a` and `b`, and for each result
-/// unit the unit index into `a` and `b`. Errors if the axes do not
-/// broadcast (one must be a sub-list of the other, in order).
+/// The axes of the result of combining `a` and `b`: the longer list when
+/// the other is part of it, or the outer product of two different single
+/// axes (`a` outer). Errors otherwise.
 fn broadcast_plan(a: &[Axis], b: &[Axis]) -> Result<Vec<Axis>, String> {
+    if a.len() == 1 && b.len() == 1 && a[0].0 != b[0].0 {
+        // outer product: [user] with [movie] gives [user x movie]
+        return Ok(vec![a[0].clone(), b[0].clone()]);
+    }
     let (big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
     let sub = small.iter().all(|s| big.contains(s));
     if !sub {
@@ -547,7 +551,11 @@ mod tests {
         let r = r.zip(&u, |a, b| a + b).unwrap();
         assert_eq!(r.data, vec![11.5, 12.5, 13.5, 21.5, 22.5, 23.5]);
         assert_eq!(r.mean_over("user").unwrap().data, vec![16.5, 17.5, 18.5]);
-        assert!(q.zip(&u, |a, b| a + b).is_err());
+        let outer = u.zip(&q, |a, b| a + b).unwrap();
+        assert_eq!(outer.axes, vec![ax("user", 2), ax("movie", 3)]);
+        assert_eq!(outer.data, vec![11.0, 12.0, 13.0, 21.0, 22.0, 23.0]);
+        let other = Col::filled(vec![ax("item", 2), ax("movie", 3)], 0.0);
+        assert!(u.zip(&other, |a, b| a + b).is_err());
     }
 
     #[test]
