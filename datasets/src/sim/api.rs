@@ -292,10 +292,16 @@ fn tcol_of(d: &Dynamic, n_hint: Option<usize>) -> Result<TCol, String> {
         .map_err(|t| format!("a table column is an array or a Col, got {t}"))?;
     let arr: Vec<Dynamic> = arr.into_iter().map(|x| x.flatten()).collect();
     if arr.iter().all(|x| x.is_int()) {
-        return Ok(TCol::Int(arr.iter().map(|x| x.as_int().unwrap_or(0)).collect()));
+        return Ok(TCol::Int(
+            arr.iter().map(|x| x.as_int().unwrap_or(0)).collect(),
+        ));
     }
     if arr.iter().all(|x| x.is_int() || x.is_float()) {
-        return arr.iter().map(num).collect::<Result<_, _>>().map(TCol::Float);
+        return arr
+            .iter()
+            .map(num)
+            .collect::<Result<_, _>>()
+            .map(TCol::Float);
     }
     Ok(TCol::Str(arr.iter().map(|x| x.to_string()).collect()))
 }
@@ -328,7 +334,10 @@ fn unit_indices(axes: &[Axis], k: usize) -> Vec<i64> {
 fn names_of(d: Array, want: usize, what: &str) -> Result<Vec<String>, String> {
     let names: Vec<String> = d.into_iter().map(|x| x.to_string()).collect();
     if names.len() != want {
-        return Err(format!("{what}: {want} column names expected, got {}", names.len()));
+        return Err(format!(
+            "{what}: {want} column names expected, got {}",
+            names.len()
+        ));
     }
     Ok(names)
 }
@@ -377,7 +386,11 @@ fn rows_of(v: &Dynamic, names: Array, dropped: bool) -> Result<Table, String> {
             continue;
         }
         let unit = src.unit(k);
-        let elems: Vec<i64> = if unit.is_empty() && !dropped { vec![-1] } else { unit.to_vec() };
+        let elems: Vec<i64> = if unit.is_empty() && !dropped {
+            vec![-1]
+        } else {
+            unit.to_vec()
+        };
         for x in elems {
             for (a, i) in unit_indices(&s.axes, k).into_iter().enumerate() {
                 idx[a].push(i);
@@ -441,11 +454,9 @@ fn declare(
     let fnptr = |k: &str| -> RResult<Option<FnPtr>> {
         match spec.get(k) {
             None => Ok(None),
-            Some(d) => d
-                .clone()
-                .try_cast::<FnPtr>()
-                .map(Some)
-                .ok_or_else(|| format!("node '{name}': '{k}' must be a closure like |p| ...").into()),
+            Some(d) => d.clone().try_cast::<FnPtr>().map(Some).ok_or_else(|| {
+                format!("node '{name}': '{k}' must be a closure like |p| ...").into()
+            }),
         }
     };
     let eq = if kind == Kind::Proxy {
@@ -455,7 +466,9 @@ fn declare(
         if let Some(b) = &by {
             parents.push(b.clone());
         }
-        NodeEq::Proxy { thin: fnptr("thin")? }
+        NodeEq::Proxy {
+            thin: fnptr("thin")?,
+        }
     } else {
         NodeEq::Fn(fnptr("eq")?.ok_or_else(|| format!("node '{name}': missing 'eq' closure"))?)
     };
@@ -484,9 +497,12 @@ fn register_decls(engine: &mut Engine, state: &Shared) {
         ("proxy", Kind::Proxy),
     ] {
         let s = state.clone();
-        engine.register_fn(fname, move |ctx: NativeCallContext, name: &str, spec: Map| {
-            declare(&s, &ctx, name, kind, spec)
-        });
+        engine.register_fn(
+            fname,
+            move |ctx: NativeCallContext, name: &str, spec: Map| {
+                declare(&s, &ctx, name, kind, spec)
+            },
+        );
     }
     let s = state.clone();
     engine.register_fn("entity", move |name: &str, n: INT| -> RResult<Entity> {
@@ -524,17 +540,23 @@ fn register_decls(engine: &mut Engine, state: &Shared) {
                 ParamValue::Path(p.display().to_string())
             } else if default.is_int() {
                 match over {
-                    Some(v) => ParamValue::Int(v.trim().parse().map_err(|_| bad(&v, "an integer"))?),
+                    Some(v) => {
+                        ParamValue::Int(v.trim().parse().map_err(|_| bad(&v, "an integer"))?)
+                    }
                     None => ParamValue::Int(default.as_int().unwrap_or(0)),
                 }
             } else if default.is_float() {
                 match over {
-                    Some(v) => ParamValue::Float(v.trim().parse().map_err(|_| bad(&v, "a number"))?),
+                    Some(v) => {
+                        ParamValue::Float(v.trim().parse().map_err(|_| bad(&v, "a number"))?)
+                    }
                     None => ParamValue::Float(default.as_float().unwrap_or(0.0)),
                 }
             } else if default.is_bool() {
                 match over {
-                    Some(v) => ParamValue::Bool(v.trim().parse().map_err(|_| bad(&v, "true or false"))?),
+                    Some(v) => {
+                        ParamValue::Bool(v.trim().parse().map_err(|_| bad(&v, "true or false"))?)
+                    }
                     None => ParamValue::Bool(default.as_bool().unwrap_or(false)),
                 }
             } else if default.is_string() {
@@ -556,7 +578,9 @@ fn register_decls(engine: &mut Engine, state: &Shared) {
         }
     };
     let p1 = param.clone();
-    engine.register_fn("param", move |name: &str, default: Dynamic| p1(name, default, false));
+    engine.register_fn("param", move |name: &str, default: Dynamic| {
+        p1(name, default, false)
+    });
     let p2 = param.clone();
     engine.register_fn("param", move |name: &str, default: Dynamic, _doc: &str| {
         p2(name, default, false)
@@ -578,35 +602,54 @@ fn register_decls(engine: &mut Engine, state: &Shared) {
 fn register_noise(engine: &mut Engine, state: &Shared) {
     // normal
     let s = state.clone();
-    engine.register_fn("normal", move |shape: Dynamic, mean: Dynamic, sd: Dynamic| -> RResult<Col> {
-        let axes = axes_of(&shape)?;
-        let (m, sd) = (num(&mean)?, num(&sd)?);
-        let mut st = lock(&s);
-        let n = n_units(&axes);
-        let data = (0..n).map(|_| m + sd * std_normal(&mut st.rng)).collect();
-        Ok(Col { axes, data, mask: None })
-    });
+    engine.register_fn(
+        "normal",
+        move |shape: Dynamic, mean: Dynamic, sd: Dynamic| -> RResult<Col> {
+            let axes = axes_of(&shape)?;
+            let (m, sd) = (num(&mean)?, num(&sd)?);
+            let mut st = lock(&s);
+            let n = n_units(&axes);
+            let data = (0..n).map(|_| m + sd * std_normal(&mut st.rng)).collect();
+            Ok(Col {
+                axes,
+                data,
+                mask: None,
+            })
+        },
+    );
     let s = state.clone();
-    engine.register_fn("normal", move |mean: Dynamic, sd: Dynamic| -> RResult<Dynamic> {
-        let sd = num(&sd)?;
-        let mut st = lock(&s);
-        if let Some(c) = col_of(&mean) {
-            let rng = &mut st.rng;
-            return Ok(Dynamic::from(c.map(|m| m + sd * std_normal(rng))));
-        }
-        let m = num(&mean)?;
-        Ok(Dynamic::from_float(m + sd * std_normal(&mut st.rng)))
-    });
+    engine.register_fn(
+        "normal",
+        move |mean: Dynamic, sd: Dynamic| -> RResult<Dynamic> {
+            let sd = num(&sd)?;
+            let mut st = lock(&s);
+            if let Some(c) = col_of(&mean) {
+                let rng = &mut st.rng;
+                return Ok(Dynamic::from(c.map(|m| m + sd * std_normal(rng))));
+            }
+            let m = num(&mean)?;
+            Ok(Dynamic::from_float(m + sd * std_normal(&mut st.rng)))
+        },
+    );
     // uniform
     let s = state.clone();
-    engine.register_fn("uniform", move |shape: Dynamic, lo: Dynamic, hi: Dynamic| -> RResult<Col> {
-        let axes = axes_of(&shape)?;
-        let (lo, hi) = (num(&lo)?, num(&hi)?);
-        let mut st = lock(&s);
-        let n = n_units(&axes);
-        let data = (0..n).map(|_| lo + (hi - lo) * st.rng.random::<f64>()).collect();
-        Ok(Col { axes, data, mask: None })
-    });
+    engine.register_fn(
+        "uniform",
+        move |shape: Dynamic, lo: Dynamic, hi: Dynamic| -> RResult<Col> {
+            let axes = axes_of(&shape)?;
+            let (lo, hi) = (num(&lo)?, num(&hi)?);
+            let mut st = lock(&s);
+            let n = n_units(&axes);
+            let data = (0..n)
+                .map(|_| lo + (hi - lo) * st.rng.random::<f64>())
+                .collect();
+            Ok(Col {
+                axes,
+                data,
+                mask: None,
+            })
+        },
+    );
     let s = state.clone();
     engine.register_fn("uniform", move |lo: Dynamic, hi: Dynamic| -> RResult<f64> {
         let (lo, hi) = (num(&lo)?, num(&hi)?);
@@ -618,20 +661,31 @@ fn register_noise(engine: &mut Engine, state: &Shared) {
         let mut st = lock(&s);
         if let Some(c) = col_of(&p) {
             let rng = &mut st.rng;
-            return Ok(Dynamic::from(c.map(|p| f64::from(u8::from(rng.random::<f64>() < p)))));
+            return Ok(Dynamic::from(
+                c.map(|p| f64::from(u8::from(rng.random::<f64>() < p))),
+            ));
         }
         let p = num(&p)?;
         Ok(Dynamic::from_bool(st.rng.random::<f64>() < p))
     });
     let s = state.clone();
-    engine.register_fn("bernoulli", move |shape: Dynamic, p: Dynamic| -> RResult<Col> {
-        let axes = axes_of(&shape)?;
-        let p = num(&p)?;
-        let mut st = lock(&s);
-        let n = n_units(&axes);
-        let data = (0..n).map(|_| f64::from(u8::from(st.rng.random::<f64>() < p))).collect();
-        Ok(Col { axes, data, mask: None })
-    });
+    engine.register_fn(
+        "bernoulli",
+        move |shape: Dynamic, p: Dynamic| -> RResult<Col> {
+            let axes = axes_of(&shape)?;
+            let p = num(&p)?;
+            let mut st = lock(&s);
+            let n = n_units(&axes);
+            let data = (0..n)
+                .map(|_| f64::from(u8::from(st.rng.random::<f64>() < p)))
+                .collect();
+            Ok(Col {
+                axes,
+                data,
+                mask: None,
+            })
+        },
+    );
     // categorical: an index drawn with probability proportional to weights
     fn weights(d: &Dynamic) -> Result<Vec<f64>, String> {
         if let Some(c) = col_of(d) {
@@ -664,17 +718,26 @@ fn register_noise(engine: &mut Engine, state: &Shared) {
         Ok(draw(&mut lock(&s).rng, &w, total) as INT)
     });
     let s = state.clone();
-    engine.register_fn("categorical", move |shape: Dynamic, w: Dynamic| -> RResult<Col> {
-        let axes = axes_of(&shape)?;
-        let w = weights(&w)?;
-        let total: f64 = w.iter().filter(|x| **x > 0.0).sum();
-        if total <= 0.0 {
-            return Err("categorical: weights must have a positive sum".into());
-        }
-        let mut st = lock(&s);
-        let data = (0..n_units(&axes)).map(|_| draw(&mut st.rng, &w, total) as f64).collect();
-        Ok(Col { axes, data, mask: None })
-    });
+    engine.register_fn(
+        "categorical",
+        move |shape: Dynamic, w: Dynamic| -> RResult<Col> {
+            let axes = axes_of(&shape)?;
+            let w = weights(&w)?;
+            let total: f64 = w.iter().filter(|x| **x > 0.0).sum();
+            if total <= 0.0 {
+                return Err("categorical: weights must have a positive sum".into());
+            }
+            let mut st = lock(&s);
+            let data = (0..n_units(&axes))
+                .map(|_| draw(&mut st.rng, &w, total) as f64)
+                .collect();
+            Ok(Col {
+                axes,
+                data,
+                mask: None,
+            })
+        },
+    );
     // choice: k distinct items, uniformly or weighted
     let s = state.clone();
     engine.register_fn("choice", move |from: Dynamic, k: INT| -> RResult<Array> {
@@ -682,21 +745,31 @@ fn register_noise(engine: &mut Engine, state: &Shared) {
         let mut st = lock(&s);
         if let Ok(n) = from.as_int() {
             let picked = uniform_sample(&mut st.rng, index(n, "choice")?, k)?;
-            return Ok(picked.into_iter().map(|i| Dynamic::from_int(i as INT)).collect());
+            return Ok(picked
+                .into_iter()
+                .map(|i| Dynamic::from_int(i as INT))
+                .collect());
         }
-        let arr = from.into_array().map_err(|t| format!("choice: expected an int or an array, got {t}"))?;
+        let arr = from
+            .into_array()
+            .map_err(|t| format!("choice: expected an int or an array, got {t}"))?;
         let picked = uniform_sample(&mut st.rng, arr.len(), k)?;
         Ok(picked.into_iter().map(|i| arr[i].clone()).collect())
     });
     let s = state.clone();
-    engine.register_fn("choice", move |items: Array, w: Dynamic, k: INT| -> RResult<Array> {
-        let w = weights(&w)?;
-        if w.len() != items.len() {
-            return Err(format!("choice: {} items but {} weights", items.len(), w.len()).into());
-        }
-        let picked = weighted_sample(&mut lock(&s).rng, &w, index(k, "choice")?)?;
-        Ok(picked.into_iter().map(|i| items[i].clone()).collect())
-    });
+    engine.register_fn(
+        "choice",
+        move |items: Array, w: Dynamic, k: INT| -> RResult<Array> {
+            let w = weights(&w)?;
+            if w.len() != items.len() {
+                return Err(
+                    format!("choice: {} items but {} weights", items.len(), w.len()).into(),
+                );
+            }
+            let picked = weighted_sample(&mut lock(&s).rng, &w, index(k, "choice")?)?;
+            Ok(picked.into_iter().map(|i| items[i].clone()).collect())
+        },
+    );
     let s = state.clone();
     engine.register_fn("randint", move |lo: INT, hi: INT| -> RResult<INT> {
         if hi < lo {
@@ -746,11 +819,63 @@ fn register_cols(engine: &mut Engine) {
         let (lo, hi) = (num(&lo)?, num(&hi)?);
         Ok(a.map(|x| x.clamp(lo, hi)))
     });
-    engine.register_fn("mean", |a: Col| a.data.iter().sum::<f64>() / a.len().max(1) as f64);
+    engine.register_fn("mean", |a: Col| {
+        a.data.iter().sum::<f64>() / a.len().max(1) as f64
+    });
     engine.register_fn("sum", |a: Col| a.data.iter().sum::<f64>());
     engine.register_fn("len", |a: &mut Col| a.len() as INT);
-    engine.register_fn("mean_over", |a: Col, axis: &str| -> RResult<Col> { Ok(a.mean_over(axis)?) });
+    engine.register_fn("mean_over", |a: Col, axis: &str| -> RResult<Col> {
+        Ok(a.mean_over(axis)?)
+    });
     engine.register_fn("rank_desc", |a: Col| a.rank_desc());
+    engine.register_fn("sum_over", |a: Col, axis: &str| -> RResult<Col> {
+        let n = a.axes.iter().find(|x| x.0 == axis).map_or(1, |x| x.1) as f64;
+        Ok(a.mean_over(axis)?.map(|x| x * n))
+    });
+    // c over [A, B], idx over [C] holding indices into B: out[a, c] = c[a, idx[c]]
+    engine.register_fn("take_along", |c: Col, idx: Col| -> RResult<Col> {
+        if c.axes.len() != 2 || idx.axes.len() != 1 {
+            return Err("take_along: needs a Col over two axes and an index Col over one".into());
+        }
+        let (na, nb) = (c.axes[0].1, c.axes[1].1);
+        let ix = idx
+            .data
+            .iter()
+            .map(|&x| {
+                if x >= 0.0 && (x as usize) < nb {
+                    Ok(x as usize)
+                } else {
+                    Err(format!(
+                        "take_along: index {x} out of range for axis {}",
+                        c.axes[1].0
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut data = Vec::with_capacity(na * ix.len());
+        for a in 0..na {
+            data.extend(ix.iter().map(|&b| c.data[a * nb + b]));
+        }
+        Ok(Col {
+            axes: vec![c.axes[0].clone(), idx.axes[0].clone()],
+            data,
+            mask: None,
+        })
+    });
+    engine.register_fn("row", |c: &mut Col, i: INT| -> RResult<Array> {
+        if c.axes.len() != 2 {
+            return Err("row: needs a Col over two axes".into());
+        }
+        let i = index(i, "row")?;
+        let n = c.axes[1].1;
+        if i >= c.axes[0].1 {
+            return Err(format!("row {i} out of range for axis {}", c.axes[0].0).into());
+        }
+        Ok(c.data[i * n..(i + 1) * n]
+            .iter()
+            .map(|&x| Dynamic::from_float(x))
+            .collect())
+    });
     engine.register_fn("where", |c: Col, a: Col, b: Col| -> RResult<Col> {
         let ab = a.zip(&b, |x, _| x)?;
         let ba = b.zip(&a, |x, _| x)?;
@@ -778,7 +903,11 @@ fn register_cols(engine: &mut Engine) {
             )
             .into());
         }
-        Ok(Col { axes, data, mask: None })
+        Ok(Col {
+            axes,
+            data,
+            mask: None,
+        })
     });
     engine.register_fn("to_array", |a: Col| -> Array {
         a.data.into_iter().map(Dynamic::from_float).collect()
@@ -794,11 +923,14 @@ fn register_cols(engine: &mut Engine) {
         a.data[k] = num(&v)?;
         Ok(())
     });
-    engine.register_fn("put", |a: &mut Col, i: INT, j: INT, v: Dynamic| -> RResult<()> {
-        let k = super::value::flat_index(&a.axes, &[index(i, "put")?, index(j, "put")?])?;
-        a.data[k] = num(&v)?;
-        Ok(())
-    });
+    engine.register_fn(
+        "put",
+        |a: &mut Col, i: INT, j: INT, v: Dynamic| -> RResult<()> {
+            let k = super::value::flat_index(&a.axes, &[index(i, "put")?, index(j, "put")?])?;
+            a.data[k] = num(&v)?;
+            Ok(())
+        },
+    );
     engine.register_fn("observed", |a: &mut Col, i: INT, j: INT| -> RResult<bool> {
         let k = super::value::flat_index(&a.axes, &[index(i, "observed")?, index(j, "observed")?])?;
         Ok(a.mask.as_ref().is_none_or(|m| m[k]))
@@ -815,13 +947,18 @@ fn register_sets(engine: &mut Engine, state: &Shared) {
                     .into_array()
                     .map_err(|t| format!("sets: each unit is an array of ints, got {t}"))?
                     .into_iter()
-                    .map(|x| x.as_int().map_err(|t| format!("sets: elements are ints, got {t}")))
+                    .map(|x| {
+                        x.as_int()
+                            .map_err(|t| format!("sets: elements are ints, got {t}"))
+                    })
                     .collect::<Result<Vec<i64>, String>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Sets::from_lists(axes, &lists)?)
     });
-    engine.register_fn("intersect", |a: Sets, b: Sets| -> RResult<Sets> { Ok(Sets::intersect(&a, &b)?) });
+    engine.register_fn("intersect", |a: Sets, b: Sets| -> RResult<Sets> {
+        Ok(Sets::intersect(&a, &b)?)
+    });
     engine.register_fn("size", |a: Sets| a.sizes());
     engine.register_fn("len", |a: &mut Sets| a.len() as INT);
     engine.register_fn("get", |a: &mut Sets, i: INT| -> RResult<Array> {
@@ -848,10 +985,13 @@ fn register_sets(engine: &mut Engine, state: &Shared) {
 
 fn register_tables(engine: &mut Engine, state: &Shared) {
     engine.register_fn("table", Table::default);
-    engine.register_fn("add", |t: &mut Table, name: &str, values: Dynamic| -> RResult<()> {
-        let c = tcol_of(&values, Some(t.n_rows()))?;
-        Ok(t.push(name, c)?)
-    });
+    engine.register_fn(
+        "add",
+        |t: &mut Table, name: &str, values: Dynamic| -> RResult<()> {
+            let c = tcol_of(&values, Some(t.n_rows()))?;
+            Ok(t.push(name, c)?)
+        },
+    );
     engine.register_fn("len", |t: &mut Table| t.n_rows() as INT);
     engine.register_fn("column", |t: &mut Table, name: &str| -> RResult<Array> {
         Ok(tcol_to_array(t.get(name)?))
@@ -860,7 +1000,10 @@ fn register_tables(engine: &mut Engine, state: &Shared) {
         let rows = rows
             .iter()
             .map(|r| {
-                let i = index(r.as_int().map_err(|_| "take: rows are ints".to_string())?, "take")?;
+                let i = index(
+                    r.as_int().map_err(|_| "take: rows are ints".to_string())?,
+                    "take",
+                )?;
                 if i >= t.n_rows() {
                     return Err(format!("take: row {i} out of {}", t.n_rows()));
                 }
@@ -888,50 +1031,61 @@ fn register_tables(engine: &mut Engine, state: &Shared) {
         }
         Ok(out)
     });
-    engine.register_fn("group_sum", |t: &mut Table, key: &str, val: &str| -> RResult<Table> {
-        let keys = t.get(key)?.clone();
-        let vals = t.get(val)?.as_f64()?;
-        let TCol::Int(keys) = keys else {
-            return Err(format!("group_sum: key column '{key}' must hold ints").into());
-        };
-        let mut pos: HashMap<i64, usize> = HashMap::new();
-        let (mut ks, mut sums) = (Vec::new(), Vec::new());
-        for (k, v) in keys.into_iter().zip(vals) {
-            let i = *pos.entry(k).or_insert_with(|| {
-                ks.push(k);
-                sums.push(0.0);
-                ks.len() - 1
-            });
-            sums[i] += v;
-        }
-        let mut out = Table::default();
-        out.push(key, TCol::Int(ks))?;
-        out.push(val, tidy(sums))?;
-        Ok(out)
-    });
+    engine.register_fn(
+        "group_sum",
+        |t: &mut Table, key: &str, val: &str| -> RResult<Table> {
+            let keys = t.get(key)?.clone();
+            let vals = t.get(val)?.as_f64()?;
+            let TCol::Int(keys) = keys else {
+                return Err(format!("group_sum: key column '{key}' must hold ints").into());
+            };
+            let mut pos: HashMap<i64, usize> = HashMap::new();
+            let (mut ks, mut sums) = (Vec::new(), Vec::new());
+            for (k, v) in keys.into_iter().zip(vals) {
+                let i = *pos.entry(k).or_insert_with(|| {
+                    ks.push(k);
+                    sums.push(0.0);
+                    ks.len() - 1
+                });
+                sums[i] += v;
+            }
+            let mut out = Table::default();
+            out.push(key, TCol::Int(ks))?;
+            out.push(val, tidy(sums))?;
+            Ok(out)
+        },
+    );
     engine.register_fn("sort_desc", |t: &mut Table, col: &str| -> RResult<Table> {
         let v = t.get(col)?.as_f64()?;
         let mut order: Vec<usize> = (0..v.len()).collect();
         order.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
         Ok(t.take(&order))
     });
-    engine.register_fn("group_lists", |t: &mut Table, key: &str, val: &str| -> RResult<Map> {
-        let (TCol::Int(keys), TCol::Int(vals)) = (t.get(key)?, t.get(val)?) else {
-            return Err("group_lists: both columns must hold ints".into());
-        };
-        let mut m = Map::new();
-        for (k, v) in keys.iter().zip(vals) {
-            let e = m.entry(k.to_string().into()).or_insert_with(|| Dynamic::from_array(Array::new()));
-            if let Some(mut a) = e.write_lock::<Array>() {
-                a.push(Dynamic::from_int(*v));
+    engine.register_fn(
+        "group_lists",
+        |t: &mut Table, key: &str, val: &str| -> RResult<Map> {
+            let (TCol::Int(keys), TCol::Int(vals)) = (t.get(key)?, t.get(val)?) else {
+                return Err("group_lists: both columns must hold ints".into());
+            };
+            let mut m = Map::new();
+            for (k, v) in keys.iter().zip(vals) {
+                let e = m
+                    .entry(k.to_string().into())
+                    .or_insert_with(|| Dynamic::from_array(Array::new()));
+                if let Some(mut a) = e.write_lock::<Array>() {
+                    a.push(Dynamic::from_int(*v));
+                }
             }
-        }
-        Ok(m)
+            Ok(m)
+        },
+    );
+    engine.register_fn("rows", |v: Dynamic, names: Array| -> RResult<Table> {
+        Ok(rows_of(&v, names, false)?)
     });
-    engine.register_fn("rows", |v: Dynamic, names: Array| -> RResult<Table> { Ok(rows_of(&v, names, false)?) });
-    engine.register_fn("dropped_rows", |v: Dynamic, names: Array| -> RResult<Table> {
-        Ok(rows_of(&v, names, true)?)
-    });
+    engine.register_fn(
+        "dropped_rows",
+        |v: Dynamic, names: Array| -> RResult<Table> { Ok(rows_of(&v, names, true)?) },
+    );
     engine.register_fn("lists", |s: Sets, names: Array| -> RResult<Table> {
         if s.axes.len() != 1 {
             return Err("lists: needs sets over one axis".into());
@@ -940,7 +1094,13 @@ fn register_tables(engine: &mut Engine, state: &Shared) {
         let mut t = Table::default();
         t.push(&names[0], TCol::Int((0..s.len() as i64).collect()))?;
         let cells = (0..s.len())
-            .map(|k| s.unit(k).iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+            .map(|k| {
+                s.unit(k)
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .collect();
         t.push(&names[1], TCol::Str(cells))?;
         Ok(t)
@@ -954,7 +1114,9 @@ fn register_tables(engine: &mut Engine, state: &Shared) {
         k.0.insert((a, b));
     });
     engine.register_fn("contains", |k: &mut KeySet, a: INT| k.0.contains(&(a, 0)));
-    engine.register_fn("contains", |k: &mut KeySet, a: INT, b: INT| k.0.contains(&(a, b)));
+    engine.register_fn("contains", |k: &mut KeySet, a: INT, b: INT| {
+        k.0.contains(&(a, b))
+    });
     engine.register_fn("len", |k: &mut KeySet| k.0.len() as INT);
     // files
     let s = state.clone();
@@ -972,13 +1134,19 @@ fn register_tables(engine: &mut Engine, state: &Shared) {
         Ok(())
     });
     let s = state.clone();
-    engine.register_fn("write_atomic", move |name: &str, inter: Table| -> RResult<()> {
-        write_atomic_tables(&s, name, inter, None)
-    });
+    engine.register_fn(
+        "write_atomic",
+        move |name: &str, inter: Table| -> RResult<()> {
+            write_atomic_tables(&s, name, inter, None)
+        },
+    );
     let s = state.clone();
-    engine.register_fn("write_atomic", move |name: &str, inter: Table, items: Table| -> RResult<()> {
-        write_atomic_tables(&s, name, inter, Some(items))
-    });
+    engine.register_fn(
+        "write_atomic",
+        move |name: &str, inter: Table, items: Table| -> RResult<()> {
+            write_atomic_tables(&s, name, inter, Some(items))
+        },
+    );
 }
 
 fn write_atomic_tables(s: &Shared, name: &str, inter: Table, items: Option<Table>) -> RResult<()> {
@@ -990,9 +1158,11 @@ fn write_atomic_tables(s: &Shared, name: &str, inter: Table, items: Option<Table
     let shown = dir.strip_prefix(&st.out).unwrap_or(&dir).to_path_buf();
     let ds = super::io::to_dataset(name, &inter, items.as_ref())?;
     crate::atomic::write_atomic(&ds, &dir, name).map_err(|e| e.to_string())?;
-    st.written.push((shown.join(format!("{name}.inter")), inter.n_rows()));
+    st.written
+        .push((shown.join(format!("{name}.inter")), inter.n_rows()));
     if let Some(it) = &items {
-        st.written.push((shown.join(format!("{name}.item")), it.n_rows()));
+        st.written
+            .push((shown.join(format!("{name}.item")), it.n_rows()));
     }
     Ok(())
 }

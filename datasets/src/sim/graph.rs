@@ -136,10 +136,7 @@ pub fn validate(nodes: &[NodeDecl]) -> Result<Vec<usize>, GraphError> {
     for n in nodes {
         for p in &n.parents {
             if !index.contains_key(p.as_str()) {
-                return Err(err(
-                    n,
-                    format!("node '{}': unknown parent '{p}'", n.name),
-                ));
+                return Err(err(n, format!("node '{}': unknown parent '{p}'", n.name)));
             }
         }
         let kind_of = |name: &str| index.get(name).map(|&i| nodes[i].kind);
@@ -214,7 +211,10 @@ pub fn validate(nodes: &[NodeDecl]) -> Result<Vec<usize>, GraphError> {
             .filter(|&i| indeg[i] > 0)
             .map(|i| nodes[i].name.as_str())
             .collect();
-        let first = nodes.iter().find(|n| n.name == stuck[0]).expect("stuck node exists");
+        let first = nodes
+            .iter()
+            .find(|n| n.name == stuck[0])
+            .expect("stuck node exists");
         return Err(err(
             first,
             format!(
@@ -374,13 +374,19 @@ mod tests {
         g[3].parents.push("nope".into());
         let e = validate(&g).unwrap_err();
         assert_eq!(e.line, Some(4));
-        assert!(e.msg.contains("'rating'") && e.msg.contains("'nope'"), "{}", e.msg);
+        assert!(
+            e.msg.contains("'rating'") && e.msg.contains("'nope'"),
+            "{}",
+            e.msg
+        );
 
         let mut g = ctar();
         g[7].by = None;
         let e = validate(&g).unwrap_err();
         assert_eq!(e.line, Some(8));
-        assert!(e.msg.contains("proxy 'rating_obs' has no missingness indicator"));
+        assert!(e
+            .msg
+            .contains("proxy 'rating_obs' has no missingness indicator"));
 
         let mut g = ctar();
         g[1].parents.push("rating".into());

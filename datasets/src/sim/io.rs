@@ -42,7 +42,8 @@ fn ints(t: &Table, name: &str) -> Result<Vec<i64>, String> {
 /// and `item_id` columns (other columns become float fields, their role
 /// chosen by name: `rating`, `label`/`click`/`like`, `timestamp`,
 /// `position`, `propensity`, `group`, `query`, `proxy_*`, `exposure_*`,
-/// else feature) and an optional item table keyed by `item_id`.
+/// else feature) and an optional item table keyed by `item_id` (integer
+/// columns there become token fields, e.g. a `group`).
 pub fn to_dataset(name: &str, inter: &Table, items: Option<&Table>) -> Result<Dataset, String> {
     let users = ints(inter, "user_id")?;
     let its = ints(inter, "item_id")?;
@@ -96,13 +97,29 @@ pub fn to_dataset(name: &str, inter: &Table, items: Option<&Table>) -> Result<Da
                 if n == "item_id" {
                     continue;
                 }
+                if let TCol::Int(v) = c {
+                    // integer item columns (e.g. a group) become token fields
+                    let mut meta = FieldMeta::new(n.clone(), FieldKind::Token, role_of(n));
+                    let mut distinct: Vec<i64> = v.clone();
+                    distinct.sort_unstable();
+                    distinct.dedup();
+                    meta.vocab.extend(distinct.iter().map(i64::to_string));
+                    let id = |x: i64| distinct.binary_search(&x).map_or(0, |p| p as u32 + 1);
+                    let col = row_of.iter().map(|r| r.map_or(0, |r| id(v[r]))).collect();
+                    ft.push(meta, Column::Token(col))
+                        .map_err(|e| e.to_string())?;
+                    continue;
+                }
                 let v = c.as_f64().map_err(|e| format!("item column '{n}': {e}"))?;
                 let col = row_of
                     .iter()
                     .map(|r| r.map_or(0.0, |r| v[r] as f32))
                     .collect();
-                ft.push(FieldMeta::new(n.clone(), FieldKind::Float, role_of(n)), Column::Float(col))
-                    .map_err(|e| e.to_string())?;
+                ft.push(
+                    FieldMeta::new(n.clone(), FieldKind::Float, role_of(n)),
+                    Column::Float(col),
+                )
+                .map_err(|e| e.to_string())?;
             }
             Some(ft)
         }

@@ -92,7 +92,11 @@ impl fmt::Display for GenReport {
         for (k, v) in &self.params {
             writeln!(f, "  {k} = {v}")?;
         }
-        let ents: Vec<String> = self.entities.iter().map(|(n, s)| format!("{n}={s}")).collect();
+        let ents: Vec<String> = self
+            .entities
+            .iter()
+            .map(|(n, s)| format!("{n}={s}"))
+            .collect();
         writeln!(f, "entities: {}", ents.join(", "))?;
         writeln!(f, "nodes:")?;
         for n in &self.nodes {
@@ -102,12 +106,20 @@ impl fmt::Display for GenReport {
                 n.name,
                 n.kind.as_str(),
                 n.shape,
-                if n.parents.is_empty() { "-".to_string() } else { n.parents.join(", ") }
+                if n.parents.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.parents.join(", ")
+                }
             )?;
         }
         writeln!(f, "missingness:")?;
         for m in &self.mechanisms {
-            writeln!(f, "  {} on {}: {} ({})", m.indicator, m.of, m.class, m.reason)?;
+            writeln!(
+                f,
+                "  {} on {}: {} ({})",
+                m.indicator, m.of, m.class, m.reason
+            )?;
         }
         writeln!(f, "written:")?;
         for (p, n) in &self.tables {
@@ -136,9 +148,17 @@ fn rhai_err(file: &Path, e: &EvalAltResult, context: &str) -> DataError {
 }
 
 /// Calls a closure with one argument (or none, if it takes none).
-fn call1(engine: &Engine, ast: &AST, f: &FnPtr, arg: Dynamic) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
+fn call1(
+    engine: &Engine,
+    ast: &AST,
+    f: &FnPtr,
+    arg: Dynamic,
+) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
     match f.call::<Dynamic>(engine, ast, (arg,)) {
-        Err(e) if matches!(*e, EvalAltResult::ErrorFunctionNotFound(..)) && f.fn_name().starts_with("anon$") => {
+        Err(e)
+            if matches!(*e, EvalAltResult::ErrorFunctionNotFound(..))
+                && f.fn_name().starts_with("anon$") =>
+        {
             f.call::<Dynamic>(engine, ast, ())
         }
         r => r,
@@ -185,7 +205,11 @@ pub fn generate(
                 None,
                 format!(
                     "unknown parameter(s) {}; valid: {}",
-                    unknown.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", "),
+                    unknown
+                        .iter()
+                        .map(|s| format!("'{s}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     valid.join(", ")
                 ),
             ));
@@ -225,10 +249,13 @@ pub fn generate(
                 match thin {
                     None => proxy,
                     Some(f) => {
-                        let thinned = call1(&engine, &ast, f, proxy)
-                            .map_err(|e| rhai_err(scenario, &e, &format!("proxy '{}': thin: ", n.name)))?;
+                        let thinned = call1(&engine, &ast, f, proxy).map_err(|e| {
+                            rhai_err(scenario, &e, &format!("proxy '{}': thin: ", n.name))
+                        })?;
                         if !thinned.is::<Sets>() {
-                            return Err(at("thin must return the Sets it was given, thinned".into()));
+                            return Err(at(
+                                "thin must return the Sets it was given, thinned".into()
+                            ));
                         }
                         thinned
                     }
@@ -286,7 +313,11 @@ pub fn generate(
         params: params.clone(),
     };
     io::write_record(out, &record).map_err(|m| scenario_err(scenario, None, m))?;
-    let written = state.lock().unwrap_or_else(|e| e.into_inner()).written.clone();
+    let written = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .written
+        .clone();
     Ok(GenReport {
         scenario: scenario.to_path_buf(),
         out: out.to_path_buf(),

@@ -222,7 +222,9 @@ pub fn flat_index(axes: &[Axis], idx: &[usize]) -> Result<usize, String> {
     let mut k = 0;
     for (&i, (name, n)) in idx.iter().zip(axes) {
         if i >= *n {
-            return Err(format!("index {i} out of range for axis {name} of size {n}"));
+            return Err(format!(
+                "index {i} out of range for axis {name} of size {n}"
+            ));
         }
         k = k * n + i;
     }
@@ -438,12 +440,7 @@ impl Table {
             .iter()
             .position(|n| n == name)
             .map(|i| &self.cols[i])
-            .ok_or_else(|| {
-                format!(
-                    "no column '{name}' (columns: {})",
-                    self.names.join(", ")
-                )
-            })
+            .ok_or_else(|| format!("no column '{name}' (columns: {})", self.names.join(", ")))
     }
 
     /// The rows listed in `rows`.
@@ -472,7 +469,10 @@ impl Table {
     pub fn from_csv(text: &str) -> Result<Table, String> {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
         let header = lines.next().ok_or("empty file")?;
-        let names: Vec<String> = split_csv(header).into_iter().map(|s| s.trim().to_string()).collect();
+        let names: Vec<String> = split_csv(header)
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .collect();
         let mut raw: Vec<Vec<String>> = vec![Vec::new(); names.len()];
         for (i, line) in lines.enumerate() {
             let cells = split_csv(line);
@@ -583,7 +583,10 @@ mod tests {
         let text = t.to_csv();
         assert_eq!(text, "movieid,taglist\n0,\"0,1\"\n1,2\n");
         let back = Table::from_csv(&text).unwrap();
-        assert_eq!(back.get("taglist").unwrap(), &TCol::Str(vec!["0,1".into(), "2".into()]));
+        assert_eq!(
+            back.get("taglist").unwrap(),
+            &TCol::Str(vec!["0,1".into(), "2".into()])
+        );
         assert!(t.push("x", TCol::Int(vec![1])).is_err());
     }
 }
