@@ -44,6 +44,17 @@ pub enum DataError {
     /// split of a data set without timestamps, and so on.
     #[error("configuration error: {0}")]
     Config(String),
+    /// A simulator scenario failed: a script error, an invalid m-graph, a
+    /// bad parameter, a file outside the sandbox.
+    #[error("{file}{}: {msg}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Scenario {
+        /// The scenario file.
+        file: String,
+        /// The 1-based line concerned, if known.
+        line: Option<usize>,
+        /// What is wrong, naming the node or parameter.
+        msg: String,
+    },
 }
 
 /// The result type of this crate.

@@ -1,10 +1,11 @@
 //! causalrec data sets: columnar interaction tables with typed, role-tagged
 //! feature fields ([`table`]), a reader and writer for RecBole atomic files
 //! ([`atomic`]), readers of published formats (MovieLens, Amazon, KuaiRec,
-//! CTAR, Open Bandit, MIND, NumPy features: [`readers`]) ([`readers`]), k-core
-//! filtering ([`kcore`]), a binary cache of parsed data sets ([`cache`]),
-//! train/validation/test splits ([`split`]) and the seeded synthetic data
-//! set bundled for the quick start ([`synthetic`]).
+//! CTAR, Open Bandit, MIND, NumPy features: [`readers`]), k-core filtering
+//! ([`kcore`]), a binary cache of parsed data sets ([`cache`]),
+//! train/validation/test splits ([`split`]), the seeded synthetic data set
+//! bundled for the quick start ([`synthetic`]) and the causal simulator that
+//! generates data from m-graph scenarios ([`sim`]).
 //!
 //! ```no_run
 //! use causalrec_datasets::{chrono_per_user, load_atomic, AtomicOptions, Role};
@@ -22,6 +23,7 @@ pub mod cache;
 pub mod error;
 pub mod kcore;
 pub mod readers;
+pub mod sim;
 pub mod split;
 pub mod synthetic;
 pub mod table;
