@@ -155,6 +155,47 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
     .map_err(|e| e.to_string())
 }
 
+/// A data set's statistics as a paper's data table: sizes and density,
+/// then each part (rows, users, items and, with a `label` column, the
+/// number and share of positive labels, label >= 0.5).
+pub fn describe(ds: &Dataset, label: Option<&str>) -> Result<String, String> {
+    use std::collections::HashSet;
+    let mut s = format!("{}\n{}\n", ds::DatasetStats::HEADER, ds.stats());
+    let labels = label.map(|l| label_column(ds, l)).transpose()?;
+    let all: Vec<usize> = (0..ds.n_inter()).collect();
+    let mut parts: Vec<(&str, &[usize])> = vec![("(all)", &all)];
+    parts.extend(ds.parts.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
+    s.push_str("\n| part | rows | users | items |");
+    if labels.is_some() {
+        s.push_str(" positives | positive share |");
+    }
+    s.push_str(if labels.is_some() {
+        "\n|---|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---:|---:|---:|\n"
+    });
+    let (u, i) = (ds.user_col(), ds.item_col());
+    for (name, rows) in parts {
+        let users: HashSet<u32> = rows.iter().map(|&r| u[r]).collect();
+        let items: HashSet<u32> = rows.iter().map(|&r| i[r]).collect();
+        s.push_str(&format!(
+            "| {name} | {} | {} | {} |",
+            rows.len(),
+            users.len(),
+            items.len()
+        ));
+        if let Some(y) = &labels {
+            let pos = rows.iter().filter(|&&r| y[r] >= 0.5).count();
+            s.push_str(&format!(
+                " {pos} | {:.4} |",
+                pos as f64 / rows.len().max(1) as f64
+            ));
+        }
+        s.push('\n');
+    }
+    Ok(s)
+}
+
 /// Sources named by the host rather than by a path.
 pub fn is_named_source(source: &str) -> bool {
     matches!(source, "bundled" | "ml-100k" | "ctar")
@@ -500,6 +541,7 @@ fn data_column(f: &causalrec_datasets::FieldMeta, c: &Column) -> DataColumn {
             d.offsets = offsets.clone().into();
         }
         Column::Float(v) => d.floats = v.clone().into(),
+        Column::Float64(v) => d.doubles = v.clone().into(),
         Column::FloatSeq { offsets, values } => {
             d.floats = values.clone().into();
             d.offsets = offsets.clone().into();

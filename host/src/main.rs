@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use causalrec_host::data::{Data, DataConfig};
+use causalrec_host::data::DataConfig;
 use causalrec_host::plugins::Registry;
 use causalrec_host::recipe::{self, Session, SessionConfig};
 use causalrec_host::report::timestamp;
@@ -62,8 +62,30 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum DataCmd {
-    /// Statistics of a data set (bundled, ml-100k, or a folder of atomic files).
-    Info { source: String },
+    /// Statistics of a data set (bundled, ml-100k, ctar, or a folder of
+    /// atomic files): sizes, density, and each part with its label balance.
+    Info {
+        source: String,
+        /// The interaction column holding labels (e.g. islike, click).
+        #[arg(long)]
+        label: Option<String>,
+        /// Reader options key=value (e.g. task=rating for ctar).
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
+    /// Generate data from a causal scenario (scripts/scenarios/*.rhai):
+    /// observed data in OUT, ground truth in OUT/truth.
+    Gen {
+        scenario: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the scenario's random generator (default 42).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Scenario parameters key=value (repeatable).
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
 }
 
 /// The repository root: the nearest ancestor of the current folder with `scripts/recipes`.
@@ -79,17 +101,19 @@ fn repo_root() -> PathBuf {
     cwd
 }
 
-fn resolve_recipe(p: &Path, root: &Path) -> PathBuf {
+/// Find a script: as given, or under `scripts/<kind>/` (`recipes/x.rhai`
+/// and `x.rhai` both resolve there).
+fn resolve_script(p: &Path, root: &Path, kind: &str) -> PathBuf {
     if p.exists() {
         return p.to_path_buf();
     }
-    if let Ok(rest) = p.strip_prefix("recipes") {
-        let q = root.join("scripts/recipes").join(rest);
+    if let Ok(rest) = p.strip_prefix(kind) {
+        let q = root.join("scripts").join(kind).join(rest);
         if q.exists() {
             return q;
         }
     }
-    let q = root.join("scripts/recipes").join(p);
+    let q = root.join("scripts").join(kind).join(p);
     if q.exists() {
         return q;
     }
@@ -126,7 +150,7 @@ fn run_recipe(
     check: bool,
 ) -> Result<(), String> {
     let root = repo_root();
-    let file = resolve_recipe(path, &root);
+    let file = resolve_script(path, &root, "recipes");
     if !file.is_file() {
         return Err(format!(
             "{}: recipe not found (also looked in {})",
@@ -226,20 +250,33 @@ fn main() -> ExitCode {
             Ok(())
         }
         Cmd::Data {
-            cmd: DataCmd::Info { source },
-        } => {
+            cmd: DataCmd::Info { source, label, set },
+        } => parse_sets(set).and_then(|reader| {
             let cfg = DataConfig {
                 source: source.clone(),
+                label: label.clone(),
+                reader: reader.into_iter().collect(),
                 ..DataConfig::default()
             };
-            Data::load(cfg, &repo_root()).map(|d| {
-                println!(
-                    "{}\n{}",
-                    causalrec_datasets::DatasetStats::HEADER,
-                    d.ds.stats()
-                );
-            })
-        }
+            let ds = causalrec_host::data::load_dataset(&cfg, &repo_root())?;
+            print!("{}", causalrec_host::data::describe(&ds, label.as_deref())?);
+            Ok(())
+        }),
+        Cmd::Data {
+            cmd:
+                DataCmd::Gen {
+                    scenario,
+                    out,
+                    seed,
+                    set,
+                },
+        } => parse_sets(set).and_then(|sets| {
+            let scenario = resolve_script(scenario, &repo_root(), "scenarios");
+            let sets: Vec<(String, String)> = sets.into_iter().collect();
+            causalrec_datasets::sim::generate(&scenario, out, *seed, &sets)
+                .map(|report| println!("{report}"))
+                .map_err(|e| e.to_string())
+        }),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -241,8 +241,9 @@ pub struct BackboneInfo {
 /// One column of the interaction table as components see it in `prepare`.
 ///
 /// Token columns fill `tokens` (and `vocab`, where `vocab[id]` is the raw
-/// token; id 0 is padding), float columns fill `floats`; sequence columns
-/// also fill `offsets` (row `r` is `values[offsets[r]..offsets[r + 1]]`).
+/// token; id 0 is padding), float columns fill `floats`, exact timestamps
+/// fill `doubles`; sequence columns also fill `offsets` (row `r` is
+/// `values[offsets[r]..offsets[r + 1]]`).
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, Default)]
 pub struct DataColumn {
@@ -252,6 +253,7 @@ pub struct DataColumn {
     pub vocab: RVec<RString>,
     pub tokens: RVec<u32>,
     pub floats: RVec<f32>,
+    pub doubles: RVec<f64>,
     pub offsets: RVec<u32>,
 }
 
