@@ -108,18 +108,30 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
+    // `format` names the reader of a folder (`atomic` by default, `ctar`);
+    // the named source `ctar` is the CTAR release.
+    let format = match (cfg.source.as_str(), reader_opt("format")) {
+        ("ctar", _) => "ctar",
+        (_, Some(f)) => f,
+        (_, None) => "atomic",
+    };
     if let Some((k, _)) = cfg
         .reader
         .iter()
-        .find(|(k, _)| cfg.source != "ctar" || k != "task")
+        .find(|(k, _)| k != "format" && (format != "ctar" || k != "task"))
     {
         return Err(format!(
             "data set '{}' takes no reader option '{k}'",
             cfg.source
         ));
     }
-    match cfg.source.as_str() {
-        "bundled" => {
+    if cfg.source == "bundled" && format != "atomic" {
+        return Err(format!(
+            "the bundled data set is atomic files, not '{format}'"
+        ));
+    }
+    match (cfg.source.as_str(), format) {
+        ("bundled", _) => {
             let mut opts = ds::synthetic::synth_options();
             opts.roles.extend(roles);
             opts.drop_fields = cfg.drop_fields.clone();
@@ -129,8 +141,8 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
                 &opts,
             )
         }
-        "ctar" => {
-            let (dir, _) = resolve_source("ctar", repo_root)?;
+        (source, "ctar") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
             let task = match reader_opt("task").unwrap_or("user_tag") {
                 "user_tag" => ds::CtarTask::UserTag,
                 "rating" => ds::CtarTask::Rating,
@@ -142,7 +154,7 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             };
             ds::load_ctar(&dir, &ds::CtarOptions { task })
         }
-        _ => {
+        (_, "atomic") => {
             let (dir, stem) = resolve_source(&cfg.source, repo_root)?;
             let opts = AtomicOptions {
                 roles,
@@ -150,6 +162,11 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
                 ..AtomicOptions::default()
             };
             ds::load_atomic(&dir, &stem, &opts)
+        }
+        (_, other) => {
+            return Err(format!(
+                "unknown data format '{other}' (valid: atomic, ctar)"
+            ))
         }
     }
     .map_err(|e| e.to_string())

@@ -68,7 +68,8 @@ impl Link {
 }
 
 /// Pointwise metrics of the run on labelled interaction `rows`: `mse` and
-/// `mae` of the prediction against the label, `auc` (labels at or above the
+/// `mae` of the prediction against the label, `mean_prediction` and
+/// `mean_label` (calibration), `auc` (labels at or above the
 /// positive threshold, 0.5 by default, are positives; absent when the rows
 /// hold one class), `logloss` (with [`Link::Logit`]), `n` and `positives`.
 pub fn pointwise_eval(
@@ -116,6 +117,9 @@ pub fn pointwise_eval(
     if link == Link::Logit {
         m.insert("logloss".into(), log_loss(&scores, &is_pos));
     }
+    // Calibration: the mean prediction against the mean label.
+    m.insert("mean_prediction".into(), pred.iter().sum::<f64>() / n);
+    m.insert("mean_label".into(), y.iter().sum::<f64>() / n);
     m.insert("n".into(), n);
     m.insert(
         "positives".into(),

@@ -259,6 +259,7 @@ impl Session {
                 "label",
                 "train_part",
                 "task",
+                "format",
             ],
             "dataset()",
             pos,
@@ -328,9 +329,10 @@ impl Session {
         if opts.contains_key("train_part") {
             cfg.train_part = Some(get_str(opts, "train_part", "train", pos)?);
         }
-        if opts.contains_key("task") {
-            cfg.reader
-                .push(("task".into(), get_str(opts, "task", "", pos)?));
+        for key in ["task", "format"] {
+            if opts.contains_key(key) {
+                cfg.reader.push((key.into(), get_str(opts, key, "", pos)?));
+            }
         }
         if !crate::data::is_named_source(source) {
             let p = self.cfg.repo_root.join(source);
@@ -577,7 +579,13 @@ impl Session {
         Ok(m)
     }
 
-    fn print_table(&self, title: &str, rows: Array, pos: Position) -> Res<()> {
+    fn print_table(
+        &self,
+        title: &str,
+        rows: Array,
+        order: Option<Array>,
+        pos: Position,
+    ) -> Res<()> {
         let maps: Vec<Map> = rows
             .into_iter()
             .map(|r| r.try_cast::<Map>().ok_or(()))
@@ -594,6 +602,26 @@ impl Session {
         if let Some(i) = cols.iter().position(|c| c == "run") {
             let c = cols.remove(i);
             cols.insert(0, c);
+        }
+        // An explicit column order comes first; other columns follow.
+        if let Some(order) = order {
+            for (k, name) in order.iter().rev().enumerate() {
+                let name = name.to_string();
+                match cols.iter().position(|c| *c == name) {
+                    Some(i) => {
+                        let c = cols.remove(i);
+                        cols.insert(0, c);
+                    }
+                    None => {
+                        return fail(
+                            format!(
+                                "print_table: no row has column '{name}' (column {k} from the end)"
+                            ),
+                            pos,
+                        )
+                    }
+                }
+            }
         }
         let mut s = String::new();
         if !title.is_empty() {
@@ -756,13 +784,20 @@ pub fn engine(session: Arc<Session>) -> Engine {
 
     let s = session.clone();
     e.register_fn("print_table", move |ctx: NativeCallContext, rows: Array| {
-        s.print_table("", rows, ctx.call_position())
+        s.print_table("", rows, None, ctx.call_position())
     });
     let s = session.clone();
     e.register_fn(
         "print_table",
         move |ctx: NativeCallContext, t: &str, rows: Array| {
-            s.print_table(t, rows, ctx.call_position())
+            s.print_table(t, rows, None, ctx.call_position())
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "print_table",
+        move |ctx: NativeCallContext, t: &str, rows: Array, columns: Array| {
+            s.print_table(t, rows, Some(columns), ctx.call_position())
         },
     );
 
