@@ -36,6 +36,8 @@ fn build() {
                 "-p",
                 "causalrec-plugin-ctr",
                 "-p",
+                "causalrec-plugin-debias",
+                "-p",
                 "causalrec-toy-plugins",
                 "-p",
                 "causalrec-bad-abi-plugin",
@@ -496,4 +498,183 @@ fn a_plugin_panic_is_reported_with_plugin_and_component() {
             && err.contains("panicked in train_step: toy estimator exploded"),
         "{err}"
     );
+}
+
+fn shared_data(name: &str) -> Option<PathBuf> {
+    let p = root().join("../shared/data").join(name);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+/// `CHECK <name> <value>` lines a recipe printed.
+fn checks(stdout: &str) -> std::collections::BTreeMap<String, f64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("CHECK "))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Train MF with the naive estimator and with naive-Bayes IPS on a CTAR
+/// folder and print, per estimator, the mean prediction on the randomised
+/// (RCT) part, the RCT positive rate, and the MSE on test set I.
+fn ips_recipe(source: &str) -> String {
+    let open = if source == "ctar" {
+        r#"dataset("ctar", #{ split: "given", label: "islike" })"#.to_string()
+    } else {
+        format!(r#"dataset("{source}", #{{ format: "ctar", split: "given", label: "islike" }})"#)
+    };
+    format!(
+        r#"
+let data = {open};
+for e in [["naive", estimator("naive")], ["ips", estimator("ips")]] {{
+    let run = train(data, backbone("mf", #{{ dim: 16 }}), e[1],
+        #{{ lr: 0.01, l2: 0.01, batch_size: 1024, epochs: 8, loss: "mse", seed: 7 }});
+    let rct = evaluate(run, "pointwise", #{{ part: "train_rct" }});
+    print(`CHECK ${{e[0]}}_rct_pred ${{rct.mean_prediction}}`);
+    print(`CHECK rct_rate ${{rct.mean_label}}`);
+    let t1 = evaluate(run, "pointwise", #{{ part: "test_1" }});
+    print(`CHECK ${{e[0]}}_test1_mse ${{t1.mse}}`);
+}}
+"#
+    )
+}
+
+/// IPS against the randomised part: the observational tags over-represent
+/// liked tags (MNAR), so naive MF over-predicts the like rate of random
+/// user-movie pairs; naive-Bayes IPS must move the mean prediction on the
+/// RCT part towards its true rate, and (Table 3's pattern) lower the MSE on
+/// test set I, the tags users liked but did not label.
+fn assert_ips_removes_selection_bias(c: &std::collections::BTreeMap<String, f64>) {
+    let rate = c["rct_rate"];
+    let (naive, ips) = (c["naive_rct_pred"], c["ips_rct_pred"]);
+    assert!(
+        (ips - rate).abs() < (naive - rate).abs(),
+        "IPS mean prediction {ips:.4} is not closer to the RCT rate {rate:.4} than naive {naive:.4}"
+    );
+    assert!(
+        naive > rate + 0.02,
+        "naive {naive:.4} vs rate {rate:.4}: no bias to remove?"
+    );
+    assert!(
+        c["ips_test1_mse"] < c["naive_test1_mse"],
+        "test I MSE: ips {} naive {}",
+        c["ips_test1_mse"],
+        c["naive_test1_mse"]
+    );
+}
+
+#[test]
+fn ips_removes_selection_bias_on_the_ctar_release() {
+    if shared_data("ctar").is_none() {
+        return;
+    }
+    let (o, _) = run_recipe("ips_ctar", &ips_recipe("ctar"), &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_ips_removes_selection_bias(&checks(&out));
+}
+
+#[test]
+fn simulated_ctar_loads_and_ips_removes_its_planted_bias() {
+    if shared_data("ctar").is_none() {
+        return;
+    }
+    let d = scratch("gen_ctar");
+    let gen = d.join("ctar");
+    let o = host(&[
+        "data",
+        "gen",
+        "scenarios/ctar.rhai",
+        "--out",
+        gen.to_str().unwrap(),
+        "--seed",
+        "11",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // The m-graph's missingness classes, as in CTAR section 5.
+    assert!(out.contains("R_R on rating: MAR"), "{out}");
+    assert!(out.contains("R_RCT on tag_like: MCAR"), "{out}");
+    assert!(out.contains("R_O on tag_like: MNAR"), "{out}");
+    for f in [
+        "train/obstag.csv",
+        "train/rcttag.csv",
+        "test/test_1.csv",
+        "truth/user_tags.csv",
+    ] {
+        assert!(gen.join(f).is_file(), "{f} missing");
+    }
+    let rel = gen
+        .strip_prefix(root())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (o, _) = run_recipe("ips_gen", &ips_recipe(&rel), &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_ips_removes_selection_bias(&checks(&out));
+}
+
+#[test]
+fn data_gen_rejects_unknown_parameters_and_writes_truth_apart() {
+    let d = scratch("gen_proxies");
+    let o = host(&[
+        "data",
+        "gen",
+        "scenarios/proxies.rhai",
+        "--out",
+        d.to_str().unwrap(),
+        "--set",
+        "n_users=40",
+        "--set",
+        "n_items=15",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        d.join("cp2rec.inter").is_file() && d.join("truth/p_click.csv").is_file(),
+        "{out}"
+    );
+    assert!(
+        !d.join("p_click.csv").exists(),
+        "truth leaked into the observed folder"
+    );
+    let o = host(&[
+        "data",
+        "gen",
+        "scenarios/proxies.rhai",
+        "--out",
+        d.to_str().unwrap(),
+        "--set",
+        "n_userz=40",
+    ]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("n_userz") && err.contains("n_users"), "{err}");
+}
+
+#[test]
+fn data_info_shows_parts_and_label_balance() {
+    if shared_data("ctar").is_none() {
+        return;
+    }
+    let o = host(&["data", "info", "ctar", "--label", "islike"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // The release's test sets: sizes and positives (test set I is all positive).
+    assert!(
+        out.contains("| test_1 | 1267 | 686 | 87 | 1267 | 1.0000 |"),
+        "{out}"
+    );
+    assert!(out.contains("| test_2 | 4170 |"), "{out}");
+    assert!(out.contains("| train_rct | 5809 | 100 |"), "{out}");
 }
