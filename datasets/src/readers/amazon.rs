@@ -18,9 +18,8 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::kcore::k_core;
-use crate::readers::delimited::{
-    Delim, DelimitedReader, FeatureTable, Header, InterBuilder, Record, Sources,
-};
+use crate::readers::columns::{FeatureTable, InterBuilder, Sources};
+use crate::readers::delimited::{Delim, DelimitedReader, Header, Record};
 use crate::table::{Column, Dataset, FieldKind, FieldMeta, Role};
 
 /// How to read Amazon reviews.

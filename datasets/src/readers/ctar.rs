@@ -44,8 +44,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::text::{checked, float_field, id_field, table, Csv, Dense, SeqCol, TokenCol};
-use crate::error::{DataError, Result};
+use super::columns::{dataset, float_field, id_field, table, IdIndex, SeqCol, TokenCol};
+use super::delimited::{io_err, Delim, DelimitedReader, Header};
+use crate::error::Result;
 use crate::table::{Dataset, Role};
 
 /// Which CTAR task to load.
@@ -95,68 +96,71 @@ struct Movies {
     tags: HashMap<i64, Vec<i64>>,
 }
 
+/// Opens a CTAR file: comma-separated with quoting, a header line.
+fn open(path: &Path) -> Result<DelimitedReader> {
+    DelimitedReader::open(path, Delim::Csv, Header::FirstLine)
+}
+
 fn read_movies(path: &Path) -> Result<Movies> {
-    let csv = Csv::read(path)?;
-    let (cm, ct) = (csv.col("movieid")?, csv.col("taglist")?);
+    let csv = open(path)?;
+    let (cm, ct) = (csv.column("movieid")?, csv.column("taglist")?);
     let mut movies = Movies {
         tags: HashMap::new(),
     };
     let mut first_line: HashMap<i64, usize> = HashMap::new();
-    for (line, rec) in &csv.rows {
-        let m = csv.int(*line, rec, cm)?;
-        let cell = rec.get(ct).unwrap_or("");
+    csv.for_each(|rec| {
+        let line = rec.line();
+        let m = rec.i64(cm)?;
+        let cell = rec.get(ct);
         let list = cell.trim().trim_start_matches('[').trim_end_matches(']');
         let mut tags = Vec::new();
         for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             match t.parse::<i64>() {
                 Ok(x) if x >= 0 => tags.push(x),
                 _ => {
-                    return Err(csv.err(
-                        *line,
+                    return Err(rec.error(
                         ct,
                         format!("'{t}' in tag list '{cell}' is not a tag id (an integer >= 0)"),
                     ))
                 }
             }
         }
-        if let Some(first) = first_line.insert(m, *line) {
-            return Err(csv.err(
-                *line,
+        if let Some(first) = first_line.insert(m, line) {
+            return Err(rec.error(
                 cm,
                 format!("duplicate movie id {m} (first on line {first})"),
             ));
         }
         movies.tags.insert(m, tags);
-    }
+        Ok(())
+    })?;
     Ok(movies)
 }
 
 /// Reads `obstag.csv` / `rcttag.csv` rows `(user, movie, tag)`, checking
 /// each movie against `movie.csv` and each tag against its movie.
 fn read_tag_file(path: &Path, movies: &Movies) -> Result<Vec<(i64, i64, i64)>> {
-    let csv = Csv::read(path)?;
-    let (cu, cm, ct) = (csv.col("userid")?, csv.col("movieid")?, csv.col("tagid")?);
-    let mut out = Vec::with_capacity(csv.rows.len());
-    for (line, rec) in &csv.rows {
-        let u = csv.int(*line, rec, cu)?;
-        let m = csv.int(*line, rec, cm)?;
-        let t = csv.int(*line, rec, ct)?;
+    let csv = open(path)?;
+    let (cu, cm, ct) = (
+        csv.column("userid")?,
+        csv.column("movieid")?,
+        csv.column("tagid")?,
+    );
+    let mut out = Vec::new();
+    csv.for_each(|rec| {
+        let (u, m, t) = (rec.i64(cu)?, rec.i64(cm)?, rec.i64(ct)?);
         let Some(tags) = movies.tags.get(&m) else {
-            return Err(csv.err(
-                *line,
-                cm,
-                format!("unknown movie id {m} (not in movie.csv)"),
-            ));
+            return Err(rec.error(cm, format!("unknown movie id {m} (not in movie.csv)")));
         };
         if t != -1 && !tags.contains(&t) {
-            return Err(csv.err(
-                *line,
+            return Err(rec.error(
                 ct,
                 format!("tag {t} is not a tag of movie {m} (movie.csv) and is not -1"),
             ));
         }
         out.push((u, m, t));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -165,26 +169,29 @@ type Pair = (i64, i64, u8);
 
 /// Reads a test/validation file: `(user, tag, islike)`.
 fn read_label_file(path: &Path, known_tags: &HashSet<i64>) -> Result<Vec<Pair>> {
-    let csv = Csv::read(path)?;
-    let (cu, ct, cl) = (csv.col("userid")?, csv.col("tagid")?, csv.col("islike")?);
-    let mut out = Vec::with_capacity(csv.rows.len());
-    for (line, rec) in &csv.rows {
-        let u = csv.int(*line, rec, cu)?;
-        let t = csv.int(*line, rec, ct)?;
+    let csv = open(path)?;
+    let (cu, ct, cl) = (
+        csv.column("userid")?,
+        csv.column("tagid")?,
+        csv.column("islike")?,
+    );
+    let mut out = Vec::new();
+    csv.for_each(|rec| {
+        let (u, t) = (rec.i64(cu)?, rec.i64(ct)?);
         if !known_tags.contains(&t) {
-            return Err(csv.err(
-                *line,
+            return Err(rec.error(
                 ct,
                 format!("unknown tag id {t} (no movie in movie.csv has it)"),
             ));
         }
-        let l = match csv.int(*line, rec, cl)? {
+        let l = match rec.i64(cl)? {
             0 => 0,
             1 => 1,
-            other => return Err(csv.err(*line, cl, format!("label {other} is not 0 or 1"))),
+            other => return Err(rec.error(cl, format!("label {other} is not 0 or 1"))),
         };
         out.push((u, t, l));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -255,7 +262,7 @@ fn load_user_tag(dir: &Path, movies: &Movies) -> Result<Dataset> {
         }
     }
 
-    let (mut users, mut items) = (Dense::default(), Dense::default());
+    let (mut users, mut items) = (IdIndex::default(), IdIndex::default());
     let (mut ucol, mut icol, mut label) = (Vec::new(), Vec::new(), Vec::new());
     let mut source = TokenCol::new("source", Role::Feature);
     let mut parts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -290,35 +297,23 @@ fn load_user_tag(dir: &Path, movies: &Movies) -> Result<Dataset> {
         float_field("islike", Role::Label, label),
         source.finish(),
     ])?;
-    checked(Dataset {
-        name: "ctar".into(),
-        inter,
-        users: None,
-        items: None,
-        n_users: users.raw.len(),
-        n_items: items.raw.len(),
-        user_ids: users.raw,
-        item_ids: items.raw,
-        parts,
-    })
+    dataset("ctar", inter, None, None, users, items, parts)
 }
 
 fn load_rating(dir: &Path, movies: &Movies) -> Result<Dataset> {
-    let csv = Csv::read(&dir.join("train").join("rating.csv"))?;
-    let (cu, cm, cr) = (csv.col("userid")?, csv.col("movieid")?, csv.col("rating")?);
-    let (mut users, mut items) = (Dense::default(), Dense::default());
+    let csv = open(&dir.join("train").join("rating.csv"))?;
+    let (cu, cm, cr) = (
+        csv.column("userid")?,
+        csv.column("movieid")?,
+        csv.column("rating")?,
+    );
+    let (mut users, mut items) = (IdIndex::default(), IdIndex::default());
     let (mut ucol, mut icol, mut rating) = (Vec::new(), Vec::new(), Vec::new());
     let mut item_movie: Vec<i64> = Vec::new();
-    for (line, rec) in &csv.rows {
-        let u = csv.int(*line, rec, cu)?;
-        let m = csv.int(*line, rec, cm)?;
-        let r = csv.float(*line, rec, cr)?;
+    csv.for_each(|rec| {
+        let (u, m, r) = (rec.i64(cu)?, rec.i64(cm)?, rec.f32(cr)?);
         if !movies.tags.contains_key(&m) {
-            return Err(csv.err(
-                *line,
-                cm,
-                format!("unknown movie id {m} (not in movie.csv)"),
-            ));
+            return Err(rec.error(cm, format!("unknown movie id {m} (not in movie.csv)")));
         }
         ucol.push(users.id(&u.to_string()));
         let before = items.raw.len();
@@ -327,7 +322,8 @@ fn load_rating(dir: &Path, movies: &Movies) -> Result<Dataset> {
             item_movie.push(m);
         }
         rating.push(r);
-    }
+        Ok(())
+    })?;
     let n = ucol.len();
     let inter = table(vec![
         id_field("user", Role::User, ucol, &users.raw),
@@ -342,17 +338,15 @@ fn load_rating(dir: &Path, movies: &Movies) -> Result<Dataset> {
     let items_table = table(vec![tags.finish()])?;
     let mut parts = BTreeMap::new();
     parts.insert("train".to_string(), (0..n).collect());
-    checked(Dataset {
-        name: "ctar-rating".into(),
+    dataset(
+        "ctar-rating",
         inter,
-        users: None,
-        items: Some(items_table),
-        n_users: users.raw.len(),
-        n_items: items.raw.len(),
-        user_ids: users.raw,
-        item_ids: items.raw,
+        None,
+        Some(items_table),
+        users,
+        items,
         parts,
-    })
+    )
 }
 
 /// One file of the CTAR release, as a row of the paper's Table 4.
@@ -387,17 +381,20 @@ pub fn ctar_file_stats(dir: &Path) -> Result<Vec<CtarFileStat>> {
         .map(|f| {
             let path = dir.join(&f);
             let bytes = std::fs::metadata(&path)
-                .map_err(|source| DataError::Io {
-                    file: path.display().to_string(),
-                    source,
-                })?
+                .map_err(|e| io_err(&path.display().to_string(), e))?
                 .len();
-            let csv = Csv::read(&path)?;
+            let csv = open(&path)?;
+            let columns = csv.names().to_vec();
+            let mut records = 0;
+            csv.for_each(|_| {
+                records += 1;
+                Ok(())
+            })?;
             Ok(CtarFileStat {
                 file: f,
                 bytes,
-                records: csv.rows.len(),
-                columns: csv.header,
+                records,
+                columns,
             })
         })
         .collect()

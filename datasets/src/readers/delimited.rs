@@ -1,23 +1,17 @@
-//! Shared plumbing of the delimited-text readers: streaming line reading
+//! Reading delimited text, the one place for it: streaming line reading
 //! (UTF-8 byte order mark, `\r\n`, blank lines, an optional Latin-1
 //! fallback), splitting by a delimiter (with RFC 4180 quoting for CSV),
-//! header lookup, typed cells whose errors name the file, the 1-based line
-//! and the column, and the builders the readers share: dense ids by first
-//! appearance ([`IdIndex`]) and feature tables aligned with them
-//! ([`FeatureTable`]).
-//!
-//! Readers parse everything into these builders and make the [`Dataset`]
-//! only at the end, so an error never leaves a half-loaded data set.
+//! header lookup, and typed cells (numbers, ids, calendar dates) whose
+//! errors name the file, the 1-based line and the column. The column
+//! builders the readers fill are in `columns`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use crate::atomic::{intern, parse_float, parse_float64};
+use crate::atomic::{parse_float, parse_float64};
 use crate::error::{DataError, Result};
-use crate::table::{Column, Dataset, FieldKind, FieldMeta, Role, Table};
 
 /// How the cells of a line are separated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +33,22 @@ impl Delim {
             Delim::Str(s) => format!("'{s}'"),
             Delim::Csv => "','".into(),
         }
+    }
+
+    /// What `text` (one line, split into a single cell) looks separated
+    /// by instead, e.g. `" the line looks semicolon-separated"`.
+    fn other_in(self, text: &str) -> String {
+        let own = match self {
+            Delim::Char(c) => Some(c),
+            Delim::Csv => Some(','),
+            Delim::Str(_) => None,
+        };
+        [('\t', "tab"), (';', "semicolon"), (',', "comma")]
+            .iter()
+            .find(|&&(c, _)| Some(c) != own && text.contains(c))
+            .map_or_else(String::new, |(_, name)| {
+                format!(", the line looks {name}-separated")
+            })
     }
 }
 
@@ -146,8 +156,9 @@ impl DelimitedReader {
         let mut msg = format!("missing column (the header has: {})", self.names.join(", "));
         if self.names.len() == 1 {
             msg.push_str(&format!(
-                "; wrong delimiter? expected {}",
-                self.delim.describe()
+                "; wrong delimiter? expected {}{}",
+                self.delim.describe(),
+                self.delim.other_in(&self.names[0])
             ));
         }
         Err(self.parse_err(1, name, msg))
@@ -216,7 +227,8 @@ impl DelimitedReader {
                     self.delim.describe()
                 );
                 if found == 1 && n_cols > 1 {
-                    msg.push_str(" (wrong delimiter?)");
+                    let other = self.delim.other_in(text);
+                    msg.push_str(&format!(" (wrong delimiter?{other})"));
                 }
                 return Err(self.parse_err(line, column, msg));
             }
@@ -368,6 +380,14 @@ impl Record<'_> {
         }
     }
 
+    /// Cell `c` as an integer.
+    pub fn i64(&self, c: usize) -> Result<i64> {
+        let cell = self.get(c);
+        cell.trim()
+            .parse::<i64>()
+            .map_err(|_| self.error(c, format!("'{cell}' is not an integer")))
+    }
+
     /// Cell `c` as a finite `f32`.
     pub fn f32(&self, c: usize) -> Result<f32> {
         parse_float(self.get(c)).map_err(|m| self.error(c, m))
@@ -390,269 +410,60 @@ impl Record<'_> {
     }
 }
 
-/// Dense ids `0..n` by first appearance, remembering where each id was
-/// first seen (file index into the reader's list of sources, and line).
-#[derive(Debug, Default)]
-pub(crate) struct IdIndex {
-    index: HashMap<String, u32>,
-    pub(crate) raw: Vec<String>,
-    first: Vec<(u16, u32)>,
+/// `t` as a number if it is a non-empty run of ASCII digits (no sign, no
+/// spaces), as the parts of a date or a clock time must be.
+pub(crate) fn digits(t: &str) -> Option<i64> {
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
 }
 
-impl IdIndex {
-    /// The dense id of `raw`, numbering it if new.
-    pub(crate) fn intern(&mut self, raw: &str, source: u16, line: usize) -> u32 {
-        if let Some(&id) = self.index.get(raw) {
-            return id;
-        }
-        let id = self.raw.len() as u32;
-        self.raw.push(raw.to_string());
-        self.index.insert(raw.to_string(), id);
-        self.first
-            .push((source, line.min(u32::MAX as usize) as u32));
-        id
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`); `None` for an invalid month/day.
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    if !(1..=12).contains(&m) || d == 0 {
+        return None;
     }
-
-    pub(crate) fn get(&self, raw: &str) -> Option<u32> {
-        self.index.get(raw).copied()
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_len = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if d > month_len[m as usize - 1] {
+        return None;
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.raw.len()
-    }
-
-    /// Where dense id `id` was first seen: (source index, line).
-    pub(crate) fn first_seen(&self, id: usize) -> (usize, usize) {
-        let (s, l) = self.first[id];
-        (s as usize, l as usize)
-    }
-}
-
-/// Where interactions were read from, for "unknown id" messages: per
-/// source, the file and the name of its user and item id columns.
-pub(crate) struct Sources(pub(crate) Vec<(String, String, String)>);
-
-/// One column of a [`FeatureTable`] under construction.
-enum Col {
-    Token(HashMap<String, u32>, Vec<u32>),
-    Seq(HashMap<String, u32>, Vec<u32>, Vec<u32>),
-}
-
-/// A user or item feature table under construction: one row per line of
-/// the feature file whose id occurs in the interactions, aligned with the
-/// dense ids at the end.
-pub(crate) struct FeatureTable {
-    file: String,
-    id_column: String,
-    fields: Vec<FieldMeta>,
-    cols: Vec<Col>,
-    /// Dense id -> row of this table.
-    row_of: Vec<Option<usize>>,
-    lines: Vec<usize>,
-}
-
-impl FeatureTable {
-    /// A builder for `n_ids` ids with these fields (token or token_seq;
-    /// the readers' features are categorical), read from `file` whose id
-    /// column is `id_column`.
-    pub(crate) fn new(
-        file: &str,
-        id_column: &str,
-        n_ids: usize,
-        fields: Vec<FieldMeta>,
-    ) -> FeatureTable {
-        let cols = fields
-            .iter()
-            .map(|f| {
-                debug_assert!(f.kind.is_token(), "feature field {} is {}", f.name, f.kind);
-                if f.kind.is_seq() {
-                    Col::Seq(HashMap::new(), vec![0], Vec::new())
-                } else {
-                    Col::Token(HashMap::new(), Vec::new())
-                }
-            })
-            .collect();
-        FeatureTable {
-            file: file.to_string(),
-            id_column: id_column.to_string(),
-            fields,
-            cols,
-            row_of: vec![None; n_ids],
-            lines: Vec::new(),
-        }
-    }
-
-    /// Starts the row of the id in cell `c` of `rec`: `Ok(false)` if the
-    /// id has no interaction (skip the line), an error if it had a line
-    /// before or is empty.
-    pub(crate) fn row(&mut self, rec: &Record<'_>, c: usize, ids: &IdIndex) -> Result<bool> {
-        let raw = rec.id(c)?;
-        let Some(dense) = ids.get(raw) else {
-            return Ok(false);
-        };
-        let slot = &mut self.row_of[dense as usize];
-        if let Some(first) = *slot {
-            return Err(rec.error(
-                c,
-                format!("duplicate id '{raw}' (first on line {})", self.lines[first]),
-            ));
-        }
-        self.start_row(dense, rec.line());
-        Ok(true)
-    }
-
-    /// Starts the row of dense id `dense`, read from `line`; the caller
-    /// has checked that it has no row yet ([`FeatureTable::has_row`]).
-    pub(crate) fn start_row(&mut self, dense: u32, line: usize) {
-        self.row_of[dense as usize] = Some(self.lines.len());
-        self.lines.push(line);
-    }
-
-    /// Whether `dense` already has a row.
-    pub(crate) fn has_row(&self, dense: u32) -> bool {
-        self.row_of[dense as usize].is_some()
-    }
-
-    /// Sets field `f` (a token field) of the current row.
-    pub(crate) fn token(&mut self, f: usize, tok: &str) {
-        if let Col::Token(index, ids) = &mut self.cols[f] {
-            ids.push(intern(index, &mut self.fields[f].vocab, tok.trim()));
-        }
-    }
-
-    /// Sets field `f` (a token_seq field) of the current row; empty tokens
-    /// are skipped, a repeated token is kept once.
-    pub(crate) fn seq<'s>(&mut self, f: usize, toks: impl IntoIterator<Item = &'s str>) {
-        if let Col::Seq(index, offsets, values) = &mut self.cols[f] {
-            let start = *offsets.last().unwrap_or(&0) as usize;
-            for t in toks {
-                let t = t.trim();
-                if t.is_empty() {
-                    continue;
-                }
-                let id = intern(index, &mut self.fields[f].vocab, t);
-                if !values[start..].contains(&id) {
-                    values.push(id);
-                }
-            }
-            let meta = &mut self.fields[f];
-            meta.max_len = meta.max_len.max(values.len() - start);
-            offsets.push(values.len() as u32);
-        }
-    }
-
-    /// Fails if some id in `ids` has no row: names the interaction file and
-    /// line where the id first occurs, and its id column.
-    pub(crate) fn require_all(&self, ids: &IdIndex, sources: &Sources, role: Role) -> Result<()> {
-        let Some(missing) = self.row_of.iter().position(Option::is_none) else {
-            return Ok(());
-        };
-        let (src, line) = ids.first_seen(missing);
-        let (file, ucol, icol) = &sources.0[src];
-        Err(DataError::Parse {
-            file: file.clone(),
-            line,
-            column: if role == Role::User { ucol } else { icol }.clone(),
-            msg: format!(
-                "unknown {role} '{}': it has no line in {} (column '{}')",
-                ids.raw[missing], self.file, self.id_column
-            ),
-        })
-    }
-
-    /// The table, row `d` describing dense id `d` (padding for ids without
-    /// a line); `None` if it has no fields.
-    pub(crate) fn finish(self) -> Option<Table> {
-        if self.fields.is_empty() {
-            return None;
-        }
-        let mut table = Table::new();
-        for (mut meta, col) in self.fields.into_iter().zip(self.cols) {
-            let col = match col {
-                Col::Token(_, ids) => Column::Token(ids),
-                Col::Seq(_, offsets, values) => Column::TokenSeq { offsets, values },
-            }
-            .take_or_pad(&self.row_of);
-            if meta.kind.is_seq() {
-                meta.max_len = col.max_seq_len();
-            }
-            table.columns.push(col);
-            table.fields.push(meta);
-        }
-        Some(table)
-    }
-}
-
-/// The interaction columns shared by the readers, filled line by line.
-#[derive(Default)]
-pub(crate) struct InterBuilder {
-    pub(crate) users: IdIndex,
-    pub(crate) items: IdIndex,
-    user_col: Vec<u32>,
-    item_col: Vec<u32>,
-}
-
-impl InterBuilder {
-    /// Adds the user and item of one interaction (cells `u` and `i` of
-    /// `rec`, read from source `source`).
-    pub(crate) fn push(&mut self, rec: &Record<'_>, u: usize, i: usize, source: u16) -> Result<()> {
-        let user = rec.id(u)?;
-        let item = rec.id(i)?;
-        let du = self.users.intern(user, source, rec.line());
-        let di = self.items.intern(item, source, rec.line());
-        self.user_col.push(du);
-        self.item_col.push(di);
-        Ok(())
-    }
-
-    /// The number of interactions so far.
-    pub(crate) fn len(&self) -> usize {
-        self.user_col.len()
-    }
-
-    /// Makes the data set: user and item id columns named `user_field` /
-    /// `item_field`, then `extra` interaction columns, the feature tables
-    /// and the parts; checks the contract.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn finish(
-        self,
-        name: &str,
-        user_field: &str,
-        item_field: &str,
-        extra: Vec<(FieldMeta, Column)>,
-        users: Option<Table>,
-        items: Option<Table>,
-        parts: BTreeMap<String, Vec<usize>>,
-    ) -> Result<Dataset> {
-        let mut inter = Table::new();
-        let mut um = FieldMeta::new(user_field, FieldKind::Token, Role::User);
-        um.vocab = self.users.raw.clone();
-        let mut im = FieldMeta::new(item_field, FieldKind::Token, Role::Item);
-        im.vocab = self.items.raw.clone();
-        inter.push(um, Column::Token(self.user_col))?;
-        inter.push(im, Column::Token(self.item_col))?;
-        for (meta, col) in extra {
-            inter.push(meta, col)?;
-        }
-        let ds = Dataset {
-            name: name.to_string(),
-            inter,
-            users,
-            items,
-            n_users: self.users.len(),
-            n_items: self.items.len(),
-            user_ids: self.users.raw,
-            item_ids: self.items.raw,
-            parts,
-        };
-        ds.validate()?;
-        Ok(ds)
-    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2019, 11, 24), Some(18_224));
+        assert_eq!(days_from_civil(2000, 2, 29), Some(11_016));
+        assert_eq!(days_from_civil(2019, 2, 29), None);
+        assert_eq!(days_from_civil(2019, 13, 1), None);
+    }
 
     fn cells(line: &str, d: Delim) -> std::result::Result<Vec<String>, usize> {
         let mut scratch = String::new();

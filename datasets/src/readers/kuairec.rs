@@ -20,9 +20,8 @@
 use std::path::Path;
 
 use crate::error::{DataError, Result};
-use crate::readers::delimited::{
-    Delim, DelimitedReader, FeatureTable, Header, InterBuilder, Record, Sources,
-};
+use crate::readers::columns::{FeatureTable, InterBuilder, Sources};
+use crate::readers::delimited::{Delim, DelimitedReader, Header, Record};
 use crate::table::{Column, Dataset, FieldKind, FieldMeta, Role};
 
 /// How to read KuaiRec.

@@ -28,10 +28,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::text::{
-    checked, days_from_civil, float_field, id_field, parse_err, read_text, table, time_field,
-    Dense, SeqCol, TokenCol,
+use super::columns::{
+    dataset, float_field, id_field, table, time_field, IdIndex, SeqCol, TokenCol,
 };
+use super::delimited::{days_from_civil, digits, Delim, DelimitedReader, Header, Record};
 use crate::error::Result;
 use crate::table::{Dataset, Role};
 
@@ -59,16 +59,10 @@ const NEWS_COLS: [&str; 8] = [
 pub fn parse_mind_time(s: &str) -> Option<i64> {
     let (date, rest) = s.trim().split_once(' ')?;
     let (clock, ampm) = rest.trim().split_once(' ')?;
-    let num = |t: &str| -> Option<i64> {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        t.parse().ok()
-    };
     let mut d = date.split('/');
-    let (mo, da, y) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    let (mo, da, y) = (digits(d.next()?)?, digits(d.next()?)?, digits(d.next()?)?);
     let mut c = clock.split(':');
-    let (h, mi, se) = (num(c.next()?)?, num(c.next()?)?, num(c.next()?)?);
+    let (h, mi, se) = (digits(c.next()?)?, digits(c.next()?)?, digits(c.next()?)?);
     if d.next().is_some() || c.next().is_some() || !(1..=12).contains(&h) || mi > 59 || se > 60 {
         return None;
     }
@@ -88,79 +82,38 @@ struct News {
     query: Vec<String>,
 }
 
-/// Splits `line` into exactly `cols.len()` tab-separated cells.
-fn cells<'a>(file: &str, line_no: usize, line: &'a str, cols: &[&str]) -> Result<Vec<&'a str>> {
-    let cells: Vec<&str> = line.split('\t').collect();
-    if cells.len() != cols.len() {
-        let at = cells.len().min(cols.len() - 1);
-        let hint = if cells.len() == 1 && line.contains(',') {
-            " (the line looks comma-separated; expected tabs)"
-        } else {
-            ""
-        };
-        return Err(parse_err(
-            file,
-            line_no,
-            cols[at],
-            format!(
-                "expected {} tab-separated cells, found {}{hint}",
-                cols.len(),
-                cells.len()
-            ),
-        ));
-    }
-    Ok(cells)
+/// Opens a MIND file: tab-separated, no quoting, no header line.
+fn open(path: &Path, cols: &[&str]) -> Result<DelimitedReader> {
+    DelimitedReader::open(path, Delim::Char('\t'), Header::Fixed(cols))
 }
 
-/// The non-empty lines of a text file with their 1-based numbers.
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split('\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
-        .filter(|(_, l)| !l.trim().is_empty())
-}
-
-fn entity_ids(file: &str, line: usize, column: &str, cell: &str) -> Result<Vec<String>> {
+fn entity_ids(rec: &Record<'_>, c: usize) -> Result<Vec<String>> {
+    let cell = rec.get(c);
     if cell.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let v: Vec<serde_json::Value> = serde_json::from_str(cell).map_err(|e| {
-        parse_err(
-            file,
-            line,
-            column,
-            format!("not a JSON list of entities: {e}"),
-        )
-    })?;
+    let v: Vec<serde_json::Value> = serde_json::from_str(cell)
+        .map_err(|e| rec.error(c, format!("not a JSON list of entities: {e}")))?;
     v.iter()
         .map(|e| match e.get("WikidataId").and_then(|w| w.as_str()) {
             Some(id) if !id.trim().is_empty() => Ok(id.to_string()),
-            _ => Err(parse_err(
-                file,
-                line,
-                column,
-                format!("entity without a WikidataId string: {e}"),
-            )),
+            _ => Err(rec.error(c, format!("entity without a WikidataId string: {e}"))),
         })
         .collect()
 }
 
 fn read_news(path: &Path) -> Result<HashMap<String, News>> {
-    let file = path.display().to_string();
-    let text = read_text(path)?;
     let mut news: HashMap<String, News> = HashMap::new();
     let mut first_line: HashMap<String, usize> = HashMap::new();
-    for (no, line) in lines(&text) {
-        let c = cells(&file, no, line, &NEWS_COLS)?;
-        let id = c[0].trim();
+    open(path, &NEWS_COLS)?.for_each(|rec| {
+        let c = |k: usize| rec.get(k);
+        let id = c(0).trim();
         if id.is_empty() {
-            return Err(parse_err(&file, no, NEWS_COLS[0], "empty news id"));
+            return Err(rec.error(0, "empty news id"));
         }
-        if let Some(first) = first_line.insert(id.to_string(), no) {
-            return Err(parse_err(
-                &file,
-                no,
-                NEWS_COLS[0],
+        if let Some(first) = first_line.insert(id.to_string(), rec.line()) {
+            return Err(rec.error(
+                0,
                 format!("duplicate news id '{id}' (first on line {first})"),
             ));
         }
@@ -171,22 +124,23 @@ fn read_news(path: &Path) -> Result<HashMap<String, News>> {
                 query.push(t.to_string());
             }
         };
-        add(c[1]);
-        add(c[2]);
+        add(c(1));
+        add(c(2));
         for col in [6, 7] {
-            for e in entity_ids(&file, no, NEWS_COLS[col], c[col])? {
+            for e in entity_ids(rec, col)? {
                 add(&e);
             }
         }
         news.insert(
             id.to_string(),
             News {
-                category: c[1].trim().to_string(),
-                subcategory: c[2].trim().to_string(),
+                category: c(1).trim().to_string(),
+                subcategory: c(2).trim().to_string(),
                 query,
             },
         );
-    }
+        Ok(())
+    })?;
     Ok(news)
 }
 
@@ -194,37 +148,33 @@ fn read_news(path: &Path) -> Result<HashMap<String, News>> {
 /// module documentation. The data set gives no parts.
 pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
     let news = read_news(&dir.join("news.tsv"))?;
-    let path = dir.join("behaviors.tsv");
-    let file = path.display().to_string();
-    let text = read_text(&path)?;
-
-    let (mut users, mut items) = (Dense::default(), Dense::default());
+    let (mut users, mut items) = (IdIndex::default(), IdIndex::default());
     let (mut ucol, mut icol, mut label, mut time) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut impression = TokenCol::new("impression", Role::Feature);
     let mut history = SeqCol::new("history", Role::Feature);
-    for (no, line) in lines(&text) {
-        let c = cells(&file, no, line, &BEHAVIOR_COLS)?;
-        let err = |col: usize, msg: String| parse_err(&file, no, BEHAVIOR_COLS[col], msg);
-        let (imp, user) = (c[0].trim(), c[1].trim());
+    open(&dir.join("behaviors.tsv"), &BEHAVIOR_COLS)?.for_each(|rec| {
+        let c = |k: usize| rec.get(k);
+        let err = |col: usize, msg: String| rec.error(col, msg);
+        let (imp, user) = (c(0).trim(), c(1).trim());
         if imp.is_empty() {
             return Err(err(0, "empty impression id".into()));
         }
         if user.is_empty() {
             return Err(err(1, "empty user id".into()));
         }
-        let t = parse_mind_time(c[2]).ok_or_else(|| {
+        let t = parse_mind_time(c(2)).ok_or_else(|| {
             err(
                 2,
-                format!("'{}' is not a time like 11/15/2019 8:55:22 AM", c[2]),
+                format!("'{}' is not a time like 11/15/2019 8:55:22 AM", c(2)),
             )
         })?;
-        let hist: Vec<&str> = c[3].split(' ').filter(|s| !s.is_empty()).collect();
+        let hist: Vec<&str> = c(3).split(' ').filter(|s| !s.is_empty()).collect();
         if let Some(h) = hist.iter().find(|h| !news.contains_key(**h)) {
             return Err(err(3, format!("unknown news id '{h}' (not in news.tsv)")));
         }
         let mut n_cand = 0;
-        for cand in c[4].split(' ').filter(|s| !s.is_empty()) {
+        for cand in c(4).split(' ').filter(|s| !s.is_empty()) {
             let (id, l) = cand
                 .rsplit_once('-')
                 .ok_or_else(|| err(4, format!("'{cand}' is not news_id-label (e.g. N1234-1)")))?;
@@ -247,7 +197,8 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
         if n_cand == 0 {
             return Err(err(4, "no candidate news".into()));
         }
-    }
+        Ok(())
+    })?;
 
     let inter = table(vec![
         id_field("user", Role::User, ucol, &users.raw),
@@ -271,17 +222,15 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
         subcategory.finish(),
         query.finish(),
     ])?;
-    checked(Dataset {
-        name: opts.name.clone().unwrap_or_else(|| "mind".into()),
+    dataset(
+        opts.name.as_deref().unwrap_or("mind"),
         inter,
-        users: None,
-        items: Some(item_table),
-        n_users: users.raw.len(),
-        n_items: items.raw.len(),
-        user_ids: users.raw,
-        item_ids: items.raw,
-        parts: BTreeMap::new(),
-    })
+        None,
+        Some(item_table),
+        users,
+        items,
+        BTreeMap::new(),
+    )
 }
 
 #[cfg(test)]

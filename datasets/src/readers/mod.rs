@@ -2,10 +2,12 @@
 //! returns a [`crate::Dataset`]; errors name the file, the 1-based line and
 //! the column, and nothing is returned half-loaded.
 //!
-//! Shared plumbing: [`delimited`] (line splitting, headers, error
-//! positions) and `text` (CSV with quoted fields, column builders, dates).
+//! Shared plumbing: [`delimited`] (reading delimited text: line splitting,
+//! CSV quoting, headers, typed cells, error positions, dates) and
+//! `columns` (the column builders).
 
 pub mod amazon;
+pub(crate) mod columns;
 pub mod ctar;
 pub mod delimited;
 pub mod kuairec;
@@ -13,4 +15,3 @@ pub mod mind;
 pub mod movielens;
 pub mod npy;
 pub mod obd;
-pub(crate) mod text;

@@ -30,9 +30,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::text::{
-    checked, days_from_civil, float_field, id_field, table, time_field, Csv, Dense, TokenCol,
-};
+use super::columns::{dataset, float_field, id_field, table, time_field, IdIndex, TokenCol};
+use super::delimited::{days_from_civil, digits, Delim, DelimitedReader, Header};
 use crate::error::{DataError, Result};
 use crate::table::{Column, Dataset, FieldMeta, Role};
 
@@ -58,14 +57,8 @@ pub fn parse_obd_timestamp(s: &str) -> Option<f64> {
     let s = s.trim();
     let (date, rest) = s.split_at_checked(10)?;
     let rest = rest.strip_prefix([' ', 'T'])?;
-    let num = |t: &str| -> Option<i64> {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        t.parse().ok()
-    };
     let mut d = date.split('-');
-    let (y, mo, da) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    let (y, mo, da) = (digits(d.next()?)?, digits(d.next()?)?, digits(d.next()?)?);
     if d.next().is_some() {
         return None;
     }
@@ -76,19 +69,19 @@ pub fn parse_obd_timestamp(s: &str) -> Option<f64> {
         let (c, z) = rest.split_at(p);
         let sign = if z.starts_with('-') { -1 } else { 1 };
         let (zh, zm) = z[1..].split_once(':')?;
-        (c, sign * (num(zh)? * 3600 + num(zm)? * 60))
+        (c, sign * (digits(zh)? * 3600 + digits(zm)? * 60))
     } else {
         (rest, 0)
     };
     let (hms, frac) = match clock.split_once('.') {
         Some((a, f)) => {
-            num(f)?;
+            digits(f)?;
             (a, format!("0.{f}").parse::<f64>().ok()?)
         }
         None => (clock, 0.0),
     };
     let mut t = hms.split(':');
-    let (h, mi, se) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
+    let (h, mi, se) = (digits(t.next()?)?, digits(t.next()?)?, digits(t.next()?)?);
     if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -119,102 +112,100 @@ struct ItemContext {
 }
 
 fn read_item_context(path: &Path) -> Result<ItemContext> {
-    let csv = Csv::read(path)?;
-    let ci = csv.col("item_id")?;
-    let c0 = csv.col("item_feature_0")?;
+    let csv = DelimitedReader::open(path, Delim::Csv, Header::FirstLine)?;
+    let ci = csv.column("item_id")?;
+    let c0 = csv.column("item_feature_0")?;
     let ct = [
-        csv.col("item_feature_1")?,
-        csv.col("item_feature_2")?,
-        csv.col("item_feature_3")?,
+        csv.column("item_feature_1")?,
+        csv.column("item_feature_2")?,
+        csv.column("item_feature_3")?,
     ];
     let mut ctx = ItemContext {
-        file: csv.file.clone(),
+        file: csv.file().to_string(),
         index: HashMap::new(),
         f0: Vec::new(),
         tokens: Default::default(),
     };
-    for (line, rec) in &csv.rows {
-        let id = csv.token(*line, rec, ci)?;
+    csv.for_each(|rec| {
+        let id = rec.id(ci)?;
         if ctx.index.insert(id.to_string(), ctx.f0.len()).is_some() {
-            return Err(csv.err(*line, ci, format!("duplicate item id '{id}'")));
+            return Err(rec.error(ci, format!("duplicate item id '{id}'")));
         }
-        ctx.f0.push(csv.float(*line, rec, c0)?);
+        ctx.f0.push(rec.f32(c0)?);
         for (k, &c) in ct.iter().enumerate() {
-            ctx.tokens[k].push(rec.get(c).unwrap_or("").to_string());
+            ctx.tokens[k].push(rec.get(c).to_string());
         }
-    }
+        Ok(())
+    })?;
     Ok(ctx)
 }
 
 fn read_log(path: &Path, policy: &str, items: &ItemContext) -> Result<Log> {
-    let csv = Csv::read(path)?;
-    let ct = csv.col("timestamp")?;
-    let ci = csv.col("item_id")?;
-    let cp = csv.col("position")?;
-    let cc = csv.col("click")?;
-    let cq = csv.col("propensity_score")?;
+    let csv = DelimitedReader::open(path, Delim::Csv, Header::FirstLine)?;
+    let ct = csv.column("timestamp")?;
+    let ci = csv.column("item_id")?;
+    let cp = csv.column("position")?;
+    let cc = csv.column("click")?;
+    let cq = csv.column("propensity_score")?;
     let cu = [
-        csv.col(USER_FEATURES[0])?,
-        csv.col(USER_FEATURES[1])?,
-        csv.col(USER_FEATURES[2])?,
-        csv.col(USER_FEATURES[3])?,
+        csv.column(USER_FEATURES[0])?,
+        csv.column(USER_FEATURES[1])?,
+        csv.column(USER_FEATURES[2])?,
+        csv.column(USER_FEATURES[3])?,
     ];
-    let aff_cols: Vec<usize> = (0..csv.header.len())
-        .filter(|&c| csv.header[c].starts_with(AFFINITY_PREFIX))
+    let names = csv.names();
+    let aff_cols: Vec<usize> = (0..names.len())
+        .filter(|&c| names[c].starts_with(AFFINITY_PREFIX))
         .collect();
-    let n = csv.rows.len();
     let mut log = Log {
         policy: policy.to_string(),
-        time: Vec::with_capacity(n),
-        item: Vec::with_capacity(n),
-        position: Vec::with_capacity(n),
-        click: Vec::with_capacity(n),
-        propensity: Vec::with_capacity(n),
+        time: Vec::new(),
+        item: Vec::new(),
+        position: Vec::new(),
+        click: Vec::new(),
+        propensity: Vec::new(),
         user_features: Default::default(),
         affinity: aff_cols
             .iter()
-            .map(|&c| (csv.header[c].clone(), Vec::with_capacity(n)))
+            .map(|&c| (names[c].clone(), Vec::new()))
             .collect(),
     };
-    for (line, rec) in &csv.rows {
-        let line = *line;
-        let ts = rec.get(ct).unwrap_or("");
+    csv.for_each(|rec| {
+        let ts = rec.get(ct);
         let t = parse_obd_timestamp(ts).ok_or_else(|| {
-            csv.err(
-                line,
+            rec.error(
                 ct,
                 format!("'{ts}' is not a timestamp like 2019-11-24 00:00:34.762830+00:00"),
             )
         })?;
-        let item = csv.token(line, rec, ci)?;
+        let item = rec.id(ci)?;
         if !items.index.contains_key(item) {
-            return Err(csv.err(
-                line,
+            return Err(rec.error(
                 ci,
                 format!("unknown item id '{item}' (not in {})", items.file),
             ));
         }
-        let click = csv.float(line, rec, cc)?;
+        let click = rec.f32(cc)?;
         if click != 0.0 && click != 1.0 {
-            return Err(csv.err(line, cc, format!("click {click} is not 0 or 1")));
+            return Err(rec.error(cc, format!("click {click} is not 0 or 1")));
         }
-        let p = csv.float(line, rec, cq)?;
+        let p = rec.f32(cq)?;
         if !(p > 0.0 && p <= 1.0) {
-            return Err(csv.err(line, cq, format!("propensity {p} is not in (0, 1]")));
+            return Err(rec.error(cq, format!("propensity {p} is not in (0, 1]")));
         }
         log.time.push(t);
         log.item.push(item.to_string());
-        log.position.push(csv.token(line, rec, cp)?.to_string());
+        log.position.push(rec.id(cp)?.to_string());
         log.click.push(click);
         log.propensity.push(p);
         for (k, &c) in cu.iter().enumerate() {
-            log.user_features[k].push(csv.token(line, rec, c)?.to_string());
+            log.user_features[k].push(rec.id(c)?.to_string());
         }
         for (j, &c) in aff_cols.iter().enumerate() {
-            let x = csv.float(line, rec, c)?;
-            log.affinity[j].1.push(x);
+            log.affinity[j].1.push(rec.f32(c)?);
         }
-    }
+        Ok(())
+    })?;
     Ok(log)
 }
 
@@ -283,7 +274,7 @@ fn build(name: String, logs: &[Log], items: &ItemContext, parts: &[&str]) -> Res
             });
         }
     }
-    let (mut users, mut item_ids) = (Dense::default(), Dense::default());
+    let (mut users, mut item_ids) = (IdIndex::default(), IdIndex::default());
     let (mut ucol, mut icol) = (Vec::new(), Vec::new());
     let mut time = Vec::new();
     let mut position = TokenCol::new("position", Role::Position);
@@ -354,17 +345,16 @@ fn build(name: String, logs: &[Log], items: &ItemContext, parts: &[&str]) -> Res
         }
         item_cols.push(c.finish());
     }
-    checked(Dataset {
-        name,
+    let item_table = table(item_cols)?;
+    dataset(
+        &name,
         inter,
-        users: None,
-        items: Some(table(item_cols)?),
-        n_users: users.raw.len(),
-        n_items: item_ids.raw.len(),
-        user_ids: users.raw,
-        item_ids: item_ids.raw,
-        parts: part_rows,
-    })
+        None,
+        Some(item_table),
+        users,
+        item_ids,
+        part_rows,
+    )
 }
 
 #[cfg(test)]
