@@ -22,6 +22,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{DataError, Result};
+use crate::readers::columns::dataset;
 use crate::table::{Column, Dataset, FieldKind, FieldMeta, Role, Table, PAD};
 
 /// How to read a RecBole atomic data set.
@@ -140,19 +141,15 @@ pub fn load_atomic(dir: &Path, name: &str, opts: &AtomicOptions) -> Result<Datas
     let users = load_features(dir, name, "user", &opts.user_field, &user_index, opts)?;
     let items = load_features(dir, name, "item", &opts.item_field, &item_index, opts)?;
 
-    let ds = Dataset {
-        name: name.to_string(),
+    dataset(
+        name,
         inter,
         users,
         items,
-        n_users: user_ids.len(),
-        n_items: item_ids.len(),
         user_ids,
         item_ids,
-        parts: Default::default(),
-    };
-    ds.validate()?;
-    Ok(ds)
+        Default::default(),
+    )
 }
 
 fn not_found(path: &Path) -> DataError {

@@ -184,15 +184,16 @@ pub(crate) fn table(cols: Vec<(FieldMeta, Column)>) -> Result<Table> {
     Ok(t)
 }
 
-/// The data set of these parts, validated (an error here is a reader bug,
+/// The data set of these parts (`user_ids` / `item_ids`: the raw id of
+/// each dense id), validated (an error here is a reader bug,
 /// reported rather than panicking).
 pub(crate) fn dataset(
     name: &str,
     inter: Table,
     users: Option<Table>,
     items: Option<Table>,
-    user_ids: IdIndex,
-    item_ids: IdIndex,
+    user_ids: Vec<String>,
+    item_ids: Vec<String>,
     parts: BTreeMap<String, Vec<usize>>,
 ) -> Result<Dataset> {
     let ds = Dataset {
@@ -202,8 +203,8 @@ pub(crate) fn dataset(
         items,
         n_users: user_ids.len(),
         n_items: item_ids.len(),
-        user_ids: user_ids.raw,
-        item_ids: item_ids.raw,
+        user_ids,
+        item_ids,
         parts,
     };
     ds.validate()?;
@@ -393,6 +394,14 @@ impl InterBuilder {
         ];
         cols.extend(extra);
         let inter = table(cols)?;
-        dataset(name, inter, users, items, self.users, self.items, parts)
+        dataset(
+            name,
+            inter,
+            users,
+            items,
+            self.users.raw,
+            self.items.raw,
+            parts,
+        )
     }
 }

@@ -297,7 +297,7 @@ fn load_user_tag(dir: &Path, movies: &Movies) -> Result<Dataset> {
         float_field("islike", Role::Label, label),
         source.finish(),
     ])?;
-    dataset("ctar", inter, None, None, users, items, parts)
+    dataset("ctar", inter, None, None, users.raw, items.raw, parts)
 }
 
 fn load_rating(dir: &Path, movies: &Movies) -> Result<Dataset> {
@@ -343,8 +343,8 @@ fn load_rating(dir: &Path, movies: &Movies) -> Result<Dataset> {
         inter,
         None,
         Some(items_table),
-        users,
-        items,
+        users.raw,
+        items.raw,
         parts,
     )
 }

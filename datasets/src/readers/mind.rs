@@ -227,8 +227,8 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
         inter,
         None,
         Some(item_table),
-        users,
-        items,
+        users.raw,
+        items.raw,
         BTreeMap::new(),
     )
 }

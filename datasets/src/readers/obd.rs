@@ -351,8 +351,8 @@ fn build(name: String, logs: &[Log], items: &ItemContext, parts: &[&str]) -> Res
         inter,
         None,
         Some(item_table),
-        users,
-        item_ids,
+        users.raw,
+        item_ids.raw,
         part_rows,
     )
 }
