@@ -1,12 +1,73 @@
-//! MovieLens raw formats on hand-made fixtures in the exact GroupLens
-//! layouts (`tests/fixtures/ml-100k`, `tests/fixtures/ml-1m`).
+//! MovieLens raw formats on invented fixtures in the exact GroupLens
+//! layouts, written by the tests themselves: no GroupLens line is in the
+//! repository (their terms forbid redistribution).
 
 mod common;
+
+use std::path::PathBuf;
 
 use causalrec_datasets::{
     detect_movielens, load_movielens, DataError, MovieLensFormat, MovieLensOptions, Role,
 };
-use common::{assert_parse_err, fixture, scratch, with_file};
+use common::{assert_parse_err, scratch};
+
+/// The ml-100k layout: tab-separated `u.data`, pipe-separated `u.item`
+/// (Latin-1: `Caf\xe9`) and `u.user`; item 40 is never rated.
+const ML100K: &[(&str, &[u8])] = &[
+    (
+        "u.data",
+        b"1\t10\t4\t1000000100\n2\t20\t3\t1000000200\n1\t30\t5\t1000000050\n\
+          3\t10\t1\t1000000070\n2\t10\t2\t1000000150\n",
+    ),
+    (
+        "u.item",
+        b"10|Rust Belt Story (1995)|01-Jan-1995||http://example.org/10|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n\
+          20|Caf\xe9 Noir (1996)|15-Mar-1996||http://example.org/20|0|0|0|0|0|0|1|0|1|0|1|0|0|0|0|0|0|0|0\n\
+          30|unknown||||1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n\
+          40|Unrated Film (1997)|01-Jan-1997||http://example.org/40|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
+    ),
+    (
+        "u.user",
+        b"1|31|M|technician|10001\n2|53|F|other|20002\n3|23|M|writer|30003\n4|24|M|technician|40004\n",
+    ),
+];
+
+/// The ml-1m layout: `::`-separated `ratings.dat`, `movies.dat`, `users.dat`.
+const ML1M: &[(&str, &[u8])] = &[
+    (
+        "ratings.dat",
+        b"1::5001::5::1000000300\n1::5002::3::1000000400\n2::5001::4::1000000100\n3::5003::4::1000000200\n",
+    ),
+    (
+        "movies.dat",
+        b"5002::Giant Peach Tale, A (1996)::Animation|Children's|Musical\n\
+          5001::Nest Flight (1975)::Drama\n\
+          5003::Water Case (2000)::Drama|Thriller\n\
+          5::Extra Film (1995)::Comedy\n",
+    ),
+    (
+        "users.dat",
+        b"1::F::1::10::10001\n2::M::56::16::20002\n3::M::25::15::30003\n",
+    ),
+];
+
+/// A scratch folder holding fixture `name` (`ml-100k` or `ml-1m`).
+fn fixture(name: &str) -> PathBuf {
+    let files = if name == "ml-100k" { ML100K } else { ML1M };
+    let dir = scratch(name).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, bytes) in files {
+        std::fs::write(dir.join(file), bytes).unwrap();
+    }
+    dir
+}
+
+/// Fixture `name` with `file` replaced by `text`.
+fn with_file(name: &str, file: &str, text: &str) -> PathBuf {
+    let dir = fixture(name);
+    std::fs::write(dir.join(file), text).unwrap();
+    dir
+}
 
 fn genres(ds: &causalrec_datasets::Dataset, raw_item: &str) -> Vec<String> {
     let i = ds.item_ids.iter().position(|s| s == raw_item).unwrap();
@@ -39,11 +100,11 @@ fn ml100k_fixture_loads() {
     assert_eq!(
         ds.timestamp_col().unwrap().as_ref(),
         &[
-            881250949.0,
-            891717742.0,
-            878887116.0,
-            880606923.0,
-            886397596.0
+            1000000100.0,
+            1000000200.0,
+            1000000050.0,
+            1000000070.0,
+            1000000150.0
         ]
     );
     assert_eq!(genres(&ds, "10"), ["Animation", "Children's", "Comedy"]);
@@ -61,7 +122,7 @@ fn ml100k_fixture_loads() {
     assert_eq!(cell(users, "age", 1), "53");
     assert_eq!(cell(users, "gender", 1), "F");
     assert_eq!(cell(users, "occupation", 2), "writer");
-    assert_eq!(cell(users, "zip_code", 0), "85711");
+    assert_eq!(cell(users, "zip_code", 0), "10001");
 }
 
 #[test]
@@ -71,12 +132,12 @@ fn ml1m_fixture_loads() {
     let ds = load_movielens(&dir, &MovieLensOptions::default()).unwrap();
     assert_eq!(ds.name, "ml-1m");
     assert_eq!((ds.n_users, ds.n_items, ds.n_inter()), (3, 3, 4));
-    assert_eq!(ds.item_ids, ["1193", "661", "3408"]);
+    assert_eq!(ds.item_ids, ["5001", "5002", "5003"]);
     assert_eq!(ds.item_col(), &[0, 1, 0, 2]);
     assert_eq!(ds.rating_col().unwrap(), &[5.0, 3.0, 4.0, 4.0]);
-    assert_eq!(ds.timestamp_col().unwrap()[1], 978302109.0);
-    assert_eq!(genres(&ds, "661"), ["Animation", "Children's", "Musical"]);
-    assert_eq!(genres(&ds, "3408"), ["Drama", "Thriller"]);
+    assert_eq!(ds.timestamp_col().unwrap()[1], 1000000400.0);
+    assert_eq!(genres(&ds, "5002"), ["Animation", "Children's", "Musical"]);
+    assert_eq!(genres(&ds, "5003"), ["Drama", "Thriller"]);
     let items = ds.items.as_ref().unwrap();
     assert_eq!(cell(items, "title", 1), "Giant Peach Tale, A");
     assert_eq!(cell(items, "release_year", 0), "1975");
@@ -118,14 +179,14 @@ fn wrong_delimiter_names_file_line_and_column() {
     let dir = with_file(
         "ml-100k",
         "u.data",
-        "1\t10\t4\t881250949\n1,20,3,891717742\n",
+        "1\t10\t4\t1000000100\n1,20,3,1000000200\n",
     );
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
     assert_parse_err(&err, "u.data", 2, "item_id", "wrong delimiter");
     let dir = with_file(
         "ml-1m",
         "movies.dat",
-        "661::A (1996)::Drama\n1193\tB (1975)\tDrama\n",
+        "5002::A (1996)::Drama\n5001\tB (1975)\tDrama\n",
     );
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
     assert_parse_err(&err, "movies.dat", 2, "title", "'::'-separated");
@@ -136,14 +197,14 @@ fn missing_column_names_file_line_and_column() {
     let dir = with_file(
         "ml-100k",
         "u.user",
-        "1|24|M|technician|85711\n2|53|F|other\n",
+        "1|31|M|technician|10001\n2|53|F|other\n",
     );
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
     assert_parse_err(&err, "u.user", 2, "zip_code", "expected 5");
     let dir = with_file(
         "ml-1m",
         "ratings.dat",
-        "1::1193::5::978300760\n\n1::661::3\n",
+        "1::5001::5::1000000300\n\n1::5002::3\n",
     );
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
     assert_parse_err(&err, "ratings.dat", 3, "timestamp", "found 3");
@@ -154,13 +215,13 @@ fn bad_number_names_file_line_and_column() {
     let dir = with_file(
         "ml-100k",
         "u.data",
-        "1\t10\t4\t881250949\n2\t20\tfour\t891717742\n",
+        "1\t10\t4\t1000000100\n2\t20\tfour\t1000000200\n",
     );
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
     assert_parse_err(&err, "u.data", 2, "rating", "'four'");
-    let dir = with_file("ml-1m", "ratings.dat", "1::1193::5::97830076O\n");
+    let dir = with_file("ml-1m", "ratings.dat", "1::5001::5::10000003OO\n");
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
-    assert_parse_err(&err, "ratings.dat", 1, "timestamp", "'97830076O'");
+    assert_parse_err(&err, "ratings.dat", 1, "timestamp", "'10000003OO'");
     // a genre flag is a number too
     let flags = "0|0|0|2|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0";
     let dir = with_file(
@@ -196,7 +257,7 @@ fn unknown_id_names_the_ratings_line_when_required() {
     let dir = with_file(
         "ml-1m",
         "users.dat",
-        "1::F::1::10::48067\n2::M::56::16::70072\n",
+        "1::F::1::10::10001\n2::M::56::16::20002\n",
     );
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
     assert_parse_err(&err, "ratings.dat", 4, "user_id", "unknown user '3'");
@@ -207,7 +268,7 @@ fn duplicate_feature_line_is_an_error() {
     let dir = with_file(
         "ml-1m",
         "users.dat",
-        "1::F::1::10::48067\n2::M::56::16::70072\n3::M::25::15::55117\n1::M::1::1::1\n",
+        "1::F::1::10::10001\n2::M::56::16::20002\n3::M::25::15::30003\n1::M::1::1::1\n",
     );
     let err = load_movielens(&dir, &MovieLensOptions::default()).unwrap_err();
     assert_parse_err(&err, "users.dat", 4, "user_id", "first on line 1");
