@@ -215,12 +215,15 @@ pub fn describe(ds: &Dataset, label: Option<&str>) -> Result<String, String> {
 
 /// Sources named by the host rather than by a path.
 pub fn is_named_source(source: &str) -> bool {
-    matches!(source, "bundled" | "ml-100k" | "ctar")
+    source == "bundled" || SHARED_SOURCES.contains(&source)
 }
+
+/// Real data sets found by name under `datasets/data/` or `../shared/data/`.
+const SHARED_SOURCES: [&str; 2] = ["ml-100k", "ctar"];
 
 /// Resolve a data source name to a folder and a file stem.
 pub fn resolve_source(source: &str, repo_root: &Path) -> Result<(PathBuf, String), String> {
-    let candidates: Vec<PathBuf> = if source == "ml-100k" || source == "ctar" {
+    let candidates: Vec<PathBuf> = if SHARED_SOURCES.contains(&source) {
         vec![
             repo_root.join("datasets/data").join(source),
             repo_root.join("../shared/data").join(source),

@@ -252,6 +252,17 @@ impl<'r> BackboneHandle<'r> {
         let logit = self.forward_from(g, &emb)?;
         Ok((logit, emb))
     }
+    /// Every item's score along the default path (embed, encode the user,
+    /// `score_all`), or `None` when the backbone cannot score all items at
+    /// once (the host then scores (user, item) pairs).
+    pub fn forward_all<'c>(&self, g: &'c Ctx<'_, '_>) -> Result<Option<Var<'c>>> {
+        if !self.info().score_all {
+            return Ok(None);
+        }
+        let emb = self.embed(g)?;
+        let user = self.encode_user(g, &emb)?;
+        self.score_all(g, user)
+    }
     /// The default path from an (possibly rewritten) hook-point map.
     pub fn forward_from<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
         if self.info().field_interaction {

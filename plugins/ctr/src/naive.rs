@@ -20,12 +20,6 @@ impl EstimatorImpl for Naive {
     }
 
     fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Option<Var<'c>>> {
-        let b = bb.main()?;
-        if !b.info().score_all {
-            return Ok(None);
-        }
-        let emb = b.embed(g)?;
-        let user = b.encode_user(g, &emb)?;
-        b.score_all(g, user)
+        bb.main()?.forward_all(g)
     }
 }

@@ -20,8 +20,8 @@
 use std::sync::Mutex;
 
 use causalrec_sdk::{
-    Backbones, ComponentDef, Ctx, EstimatorImpl, Init, LossHandle, ParamSpec, Params, Result,
-    TrainData, Var,
+    BackboneHandle, Backbones, ComponentDef, Ctx, Emb, EstimatorImpl, Init, LossHandle, ParamSpec,
+    Params, Result, TrainData, Var,
 };
 
 pub struct Cause {
@@ -128,6 +128,23 @@ impl Cause {
         );
         g.lookup("item_t", g.input("item"))
     }
+
+    /// The backbone's hook-point map, user representation, and the control
+    /// (backbone) and treatment (`item_t`) item representations of the batch.
+    fn represent<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        b: &BackboneHandle<'_>,
+    ) -> Result<(Emb, Var<'c>, Var<'c>, Var<'c>)> {
+        if b.info().field_interaction {
+            return Err("cause needs a backbone with separate user and item encoders".into());
+        }
+        let emb = b.embed(g)?;
+        let user = b.encode_user(g, &emb)?;
+        let item_c = b.encode_item(g, &emb)?;
+        let item_t = self.treatment_table(g, item_c.dim(-1));
+        Ok((emb, user, item_c, item_t))
+    }
 }
 
 impl EstimatorImpl for Cause {
@@ -147,19 +164,13 @@ impl EstimatorImpl for Cause {
         loss: &LossHandle<'_>,
     ) -> Result<Vec<(String, Var<'c>)>> {
         let b = bb.main()?;
-        if b.info().field_interaction {
-            return Err("cause needs a backbone with separate user and item encoders".into());
-        }
         let ind = self
             .is_treatment
             .lock()
             .map_err(|_| "cause: poisoned lock".to_string())?
             .clone()
             .ok_or("cause: prepare() was not called before training")?;
-        let emb = b.embed(g)?;
-        let user = b.encode_user(g, &emb)?;
-        let item_c = b.encode_item(g, &emb)?;
-        let item_t = self.treatment_table(g, item_c.dim(-1));
+        let (emb, user, item_c, item_t) = self.represent(g, &b)?;
         let y_c = b.predict(g, user, item_c, &emb)?;
         let y_t = b.predict(g, user, item_t, &emb)?;
         let field = format!("inter.{}", self.domain_field);
@@ -193,14 +204,8 @@ impl EstimatorImpl for Cause {
 
     fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
         let b = bb.main()?;
-        let emb = b.embed(g)?;
-        let user = b.encode_user(g, &emb)?;
-        let item_c = b.encode_item(g, &emb)?;
-        let item = if self.infer_treatment {
-            self.treatment_table(g, item_c.dim(-1))
-        } else {
-            item_c
-        };
+        let (emb, user, item_c, item_t) = self.represent(g, &b)?;
+        let item = if self.infer_treatment { item_t } else { item_c };
         b.predict(g, user, item, &emb)
     }
 }
