@@ -2,7 +2,8 @@
 //! feature fields ([`table`]), a reader and writer for RecBole atomic files
 //! ([`atomic`]), readers of published formats (MovieLens, Amazon, KuaiRec,
 //! CTAR, Open Bandit, MIND, NumPy features: [`readers`]), k-core filtering
-//! ([`kcore`]), a binary cache of parsed data sets ([`cache`]),
+//! ([`kcore`]), dense item features derived from categorical fields
+//! ([`features`]), a binary cache of parsed data sets ([`cache`]),
 //! train/validation/test splits ([`split`]), the seeded synthetic data set
 //! bundled for the quick start ([`synthetic`]) and the causal simulator that
 //! generates data from m-graph scenarios ([`sim`]).
@@ -21,6 +22,7 @@
 pub mod atomic;
 pub mod cache;
 pub mod error;
+pub mod features;
 pub mod kcore;
 pub mod readers;
 pub mod sim;
@@ -30,6 +32,7 @@ pub mod table;
 
 pub use atomic::{load_atomic, write_atomic, AtomicOptions};
 pub use error::{DataError, Result};
+pub use features::{add_dense_item_feature, DenseEncoding};
 pub use readers::ctar::{
     ctar_file_stats, ctar_table4, load_ctar, CtarFileStat, CtarOptions, CtarTask,
 };

@@ -12,6 +12,7 @@ use causalrec_sdk::{DataColumn, DataPart, FieldSchema, FieldSide, FieldType, Sch
 use serde::{Deserialize, Serialize};
 
 use crate::exec::Batch;
+use crate::history::Histories;
 
 /// How to load and split a data set (the recipe's `dataset(..)` options).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,6 +41,17 @@ pub struct DataConfig {
     /// Reader options of typed sources (e.g. CTAR's `task`), as strings.
     #[serde(default)]
     pub reader: Vec<(String, String)>,
+    /// Maximum history length `L` for backbones that read histories.
+    #[serde(default = "default_history")]
+    pub history: usize,
+    /// Dense item features to derive: (new field, source item field, hash
+    /// buckets; 0 = multi-hot over the source's vocabulary).
+    #[serde(default)]
+    pub modalities: Vec<(String, String, usize)>,
+}
+
+fn default_history() -> usize {
+    50
 }
 
 impl Default for DataConfig {
@@ -55,18 +67,28 @@ impl Default for DataConfig {
             label: None,
             train_part: None,
             reader: Vec::new(),
+            history: default_history(),
+            modalities: Vec::new(),
         }
     }
 }
 
 /// A prepared data set.
 pub struct Data {
+    /// Unique per loaded data set in this process (keys `prepare`).
+    pub id: u64,
     pub name: String,
     pub ds: Dataset,
     pub split: Split,
     pub schema: Schema,
     /// Training positives as (user, item).
     pub train_pos: Vec<(u32, u32)>,
+    /// The interaction row of each training positive.
+    pub train_pos_rows: Vec<usize>,
+    /// Per-user positive sequences for history inputs.
+    pub histories: Histories,
+    /// The time of every interaction row ([`row_times`]).
+    pub row_times: Vec<f64>,
     /// Per user, sorted items seen in training (any label): excluded from sampling and ranking.
     pub train_seen: Vec<Vec<u32>>,
     /// Per user, sorted positives of the validation / test split.
@@ -78,6 +100,8 @@ pub struct Data {
     pub labels: Option<Vec<f32>>,
     pub config: DataConfig,
 }
+
+static NEXT_DATA_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Which split to evaluate on.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -308,7 +332,14 @@ impl Data {
     }
 
     /// Split and index a loaded data set.
-    pub fn from_dataset(ds: Dataset, cfg: DataConfig) -> Result<Data, String> {
+    pub fn from_dataset(mut ds: Dataset, cfg: DataConfig) -> Result<Data, String> {
+        for (name, from, buckets) in &cfg.modalities {
+            let enc = match buckets {
+                0 => ds::DenseEncoding::MultiHot,
+                &d => ds::DenseEncoding::HashedWords(d),
+            };
+            ds::add_dense_item_feature(&mut ds, name, from, enc).map_err(|e| e.to_string())?;
+        }
         let mut split = match cfg.split.as_str() {
             "chrono_global" => ds::chrono_global(&ds, cfg.ratios),
             "chrono_user" => ds::chrono_per_user(&ds, cfg.ratios),
@@ -363,7 +394,8 @@ impl Data {
                 .map(|&r| (users[r], items[r]))
                 .collect::<Vec<_>>()
         };
-        let train_pos = pairs(&pos(&split.train)?);
+        let train_pos_rows = pos(&split.train)?;
+        let train_pos = pairs(&train_pos_rows);
         if train_pos.is_empty() {
             return Err("the training split has no positive interactions".into());
         }
@@ -375,8 +407,15 @@ impl Data {
             n_users: ds.n_users as u64,
             n_items: ds.n_items as u64,
             fields: fields.into(),
-            history_len: 0,
+            history_len: cfg.history as u64,
         };
+        let row_times = row_times(&ds);
+        let timed: Vec<(u32, u32, f64)> = train_pos_rows
+            .iter()
+            .zip(&train_pos)
+            .map(|(&r, &(u, i))| (u, i, row_times[r]))
+            .collect();
+        let histories = Histories::build(ds.n_users, &timed, cfg.history);
         Ok(Data {
             name: ds.name.clone(),
             train_seen: by_user(n, pairs(&split.train).into_iter()),
@@ -385,6 +424,10 @@ impl Data {
             valid_seen: by_user(n, pairs(&split.valid).into_iter()),
             labels,
             train_pos,
+            train_pos_rows,
+            histories,
+            row_times,
+            id: NEXT_DATA_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             schema,
             split,
             ds,
@@ -451,6 +494,10 @@ impl Data {
         parts.push(DataPart {
             name: "train".into(),
             rows: self.split.train.iter().map(|&r| r as u32).collect(),
+        });
+        parts.push(DataPart {
+            name: "train_positive".into(),
+            rows: self.train_pos_rows.iter().map(|&r| r as u32).collect(),
         });
         let inter = &self.ds.inter;
         let skip = |f: &causalrec_datasets::FieldMeta| matches!(f.role, Role::User | Role::Item);
@@ -523,6 +570,14 @@ impl Data {
         b.inputs.insert("user".into(), ids_tensor(users, device)?);
         self.add_features(&mut b, users, None, device)?;
         Ok(b)
+    }
+}
+
+/// The time of every interaction row: its timestamp, else its row index.
+pub fn row_times(ds: &Dataset) -> Vec<f64> {
+    match ds.timestamp_col() {
+        Some(t) if t.len() == ds.n_inter() => t.into_owned(),
+        _ => (0..ds.n_inter()).map(|r| r as f64).collect(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`plugins`]: discovery and loading of stable-ABI plugins.
 //! - [`exec`]: the candle executor behind the graph handle, parameter stores, optimizers.
 //! - [`data`]: data sets prepared for training (split, positives, schema, batches).
+//! - [`history`]: per-user positive sequences as `history` batch inputs.
 //! - [`train`]: components, the training loop, scoring.
 //! - [`eval`], [`protocols`]: metrics and evaluation protocols.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
@@ -10,6 +11,7 @@
 pub mod data;
 pub mod eval;
 pub mod exec;
+pub mod history;
 pub mod plugins;
 pub mod protocols;
 pub mod recipe;

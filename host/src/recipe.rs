@@ -135,6 +135,39 @@ fn get_f64(m: &Map, k: &str, default: f64, pos: Position) -> Res<f64> {
     }
 }
 
+/// `modalities: #{ genre: "class", title: #{ from: "movie_title", hash: 64 } }`:
+/// a dense item feature per entry, multi-hot over the source field's
+/// vocabulary, or a hashed bag of its words with `hash` buckets.
+fn modalities(v: &Dynamic, pos: Position) -> Res<Vec<(String, String, usize)>> {
+    let Some(m) = v.clone().try_cast::<Map>() else {
+        return fail(
+            "modalities must be a map #{name: \"field\"} or #{name: #{from: \"field\", hash: 64}}",
+            pos,
+        );
+    };
+    let mut out = Vec::new();
+    for (name, spec) in m {
+        let (from, hash) = match spec.clone().try_cast::<Map>() {
+            Some(o) => {
+                check_keys(&o, &["from", "hash"], &format!("modalities.{name}"), pos)?;
+                (
+                    get_str(&o, "from", "", pos)?,
+                    get_usize(&o, "hash", 0, pos)?,
+                )
+            }
+            None => (spec.to_string(), 0),
+        };
+        if from.is_empty() {
+            return fail(
+                format!("modalities.{name} needs `from`: the item field to build it from"),
+                pos,
+            );
+        }
+        out.push((name.to_string(), from, hash));
+    }
+    Ok(out)
+}
+
 fn get_usize(m: &Map, k: &str, default: usize, pos: Position) -> Res<usize> {
     match m.get(k) {
         None => Ok(default),
@@ -260,6 +293,8 @@ impl Session {
                 "train_part",
                 "task",
                 "format",
+                "history",
+                "modalities",
             ],
             "dataset()",
             pos,
@@ -328,6 +363,10 @@ impl Session {
         }
         if opts.contains_key("train_part") {
             cfg.train_part = Some(get_str(opts, "train_part", "train", pos)?);
+        }
+        cfg.history = get_usize(opts, "history", cfg.history, pos)?;
+        if let Some(m) = opts.get("modalities") {
+            cfg.modalities = modalities(m, pos)?;
         }
         for key in ["task", "format"] {
             if opts.contains_key(key) {

@@ -25,6 +25,7 @@ use crate::data::{ids_tensor, Data, Part};
 use crate::eval::RankingAccumulator;
 use crate::exec::store::OptimConfig;
 use crate::exec::{Batch, HostGraph, Model};
+use crate::history::HistoryOf;
 use crate::plugins::Registry;
 
 /// A component chosen by a recipe: kind, name and parameters (RON text).
@@ -242,8 +243,10 @@ pub struct Run {
     pub best_epoch: usize,
     pub best_valid: Option<f64>,
     rng: ChaCha8Rng,
-    /// The data set the components were last `prepare`d on.
-    prepared_for: Option<String>,
+    /// The data set (its [`Data::id`]) the components were last `prepare`d on.
+    prepared_for: Option<u64>,
+    /// Some backbone reads the `history` input.
+    needs_history: bool,
 }
 
 fn te(e: candle_core::Error) -> String {
@@ -266,9 +269,11 @@ impl Run {
         for (role, share) in &comps.shares {
             model.table_namespace.insert(role.clone(), share.clone());
         }
+        let needs_history = comps.backbones.iter().any(|b| b.info().needs_history);
         Ok(Run {
             name: name.into(),
             model,
+            needs_history,
             comps,
             rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed),
             cfg,
@@ -292,12 +297,13 @@ impl Run {
         self.rng.random_range(0..n)
     }
 
-    /// One training batch from positives `pos`: positives first, then `k` negatives each.
-    pub fn make_batch(&mut self, data: &Data, pos: &[(u32, u32)]) -> Result<Batch, String> {
+    /// One training batch from the training positives `idx` (indices into
+    /// `data.train_pos`): positives first, then `k` negatives each.
+    pub fn make_batch(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
         let k = self.cfg.negatives;
-        let n = pos.len();
-        let mut users: Vec<u32> = pos.iter().map(|p| p.0).collect();
-        let mut items: Vec<u32> = pos.iter().map(|p| p.1).collect();
+        let n = idx.len();
+        let mut users: Vec<u32> = idx.iter().map(|&p| data.train_pos[p].0).collect();
+        let mut items: Vec<u32> = idx.iter().map(|&p| data.train_pos[p].1).collect();
         let mut labels = vec![1f32; n];
         let (mut pos_row, mut neg_row) = (Vec::with_capacity(n * k), Vec::with_capacity(n * k));
         for r in 0..n {
@@ -317,6 +323,19 @@ impl Run {
             "label".into(),
             Tensor::from_vec(labels, users.len(), &dev).map_err(te)?,
         );
+        if self.needs_history {
+            // Each negative shares the history of its positive.
+            let keys: Vec<HistoryOf> = idx
+                .iter()
+                .map(|&p| HistoryOf::TrainPositive(p))
+                .chain(
+                    pos_row
+                        .iter()
+                        .map(|&r| HistoryOf::TrainPositive(idx[r as usize])),
+                )
+                .collect();
+            data.histories.add_to(&mut b, &keys, &dev)?;
+        }
         if k > 0 {
             b.inputs
                 .insert("pos_row".into(), ids_tensor(&pos_row, &dev)?);
@@ -329,7 +348,7 @@ impl Run {
     /// Let the backbones and the estimator study the training data
     /// (`prepare`); done once per data set, before training or evaluation.
     pub fn prepare(&mut self, data: &Data) -> Result<(), String> {
-        if self.prepared_for.as_deref() == Some(data.name.as_str()) {
+        if self.prepared_for == Some(data.id) {
             return Ok(());
         }
         let td = data.train_data();
@@ -343,7 +362,7 @@ impl Run {
             .prepare(&td)
             .into_result()
             .map_err(|e| format!("{} prepare: {e}", self.comps.label))?;
-        self.prepared_for = Some(data.name.clone());
+        self.prepared_for = Some(data.id);
         Ok(())
     }
 
@@ -361,10 +380,19 @@ impl Run {
     fn batch_of(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
         if data.labels.is_some() {
             let rows: Vec<usize> = idx.iter().map(|&k| data.split.train[k]).collect();
-            data.row_batch(&rows, &self.model.device.clone())
+            let dev = self.model.device.clone();
+            let mut b = data.row_batch(&rows, &dev)?;
+            if self.needs_history {
+                let (users, times) = (data.ds.user_col(), &data.row_times);
+                let keys: Vec<HistoryOf> = rows
+                    .iter()
+                    .map(|&r| HistoryOf::Before(users[r], times[r]))
+                    .collect();
+                data.histories.add_to(&mut b, &keys, &dev)?;
+            }
+            Ok(b)
         } else {
-            let pos: Vec<(u32, u32)> = idx.iter().map(|&k| data.train_pos[k]).collect();
-            self.make_batch(data, &pos)
+            self.make_batch(data, idx)
         }
     }
 
@@ -620,10 +648,25 @@ impl Run {
         ))
     }
 
+    /// Inference batches: each user's latest training history, when a backbone reads it.
+    fn add_latest_history(
+        &self,
+        data: &Data,
+        batch: &mut Batch,
+        users: &[u32],
+    ) -> Result<(), String> {
+        if !self.needs_history {
+            return Ok(());
+        }
+        let keys: Vec<HistoryOf> = users.iter().map(|&u| HistoryOf::Latest(u)).collect();
+        data.histories.add_to(batch, &keys, &self.model.device)
+    }
+
     /// Scores of every item for `users`: `[users.len() * n_items]`, row-major.
     pub fn score_users(&mut self, data: &Data, users: &[u32]) -> Result<Vec<f32>, String> {
         let dev = self.model.device.clone();
-        let batch = data.user_batch(users, &dev)?;
+        let mut batch = data.user_batch(users, &dev)?;
+        self.add_latest_history(data, &mut batch, users)?;
         let (opt, out) = self.infer_graph(data, &batch, |g, c| {
             c.estimator.score_all(g, c.backbones.as_rslice())
         })?;
@@ -662,7 +705,8 @@ impl Run {
         items: &[u32],
     ) -> Result<Vec<f32>, String> {
         let dev = self.model.device.clone();
-        let batch = data.pair_batch(users, items, &dev)?;
+        let mut batch = data.pair_batch(users, items, &dev)?;
+        self.add_latest_history(data, &mut batch, users)?;
         let (v, out) = self.infer_graph(data, &batch, |g, c| {
             c.estimator.score(g, c.backbones.as_rslice())
         })?;

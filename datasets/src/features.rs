@@ -1,0 +1,186 @@
+//! Dense item features derived from categorical item fields, for models that
+//! read modality matrices (MMGCN) on data sets that ship none: a multi-hot
+//! vector over a field's vocabulary (e.g. genres), or a hashed bag of words
+//! over the words of a text field (e.g. titles). Rows are scaled to unit L2
+//! norm (an item with no values keeps a zero row). The result is an item
+//! field of kind `float_seq` and role [`Role::Modality`].
+
+use crate::table::{Column, Dataset, FieldKind, FieldMeta, Role};
+use crate::{DataError, Result};
+
+/// How a categorical field becomes a dense vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenseEncoding {
+    /// One dimension per vocabulary entry (padding excluded).
+    MultiHot,
+    /// Word counts hashed (FNV-1a of the lower-cased word) into this many buckets.
+    HashedWords(usize),
+}
+
+/// FNV-1a, 64 bit: a fixed hash, so features are the same on every machine.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Add item field `name` built from item field `from` with `enc`.
+pub fn add_dense_item_feature(
+    ds: &mut Dataset,
+    name: &str,
+    from: &str,
+    enc: DenseEncoding,
+) -> Result<()> {
+    let items = ds.items.as_mut().ok_or_else(|| {
+        DataError::Config(format!(
+            "dense feature '{name}': data set '{}' has no item features to build it from",
+            ds.name
+        ))
+    })?;
+    let (idx, meta) = items.field(from).ok_or_else(|| {
+        DataError::Config(format!(
+            "dense feature '{name}': no item field '{from}' (item fields: {})",
+            items
+                .fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let rows: Vec<&[u32]> = match &items.columns[idx] {
+        Column::Token(v) => v.chunks(1).collect(),
+        Column::TokenSeq { offsets, values } => offsets
+            .windows(2)
+            .map(|w| &values[w[0] as usize..w[1] as usize])
+            .collect(),
+        _ => {
+            return Err(DataError::Config(format!(
+                "dense feature '{name}': item field '{from}' is {}, expected token or token_seq",
+                meta.kind
+            )))
+        }
+    };
+    let dim = match enc {
+        DenseEncoding::MultiHot => meta.vocab.len().saturating_sub(1),
+        DenseEncoding::HashedWords(d) => d,
+    };
+    if dim == 0 {
+        return Err(DataError::Config(format!(
+            "dense feature '{name}': zero dimensions (empty vocabulary of '{from}' or hash size 0)"
+        )));
+    }
+    let mut values = vec![0f32; rows.len() * dim];
+    for (r, ids) in rows.iter().enumerate() {
+        let row = &mut values[r * dim..(r + 1) * dim];
+        for &id in ids.iter().filter(|&&id| id != 0) {
+            match enc {
+                DenseEncoding::MultiHot => row[id as usize - 1] = 1.0,
+                DenseEncoding::HashedWords(d) => {
+                    for w in meta.vocab[id as usize].split_whitespace() {
+                        row[(fnv1a(&w.to_lowercase()) % d as u64) as usize] += 1.0;
+                    }
+                }
+            }
+        }
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+    }
+    let offsets = (0..=rows.len()).map(|r| (r * dim) as u32).collect();
+    let mut field = FieldMeta::new(name, FieldKind::FloatSeq, Role::Modality);
+    field.max_len = dim;
+    items.push(field, Column::FloatSeq { offsets, values })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Table;
+
+    fn with_items() -> Dataset {
+        let mut ds = Dataset {
+            name: "t".into(),
+            inter: Table::new(),
+            users: None,
+            items: None,
+            n_users: 0,
+            n_items: 2,
+            user_ids: Vec::new(),
+            item_ids: vec!["a".into(), "b".into()],
+            parts: Default::default(),
+        };
+        let mut genre = FieldMeta::new("genre", FieldKind::TokenSeq, Role::Group);
+        genre.vocab = vec![
+            "[PAD]".into(),
+            "Action".into(),
+            "Comedy".into(),
+            "War".into(),
+        ];
+        let mut title = FieldMeta::new("title", FieldKind::TokenSeq, Role::Feature);
+        title.vocab = vec!["[PAD]".into(), "Toy".into(), "Story".into(), "toy".into()];
+        let mut t = Table::new();
+        t.push(
+            genre,
+            Column::TokenSeq {
+                offsets: vec![0, 2, 2],
+                values: vec![1, 3],
+            },
+        )
+        .unwrap();
+        t.push(
+            title,
+            Column::TokenSeq {
+                offsets: vec![0, 3, 3],
+                values: vec![1, 2, 3],
+            },
+        )
+        .unwrap();
+        ds.items = Some(t);
+        ds
+    }
+
+    fn column(ds: &Dataset, name: &str) -> Vec<f32> {
+        let t = ds.items.as_ref().unwrap();
+        match &t.columns[t.field(name).unwrap().0] {
+            Column::FloatSeq { values, .. } => values.clone(),
+            _ => panic!("not float_seq"),
+        }
+    }
+
+    #[test]
+    fn multi_hot_is_unit_norm_and_skips_padding() {
+        let mut ds = with_items();
+        add_dense_item_feature(&mut ds, "g", "genre", DenseEncoding::MultiHot).unwrap();
+        let s = 1.0 / 2f32.sqrt();
+        assert_eq!(column(&ds, "g"), vec![s, 0.0, s, 0.0, 0.0, 0.0]);
+        let t = ds.items.as_ref().unwrap();
+        let meta = t.field("g").unwrap().1;
+        assert_eq!((meta.role, meta.dim()), (Role::Modality, 3));
+    }
+
+    #[test]
+    fn hashed_words_count_lower_cased_words() {
+        let mut ds = with_items();
+        add_dense_item_feature(&mut ds, "h", "title", DenseEncoding::HashedWords(16)).unwrap();
+        let v = column(&ds, "h");
+        let (toy, story) = ((fnv1a("toy") % 16) as usize, (fnv1a("story") % 16) as usize);
+        assert_ne!(toy, story);
+        // "Toy" and "toy" share a bucket: counts (2, 1) scaled to unit norm.
+        let n = 5f32.sqrt();
+        assert!((v[toy] - 2.0 / n).abs() < 1e-6 && (v[story] - 1.0 / n).abs() < 1e-6);
+        assert!(v[16..].iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        let mut ds = with_items();
+        let e = add_dense_item_feature(&mut ds, "x", "nope", DenseEncoding::MultiHot);
+        assert!(e.unwrap_err().to_string().contains("no item field 'nope'"));
+        let e = add_dense_item_feature(&mut ds, "genre", "genre", DenseEncoding::MultiHot);
+        assert!(e.unwrap_err().to_string().contains("already"));
+        let e = add_dense_item_feature(&mut ds, "y", "title", DenseEncoding::HashedWords(0));
+        assert!(e.unwrap_err().to_string().contains("zero dimensions"));
+    }
+}
