@@ -111,6 +111,8 @@ pub struct RankingAccumulator {
     pub ks: Vec<usize>,
     sums: BTreeMap<String, f64>,
     pub users: usize,
+    /// Users with both relevant and other candidates (the AUC's denominator).
+    auc_users: usize,
 }
 
 impl RankingAccumulator {
@@ -119,6 +121,7 @@ impl RankingAccumulator {
             ks: ks.to_vec(),
             sums: BTreeMap::new(),
             users: 0,
+            auc_users: 0,
         }
     }
 
@@ -131,13 +134,32 @@ impl RankingAccumulator {
                 recall_at_k(&ranked, relevant, k);
             *self.sums.entry(format!("ndcg@{k}")).or_default() += ndcg_at_k(&ranked, relevant, k);
         }
+        // AUC of the user's relevant items against every other candidate.
+        let (mut s, mut l) = (
+            Vec::with_capacity(scores.len()),
+            Vec::with_capacity(scores.len()),
+        );
+        for (i, &x) in scores.iter().enumerate() {
+            if excluded.binary_search(&(i as u32)).is_err() {
+                s.push(f64::from(x));
+                l.push(relevant.binary_search(&(i as u32)).is_ok());
+            }
+        }
+        if let Some(a) = auc(&s, &l) {
+            *self.sums.entry("auc".into()).or_default() += a;
+            self.auc_users += 1;
+        }
         self.users += 1;
     }
 
-    /// Mean of every metric.
+    /// Mean of every metric over users (AUC over users it is defined for).
     pub fn finish(&self) -> BTreeMap<String, f64> {
         let n = self.users.max(1) as f64;
-        self.sums.iter().map(|(k, v)| (k.clone(), v / n)).collect()
+        let na = self.auc_users.max(1) as f64;
+        self.sums
+            .iter()
+            .map(|(k, v)| (k.clone(), v / if k == "auc" { na } else { n }))
+            .collect()
     }
 }
 
@@ -194,8 +216,13 @@ mod tests {
         let mut acc = RankingAccumulator::new(&[1]);
         acc.add(&[0.9, 0.1], &[], &[0]); // hit
         acc.add(&[0.9, 0.1], &[], &[1]); // miss
+                                         // scores [0.5, 0.9, 0.1, 0.7], item 3 excluded, relevant {0}:
+                                         // 0 beats 2, loses to 1 -> AUC 1/2.
+        acc.add(&[0.5, 0.9, 0.1, 0.7], &[3], &[0]);
         let m = acc.finish();
-        assert!((m["recall@1"] - 0.5).abs() < 1e-12);
-        assert!((m["ndcg@1"] - 0.5).abs() < 1e-12);
+        assert!((m["recall@1"] - 1.0 / 3.0).abs() < 1e-12);
+        assert!((m["ndcg@1"] - 1.0 / 3.0).abs() < 1e-12);
+        // AUCs 1, 0, 1/2 -> mean 1/2.
+        assert!((m["auc"] - 0.5).abs() < 1e-12);
     }
 }

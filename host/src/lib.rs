@@ -5,9 +5,11 @@
 //! - [`data`]: data sets prepared for training (split, positives, schema, batches).
 //! - [`history`]: per-user positive sequences as `history` batch inputs.
 //! - [`train`]: components, the training loop, scoring.
+//! - [`checks`]: finite-difference gradient checks, `score_all` vs `predict`.
 //! - [`eval`], [`protocols`]: metrics and evaluation protocols.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
 //! - [`report`]: the run directory.
+pub mod checks;
 pub mod data;
 pub mod eval;
 pub mod exec;

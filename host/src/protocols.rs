@@ -1,12 +1,13 @@
 //! Evaluation protocols that need a trained run: labelled-pair AUC / log-loss
 //! on a split's interactions (label = rating at or above the positive
 //! threshold), and pointwise MSE / AUC / log-loss on any labelled part
-//! (CTAR's per-test-set table, unbiased test sets).
+//! (CTAR's per-test-set table, unbiased test sets); all-ranking over every
+//! item, for a run or for the popularity baseline.
 
 use std::collections::BTreeMap;
 
 use crate::data::{Data, Part};
-use crate::eval::{auc, log_loss};
+use crate::eval::{auc, log_loss, RankingAccumulator};
 use crate::train::Run;
 
 /// AUC and log-loss of the run's scores on the interactions of `part`.
@@ -126,4 +127,54 @@ pub fn pointwise_eval(
         is_pos.iter().filter(|&&p| p).count() as f64,
     );
     Ok(m)
+}
+
+/// All-ranking Recall/NDCG@K on a part of the split: every user with
+/// positives there ranks every item, excluding items seen in training (and
+/// in validation, on test). `score` gives `[users.len() * n_items]` row-major.
+pub fn all_ranking(
+    data: &Data,
+    part: Part,
+    ks: &[usize],
+    mut score: impl FnMut(&[u32]) -> Result<Vec<f32>, String>,
+) -> Result<BTreeMap<String, f64>, String> {
+    let relevant = data.positives(part);
+    let users: Vec<u32> = (0..data.ds.n_users as u32)
+        .filter(|&u| !relevant[u as usize].is_empty())
+        .collect();
+    let n = data.ds.n_items;
+    let chunk = (1 << 16) / n.max(1) + 1;
+    let mut acc = RankingAccumulator::new(ks);
+    for us in users.chunks(chunk.clamp(1, 256)) {
+        let scores = score(us)?;
+        for (k, &u) in us.iter().enumerate() {
+            let mut excluded = data.train_seen[u as usize].clone();
+            if part == Part::Test {
+                excluded.extend(&data.valid_seen[u as usize]);
+                excluded.sort_unstable();
+                excluded.dedup();
+            }
+            acc.add(
+                &scores[k * n..(k + 1) * n],
+                &excluded,
+                &relevant[u as usize],
+            );
+        }
+    }
+    let mut m = acc.finish();
+    m.insert("users".into(), acc.users as f64);
+    Ok(m)
+}
+
+/// The popularity ranking (items by their number of training positives,
+/// the same list for every user) under [`all_ranking`]: the baseline every
+/// personalised model should beat.
+pub fn popularity(data: &Data, part: Part, ks: &[usize]) -> Result<BTreeMap<String, f64>, String> {
+    let mut counts = vec![0f32; data.ds.n_items];
+    for &(_, i) in &data.train_pos {
+        counts[i as usize] += 1.0;
+    }
+    all_ranking(data, part, ks, |us| {
+        Ok(us.iter().flat_map(|_| counts.iter().copied()).collect())
+    })
 }

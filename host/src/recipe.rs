@@ -168,6 +168,42 @@ fn modalities(v: &Dynamic, pos: Position) -> Res<Vec<(String, String, usize)>> {
     Ok(out)
 }
 
+/// The `split` option of an evaluation: `test` (default) or `valid`.
+fn split_part(opts: &Map, pos: Position) -> Res<Part> {
+    match get_str(opts, "split", "test", pos)?.as_str() {
+        "test" => Ok(Part::Test),
+        "valid" => Ok(Part::Valid),
+        other => fail(
+            format!("split must be 'test' or 'valid', got '{other}'"),
+            pos,
+        ),
+    }
+}
+
+/// The `k` option of a ranking evaluation (default `[10, 20]`).
+fn ks_option(opts: &Map, pos: Position) -> Res<Vec<usize>> {
+    match opts.get("k") {
+        None => Ok(vec![10, 20]),
+        Some(v) => v
+            .clone()
+            .into_array()
+            .or_else(|t| fail(format!("k must be an array of integers, got {t}"), pos))?
+            .iter()
+            .map(|x| x.as_int().map(|i| i.max(1) as usize))
+            .collect::<Result<_, _>>()
+            .or_else(|t| fail(format!("k must hold integers, got {t}"), pos)),
+    }
+}
+
+fn get_bool(m: &Map, k: &str, default: bool, pos: Position) -> Res<bool> {
+    match m.get(k) {
+        None => Ok(default),
+        Some(v) => v
+            .as_bool()
+            .or_else(|t| fail(format!("option '{k}' must be true or false, got {t}"), pos)),
+    }
+}
+
 fn get_usize(m: &Map, k: &str, default: usize, pos: Position) -> Res<usize> {
     match m.get(k) {
         None => Ok(default),
@@ -404,6 +440,7 @@ impl Session {
                 "seed",
                 "name",
                 "link",
+                "f64",
             ],
             "train()",
             pos,
@@ -416,6 +453,7 @@ impl Session {
             early_stop: get_usize(opts, "early_stop", d.early_stop, pos)?,
             metric: get_str(opts, "metric", &d.metric, pos)?,
             seed: get_usize(opts, "seed", self.cfg.seed as usize, pos)? as u64,
+            f64: get_bool(opts, "f64", false, pos)?,
             ..d
         };
         cfg.optim.lr = get_f64(opts, "lr", cfg.optim.lr, pos)?;
@@ -523,32 +561,78 @@ impl Session {
         })
     }
 
+    /// `popularity(data, #{k, split})`: all-ranking metrics of the popularity ranking.
+    fn popularity(&self, d: &DataHandle, opts: &Map, pos: Position) -> Res<Map> {
+        check_keys(opts, &["k", "split"], "popularity()", pos)?;
+        let (part, ks) = (split_part(opts, pos)?, ks_option(opts, pos)?);
+        if self.cfg.check_only {
+            return Ok(Map::new());
+        }
+        let m = crate::protocols::popularity(&d.0, part, &ks).or_else(|e| fail(e, pos))?;
+        let mut out: Map = m.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        out.insert("model".into(), "popularity".into());
+        Ok(out)
+    }
+
+    /// `grad_check(run, #{batch, per_param, h, rtol, atol})`: analytic vs
+    /// finite-difference gradients of the run's training loss (f64 runs).
+    fn grad_check(&self, r: &RunHandle, opts: &Map, pos: Position) -> Res<Map> {
+        check_keys(
+            opts,
+            &["batch", "per_param", "h", "rtol", "atol", "seed"],
+            "grad_check()",
+            pos,
+        )?;
+        let d = crate::checks::GradCheckOptions::default();
+        let o = crate::checks::GradCheckOptions {
+            batch: get_usize(opts, "batch", d.batch, pos)?,
+            per_param: get_usize(opts, "per_param", d.per_param, pos)?,
+            h: get_f64(opts, "h", d.h, pos)?,
+            rtol: get_f64(opts, "rtol", d.rtol, pos)?,
+            atol: get_f64(opts, "atol", d.atol, pos)?,
+            seed: get_usize(opts, "seed", d.seed as usize, pos)? as u64,
+        };
+        let mut m = Map::new();
+        if self.cfg.check_only {
+            return Ok(m);
+        }
+        let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let rep = crate::checks::grad_check(&mut run, &r.data, &o).or_else(|e| fail(e, pos))?;
+        m.insert("checked".into(), (rep.checked as i64).into());
+        m.insert("failures".into(), (rep.failures.len() as i64).into());
+        m.insert("max_abs_err".into(), rep.max_abs_err.into());
+        m.insert("max_rel_err".into(), rep.max_rel_err.into());
+        m.insert(
+            "first_failure".into(),
+            rep.failures.first().cloned().unwrap_or_default().into(),
+        );
+        m.insert("zero_grad".into(), rep.zero_grad.join(",").into());
+        Ok(m)
+    }
+
+    /// `score_all_check(run, #{users})`: the largest |score_all - predict|
+    /// over every item for the first `users` users (() without score_all).
+    fn score_all_check(&self, r: &RunHandle, opts: &Map, pos: Position) -> Res<Dynamic> {
+        check_keys(opts, &["users"], "score_all_check()", pos)?;
+        let n = get_usize(opts, "users", 4, pos)?.min(r.data.ds.n_users);
+        if self.cfg.check_only {
+            return Ok(Dynamic::UNIT);
+        }
+        let users: Vec<u32> = (0..n as u32).collect();
+        let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(
+            crate::checks::score_all_agreement(&mut run, &r.data, &users)
+                .or_else(|e| fail(e, pos))?
+                .map_or(Dynamic::UNIT, Dynamic::from),
+        )
+    }
+
     fn evaluate(&self, r: &RunHandle, protocol: &str, opts: &Map, pos: Position) -> Res<Map> {
         check_keys(opts, &["k", "split", "part", "link"], "evaluate()", pos)?;
         if protocol == "pointwise" {
             return self.evaluate_pointwise(r, opts, pos);
         }
-        let part = match get_str(opts, "split", "test", pos)?.as_str() {
-            "test" => Part::Test,
-            "valid" => Part::Valid,
-            other => {
-                return fail(
-                    format!("split must be 'test' or 'valid', got '{other}'"),
-                    pos,
-                )
-            }
-        };
-        let ks: Vec<usize> = match opts.get("k") {
-            None => vec![10, 20],
-            Some(v) => v
-                .clone()
-                .into_array()
-                .or_else(|t| fail(format!("k must be an array of integers, got {t}"), pos))?
-                .iter()
-                .map(|x| x.as_int().map(|i| i.max(1) as usize))
-                .collect::<Result<_, _>>()
-                .or_else(|t| fail(format!("k must hold integers, got {t}"), pos))?,
-        };
+        let (part, ks) = (split_part(opts, pos)?, ks_option(opts, pos)?);
         if self.cfg.check_only {
             return Ok(Map::new());
         }
@@ -818,6 +902,28 @@ pub fn engine(session: Arc<Session>) -> Engine {
         "evaluate",
         move |ctx: NativeCallContext, r: RunHandle, p: &str, o: Map| {
             s.evaluate(&r, p, &o, ctx.call_position())
+        },
+    );
+
+    let s = session.clone();
+    e.register_fn(
+        "popularity",
+        move |ctx: NativeCallContext, d: DataHandle, o: Map| {
+            s.popularity(&d, &o, ctx.call_position())
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "grad_check",
+        move |ctx: NativeCallContext, r: RunHandle, o: Map| {
+            s.grad_check(&r, &o, ctx.call_position())
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "score_all_check",
+        move |ctx: NativeCallContext, r: RunHandle, o: Map| {
+            s.score_all_check(&r, &o, ctx.call_position())
         },
     );
 

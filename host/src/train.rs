@@ -22,9 +22,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ids_tensor, Data, Part};
-use crate::eval::RankingAccumulator;
 use crate::exec::store::OptimConfig;
-use crate::exec::{Batch, HostGraph, Model};
+use crate::exec::{Batch, HostGraph, Leaf, Model};
 use crate::history::HistoryOf;
 use crate::plugins::Registry;
 
@@ -233,6 +232,9 @@ impl Components {
     }
 }
 
+/// A step's total loss, its named terms' values, and the embedding leaves it gathered.
+pub type StepLoss = (Tensor, BTreeMap<String, f64>, Vec<Leaf>);
+
 /// A trained (or training) run.
 pub struct Run {
     pub name: String,
@@ -368,7 +370,7 @@ impl Run {
 
     /// The number of training examples an epoch walks: labelled rows in
     /// pointwise mode, else positives.
-    fn n_train(&self, data: &Data) -> usize {
+    pub(crate) fn n_train(&self, data: &Data) -> usize {
         if data.labels.is_some() {
             data.split.train.len()
         } else {
@@ -377,7 +379,7 @@ impl Run {
     }
 
     /// The batch of training examples `idx` (indices into the epoch's list).
-    fn batch_of(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
+    pub(crate) fn batch_of(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
         if data.labels.is_some() {
             let rows: Vec<usize> = idx.iter().map(|&k| data.split.train[k]).collect();
             let dev = self.model.device.clone();
@@ -418,8 +420,30 @@ impl Run {
         data: &Data,
         batch: &Batch,
     ) -> Result<(f64, BTreeMap<String, f64>), String> {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.rng.random());
-        let (loss, terms, leaves) = {
+        let seed = self.rng.random();
+        let (loss, terms, leaves) = self.forward_loss(data, batch, seed)?;
+        let value = loss
+            .to_dtype(DType::F64)
+            .and_then(|v| v.to_scalar::<f64>())
+            .map_err(te)?;
+        if !value.is_finite() {
+            return Err(format!("NaN_LOSS:{value}"));
+        }
+        self.model.apply_grads(&loss, &leaves)?;
+        Ok((value, terms))
+    }
+
+    /// The training loss of a batch (the sum of the estimator's named
+    /// terms), the terms' values and the embedding leaves the step gathered.
+    /// `seed` drives the step's randomness (dropout), so a repeat is exact.
+    pub fn forward_loss(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+        seed: u64,
+    ) -> Result<StepLoss, String> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        {
             let mut g = HostGraph::new(&mut self.model, batch, &data.schema, true, &mut rng);
             let named: RVec<NamedVar> = {
                 let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
@@ -466,17 +490,8 @@ impl Run {
                 });
             }
             let leaves = std::mem::take(&mut g.leaves);
-            (total.expect("non-empty"), terms, leaves)
-        };
-        let value = loss
-            .to_dtype(DType::F64)
-            .and_then(|v| v.to_scalar::<f64>())
-            .map_err(te)?;
-        if !value.is_finite() {
-            return Err(format!("NaN_LOSS:{value}"));
+            Ok((total.expect("non-empty"), terms, leaves))
         }
-        self.model.apply_grads(&loss, &leaves)?;
-        Ok((value, terms))
     }
 
     /// Train for the configured epochs. `on_epoch` receives each log (for metrics.jsonl).
@@ -664,30 +679,11 @@ impl Run {
 
     /// Scores of every item for `users`: `[users.len() * n_items]`, row-major.
     pub fn score_users(&mut self, data: &Data, users: &[u32]) -> Result<Vec<f32>, String> {
-        let dev = self.model.device.clone();
-        let mut batch = data.user_batch(users, &dev)?;
-        self.add_latest_history(data, &mut batch, users)?;
-        let (opt, out) = self.infer_graph(data, &batch, |g, c| {
-            c.estimator.score_all(g, c.backbones.as_rslice())
-        })?;
-        let n = data.ds.n_items;
-        if let ROption::RSome(v) = opt {
-            let t = out.get(v)?;
-            if t.dims() != [users.len(), n] {
-                return Err(format!(
-                    "{}: score_all returned shape {:?}, expected [{}, {n}]",
-                    self.comps.label,
-                    t.dims(),
-                    users.len()
-                ));
-            }
-            return t
-                .to_dtype(DType::F32)
-                .and_then(|t| t.flatten_all())
-                .and_then(|t| t.to_vec1())
-                .map_err(te);
+        if let Some(all) = self.score_all_only(data, users)? {
+            return Ok(all);
         }
         // Fallback: score every (user, item) pair.
+        let n = data.ds.n_items;
         let mut all = Vec::with_capacity(users.len() * n);
         let items: Vec<u32> = (0..n as u32).collect();
         for &u in users {
@@ -695,6 +691,38 @@ impl Run {
             all.extend(self.score_pairs(data, &us, &items)?);
         }
         Ok(all)
+    }
+
+    /// The estimator's `score_all` for `users` (row-major), `None` when it has none.
+    pub fn score_all_only(
+        &mut self,
+        data: &Data,
+        users: &[u32],
+    ) -> Result<Option<Vec<f32>>, String> {
+        let dev = self.model.device.clone();
+        let mut batch = data.user_batch(users, &dev)?;
+        self.add_latest_history(data, &mut batch, users)?;
+        let (opt, out) = self.infer_graph(data, &batch, |g, c| {
+            c.estimator.score_all(g, c.backbones.as_rslice())
+        })?;
+        let ROption::RSome(v) = opt else {
+            return Ok(None);
+        };
+        let n = data.ds.n_items;
+        let t = out.get(v)?;
+        if t.dims() != [users.len(), n] {
+            return Err(format!(
+                "{}: score_all returned shape {:?}, expected [{}, {n}]",
+                self.comps.label,
+                t.dims(),
+                users.len()
+            ));
+        }
+        t.to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map(Some)
+            .map_err(te)
     }
 
     /// One score per (user, item) pair.
@@ -732,32 +760,7 @@ impl Run {
         part: Part,
         ks: &[usize],
     ) -> Result<BTreeMap<String, f64>, String> {
-        let relevant = data.positives(part);
-        let users: Vec<u32> = (0..data.ds.n_users as u32)
-            .filter(|&u| !relevant[u as usize].is_empty())
-            .collect();
-        let n = data.ds.n_items;
-        let chunk = (1 << 16) / n.max(1) + 1;
-        let mut acc = RankingAccumulator::new(ks);
-        for us in users.chunks(chunk.clamp(1, 256)) {
-            let scores = self.score_users(data, us)?;
-            for (k, &u) in us.iter().enumerate() {
-                let mut excluded = data.train_seen[u as usize].clone();
-                if part == Part::Test {
-                    excluded.extend(&data.valid_seen[u as usize]);
-                    excluded.sort_unstable();
-                    excluded.dedup();
-                }
-                acc.add(
-                    &scores[k * n..(k + 1) * n],
-                    &excluded,
-                    &relevant[u as usize],
-                );
-            }
-        }
-        let mut m = acc.finish();
-        m.insert("users".into(), acc.users as f64);
-        Ok(m)
+        crate::protocols::all_ranking(data, part, ks, |us| self.score_users(data, us))
     }
 }
 

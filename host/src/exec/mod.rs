@@ -286,6 +286,11 @@ impl Graph for HostGraph<'_> {
 
     fn input(&mut self, name: RStr<'_>) -> RResult<VarId, RString> {
         match self.batch.inputs.get(name.as_str()) {
+            // Float inputs (labels, masks, dense features) follow the model's dtype.
+            Some(t) if t.dtype().is_float() && t.dtype() != self.model.dtype => ok(t
+                .to_dtype(self.model.dtype)
+                .map(|t| self.push(t))
+                .map_err(|e| e.to_string())),
             Some(t) => RResult::ROk(self.push(t.clone())),
             None => RResult::RErr(
                 format!(
