@@ -154,6 +154,11 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             "the bundled data set is atomic files, not '{format}'"
         ));
     }
+    // Fields that dense features are built from are dropped after building.
+    let mut cfg = cfg.clone();
+    cfg.drop_fields
+        .retain(|f| !cfg.modalities.iter().any(|(_, from, _)| from == f));
+    let cfg = &cfg;
     match (cfg.source.as_str(), format) {
         ("bundled", _) => {
             let mut opts = ds::synthetic::synth_options();
@@ -339,6 +344,13 @@ impl Data {
                 &d => ds::DenseEncoding::HashedWords(d),
             };
             ds::add_dense_item_feature(&mut ds, name, from, enc).map_err(|e| e.to_string())?;
+        }
+        if let Some(items) = ds.items.as_mut() {
+            for (_, from, _) in &cfg.modalities {
+                if cfg.drop_fields.contains(from) {
+                    items.remove_field(from);
+                }
+            }
         }
         let mut split = match cfg.split.as_str() {
             "chrono_global" => ds::chrono_global(&ds, cfg.ratios),

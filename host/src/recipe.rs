@@ -561,6 +561,26 @@ impl Session {
         })
     }
 
+    /// `run_stats(run)`: epochs run, best epoch, mean seconds per epoch and
+    /// training examples per second (positives and their negatives).
+    fn run_stats(&self, r: &RunHandle) -> Map {
+        let run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let h = &run.history;
+        let n = h.len().max(1) as f64;
+        let mut m = Map::new();
+        m.insert("epochs_run".into(), (h.len() as i64).into());
+        m.insert("best_epoch".into(), (run.best_epoch as i64).into());
+        m.insert(
+            "seconds_per_epoch".into(),
+            (h.iter().map(|l| l.seconds).sum::<f64>() / n).into(),
+        );
+        m.insert(
+            "examples_per_second".into(),
+            (h.iter().map(|l| l.examples_per_second).sum::<f64>() / n).into(),
+        );
+        m
+    }
+
     /// `popularity(data, #{k, split})`: all-ranking metrics of the popularity ranking.
     fn popularity(&self, d: &DataHandle, opts: &Map, pos: Position) -> Res<Map> {
         check_keys(opts, &["k", "split"], "popularity()", pos)?;
@@ -607,6 +627,7 @@ impl Session {
             rep.failures.first().cloned().unwrap_or_default().into(),
         );
         m.insert("zero_grad".into(), rep.zero_grad.join(",").into());
+        m.insert("kinks".into(), (rep.kinks as i64).into());
         Ok(m)
     }
 
@@ -905,6 +926,8 @@ pub fn engine(session: Arc<Session>) -> Engine {
         },
     );
 
+    let s = session.clone();
+    e.register_fn("run_stats", move |r: RunHandle| s.run_stats(&r));
     let s = session.clone();
     e.register_fn(
         "popularity",
