@@ -120,3 +120,18 @@ print(`CHECK rel ${{c.max_rel_err}}`);
     );
     assert!(c["rel"] > 0.1, "{stdout}");
 }
+
+#[test]
+fn zoo_ncf() {
+    zoo_case(
+        "ncf",
+        "#{ factors: 4, layers: [8, 4] }",
+        "#{ factors: 32, layers: [64, 32, 16] }",
+        FIT,
+    );
+}
+
+#[test]
+fn zoo_dcn() {
+    zoo_case("dcn", "#{ dim: 4, deep_layers: [8] }", "#{ dim: 16 }", FIT);
+}
