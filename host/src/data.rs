@@ -48,6 +48,10 @@ pub struct DataConfig {
     /// buckets; 0 = multi-hot over the source's vocabulary).
     #[serde(default)]
     pub modalities: Vec<(String, String, usize)>,
+    /// Dense item feature files (`.npy`: one field named after the file;
+    /// `.npz`: one field per array), row `i` = item `i`, role `modality`.
+    #[serde(default)]
+    pub item_features: Vec<PathBuf>,
 }
 
 fn default_history() -> usize {
@@ -69,6 +73,7 @@ impl Default for DataConfig {
             reader: Vec::new(),
             history: default_history(),
             modalities: Vec::new(),
+            item_features: Vec::new(),
         }
     }
 }
@@ -338,6 +343,10 @@ impl Data {
 
     /// Split and index a loaded data set.
     pub fn from_dataset(mut ds: Dataset, cfg: DataConfig) -> Result<Data, String> {
+        for f in &cfg.item_features {
+            ds::attach_item_features(&mut ds, f, &ds::NpyOptions::default())
+                .map_err(|e| e.to_string())?;
+        }
         for (name, from, buckets) in &cfg.modalities {
             let enc = match buckets {
                 0 => ds::DenseEncoding::MultiHot,

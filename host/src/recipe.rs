@@ -331,6 +331,7 @@ impl Session {
                 "format",
                 "history",
                 "modalities",
+                "item_features",
             ],
             "dataset()",
             pos,
@@ -403,6 +404,19 @@ impl Session {
         cfg.history = get_usize(opts, "history", cfg.history, pos)?;
         if let Some(m) = opts.get("modalities") {
             cfg.modalities = modalities(m, pos)?;
+        }
+        if let Some(v) = opts.get("item_features") {
+            let files = v.clone().into_array().or_else(|t| {
+                fail(
+                    format!("item_features must be an array of .npy/.npz paths, got {t}"),
+                    pos,
+                )
+            })?;
+            for f in files {
+                let p = self.cfg.repo_root.join(f.to_string());
+                self.check_path(&p).or_else(|e| fail(e, pos))?;
+                cfg.item_features.push(p);
+            }
         }
         for key in ["task", "format"] {
             if opts.contains_key(key) {

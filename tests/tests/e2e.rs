@@ -566,3 +566,51 @@ fn data_info_shows_parts_and_label_balance() {
     assert!(out.contains("| test_2 | 4170 |"), "{out}");
     assert!(out.contains("| train_rct | 5809 | 100 |"), "{out}");
 }
+
+/// A `.npy` float32 matrix in NumPy's v1.0 format.
+fn write_npy(path: &std::path::Path, rows: usize, cols: usize) {
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let header = format!("{header}{}\n", " ".repeat(pad % 64));
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((header.len() as u16).to_le_bytes());
+    b.extend(header.as_bytes());
+    for k in 0..rows * cols {
+        b.extend(((k % 7) as f32 * 0.1).to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn npy_item_features_load_and_train_and_bad_shapes_name_the_file() {
+    let d = scratch("npy-features");
+    let npy = d.join("visual.npy");
+    let recipe = |tag: &str| {
+        format!(
+            r#"let data = dataset("bundled", #{{ item_features: ["{}"] }});
+print(data_info(data));
+let run = train(data, backbone("fm", #{{ dim: 8 }}), estimator("naive"), #{{ epochs: 1 }});
+print(`CHECK {tag} ${{evaluate(run, "all_ranking")["ndcg@10"]}}`);"#,
+            npy.display()
+        )
+    };
+    write_npy(&npy, 1, 4);
+    let (o, _) = run_recipe("npy-bad", &recipe("bad"), &[]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("visual.npy") && err.contains("has 1 rows"),
+        "{err}"
+    );
+    let n: usize = err
+        .split("the data set has ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("item count in the error");
+    write_npy(&npy, n, 4);
+    let (o, _) = run_recipe("npy-good", &recipe("good"), &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(checks(&out)["good"] > 0.0, "{out}");
+}
