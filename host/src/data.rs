@@ -137,10 +137,12 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
-    // `format` names the reader of a folder (`atomic` by default, `ctar`);
-    // the named source `ctar` is the CTAR release.
+    // `format` names the reader of a folder (`atomic` by default; `ctar`,
+    // `movielens`, `kuairec`, `mind`, `obd`) or of a file (`amazon`); the
+    // named sources `ctar` and `obd` are the releases in ../shared/data.
     let format = match (cfg.source.as_str(), reader_opt("format")) {
         ("ctar", _) => "ctar",
+        ("obd", _) => "obd",
         (_, Some(f)) => f,
         (_, None) => "atomic",
     };
@@ -197,9 +199,36 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             };
             ds::load_atomic(&dir, &stem, &opts)
         }
+        (source, "movielens") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_movielens(&dir, &ds::MovieLensOptions::default())
+        }
+        (source, "kuairec") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_kuairec(&dir, &ds::KuaiRecOptions::default())
+        }
+        (source, "mind") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_mind(&dir, &ds::MindOptions::default())
+        }
+        // A folder holding the `bts` (train) and `random` (test) logs.
+        (source, "obd") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_obd_pair(&dir)
+        }
+        (source, "amazon") => {
+            let file = repo_root.join(source);
+            if !file.is_file() {
+                return Err(format!(
+                    "amazon: '{}' is not a ratings file (user,item,rating,timestamp lines)",
+                    file.display()
+                ));
+            }
+            ds::load_amazon(&file, None, &ds::AmazonOptions::default())
+        }
         (_, other) => {
             return Err(format!(
-                "unknown data format '{other}' (valid: atomic, ctar)"
+                "unknown data format '{other}' (valid: atomic, ctar, movielens, kuairec, mind, obd, amazon)"
             ))
         }
     }
@@ -253,7 +282,7 @@ pub fn is_named_source(source: &str) -> bool {
 }
 
 /// Real data sets found by name under `datasets/data/` or `../shared/data/`.
-const SHARED_SOURCES: [&str; 2] = ["ml-100k", "ctar"];
+const SHARED_SOURCES: [&str; 3] = ["ml-100k", "ctar", "obd"];
 
 /// Resolve a data source name to a folder and a file stem.
 pub fn resolve_source(source: &str, repo_root: &Path) -> Result<(PathBuf, String), String> {

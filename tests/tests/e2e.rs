@@ -614,3 +614,28 @@ print(`CHECK {tag} ${{evaluate(run, "all_ranking")["ndcg@10"]}}`);"#,
     assert!(o.status.success(), "{err}");
     assert!(checks(&out)["good"] > 0.0, "{out}");
 }
+
+/// The Open Bandit sample as a named source: trains pointwise on the
+/// Bernoulli-TS log (`train`) and evaluates on the uniform-random log
+/// (`test`), whose click rate the reader's counts fix (38 of 10,000).
+#[test]
+fn open_bandit_loads_as_a_named_source_and_trains_pointwise() {
+    if shared_data("obd").is_none() {
+        return;
+    }
+    let body = r#"
+let data = dataset("obd", #{ split: "given", label: "click" });
+let run = train(data, backbone("mf", #{ dim: 8 }), estimator("naive"), #{ epochs: 2, batch_size: 1024, lr: 0.01 });
+let m = evaluate(run, "pointwise", #{ part: "test" });
+print(`CHECK rate ${m.mean_label}`);
+print(`CHECK n ${m.n}`);
+print(`CHECK auc ${m.auc}`);
+"#;
+    let (o, _) = run_recipe("obd-source", body, &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let c = checks(&out);
+    assert_eq!(c["n"], 10000.0);
+    assert!((c["rate"] - 0.0038).abs() < 1e-9, "{out}");
+    assert!(c["auc"] > 0.0 && c["auc"] < 1.0, "{out}");
+}
