@@ -38,6 +38,8 @@ pub fn build() {
                 "-p",
                 "causalrec-plugin-debias",
                 "-p",
+                "causalrec-plugin-seq",
+                "-p",
                 "causalrec-toy-plugins",
                 "-p",
                 "causalrec-bad-abi-plugin",

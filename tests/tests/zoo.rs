@@ -135,3 +135,33 @@ fn zoo_ncf() {
 fn zoo_dcn() {
     zoo_case("dcn", "#{ dim: 4, deep_layers: [8] }", "#{ dim: 16 }", FIT);
 }
+
+#[test]
+fn zoo_din() {
+    zoo_case(
+        "din",
+        r#"#{ dim: 4, attention_layers: "6", layers: "8" }"#,
+        "#{ dim: 32 }",
+        FIT,
+    );
+}
+
+#[test]
+fn zoo_din_prelu() {
+    zoo_case(
+        "din",
+        r#"#{ dim: 4, attention_layers: "6", layers: "8", activation: "prelu" }"#,
+        r#"#{ dim: 32, activation: "prelu" }"#,
+        FIT,
+    );
+}
+
+#[test]
+fn zoo_nrhub() {
+    zoo_case("nrhub", "#{ dim: 4, attention_dim: 6 }", "#{ dim: 32 }", FIT);
+}
+
+#[test]
+fn zoo_srgnn() {
+    zoo_case("srgnn", "#{ dim: 4, steps: 2 }", "#{ dim: 32 }", FIT);
+}
