@@ -38,6 +38,8 @@ fn build() {
                 "-p",
                 "causalrec-plugin-debias",
                 "-p",
+                "causalrec-plugin-graph",
+                "-p",
                 "causalrec-toy-plugins",
                 "-p",
                 "causalrec-bad-abi-plugin",
@@ -304,10 +306,18 @@ fn recipe_errors_name_file_line_and_column() {
         &[],
     );
     let err = text(&o).1;
+    // The list grows with the zoo: check it names the built-in ones, sorted.
+    let valid: Vec<&str> = err
+        .split("valid backbones: ")
+        .nth(1)
+        .and_then(|l| l.lines().next())
+        .map(|l| l.split(", ").collect())
+        .unwrap_or_default();
     assert!(
         err.contains("unknown_bb.rhai:2:9")
             && err.contains("unknown backbone 'mff'")
-            && err.contains("valid backbones: fm, gmf, mf, nfm"),
+            && ["fm", "gmf", "mf", "nfm"].iter().all(|b| valid.contains(b))
+            && valid.windows(2).all(|w| w[0] < w[1]),
         "{err}"
     );
 
@@ -677,4 +687,107 @@ fn data_info_shows_parts_and_label_balance() {
     );
     assert!(out.contains("| test_2 | 4170 |"), "{out}");
     assert!(out.contains("| train_rct | 5809 | 100 |"), "{out}");
+}
+
+/// ML-100K with MMGCN's modalities: genres (multi-hot) and hashed title words.
+fn ml100k_with_modalities(split: &str) -> String {
+    format!(
+        r#"dataset("ml-100k", #{{ split: "{split}", ratios: [0.8, 0.1, 0.1], positive_threshold: 4.0,
+            modalities: #{{ genre: "class", title: #{{ from: "movie_title", hash: 64 }} }} }})"#
+    )
+}
+
+/// The graph backbones' gradients (f64, analytic against central
+/// differences) on a batch, and their whole-graph `score_all` against the
+/// per-pair path (the batch's K-hop subgraph). The step is 1e-6: with 1e-4
+/// some LeakyReLU inputs of MMGCN cross zero inside the difference.
+#[test]
+fn graph_backbones_pass_gradient_and_score_all_checks() {
+    if shared_data("ml-100k").is_none() {
+        return;
+    }
+    let recipe = format!(
+        r#"
+let data = {};
+let opts = #{{ lr: 0.001, epochs: 1, batch_size: 8192, negatives: 1, loss: "bpr", f64: true, seed: 7 }};
+for spec in [
+    ["lightgcn", "lightgcn", #{{ dim: 8, layers: 2 }}],
+    ["lightgcn_sampled", "lightgcn", #{{ dim: 8, layers: 3, max_neighbors: 4 }}],
+    ["mmgcn_mean", "mmgcn", #{{ dim: 8, layers: 2, latent: 8 }}],
+    ["mmgcn_max", "mmgcn", #{{ dim: 8, layers: 2, latent: 0, aggr: "max", concat: true }}],
+] {{
+    let run = train(data, backbone(spec[1], spec[2]), estimator("naive"), opts);
+    let g = grad_check(run, #{{ batch: 8, per_param: 4, h: 1e-6 }});
+    print(`CHECK ${{spec[0]}}_checked ${{g.checked}}`);
+    print(`CHECK ${{spec[0]}}_failures ${{g.failures}}`);
+    print(`CHECK ${{spec[0]}}_zero_grad ${{g.zero_grad.len()}}`);
+    print(`CHECK ${{spec[0]}}_score_all ${{score_all_check(run, #{{ users: 4 }})}}`);
+}}
+"#,
+        ml100k_with_modalities("chrono_global")
+    );
+    let (o, _) = run_recipe("graph_checks", &recipe, &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let c = checks(&out);
+    for m in ["lightgcn", "lightgcn_sampled", "mmgcn_mean", "mmgcn_max"] {
+        assert!(c[&format!("{m}_checked")] > 0.0, "{out}");
+        assert_eq!(c[&format!("{m}_failures")], 0.0, "{m}: {out}");
+        assert_eq!(c[&format!("{m}_zero_grad")], 0.0, "{m}: {out}");
+        assert!(c[&format!("{m}_score_all")] < 1e-9, "{m}: {out}");
+    }
+}
+
+/// Both graph backbones beat the popularity ranking on NDCG@10 (all-ranking,
+/// per-user chronological split, seeded).
+#[test]
+fn graph_backbones_beat_popularity_on_ml100k() {
+    if shared_data("ml-100k").is_none() {
+        return;
+    }
+    let recipe = format!(
+        r#"
+let data = {};
+print(`CHECK popularity ${{popularity(data, #{{ k: [10] }})["ndcg@10"]}}`);
+for spec in [
+    ["lightgcn", #{{ dim: 32, layers: 2 }}, 0.01, 5],
+    ["mmgcn", #{{ dim: 64, layers: 2 }}, 0.005, 4],
+] {{
+    let run = train(data, backbone(spec[0], spec[1]), estimator("naive"),
+        #{{ lr: spec[2], epochs: spec[3], batch_size: 2048, negatives: 1, loss: "bpr", seed: 7 }});
+    print(`CHECK ${{spec[0]}} ${{evaluate(run, "all_ranking", #{{ k: [10] }})["ndcg@10"]}}`);
+}}
+"#,
+        ml100k_with_modalities("chrono_user")
+    );
+    let (o, _) = run_recipe("graph_learn", &recipe, &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let c = checks(&out);
+    for m in ["lightgcn", "mmgcn"] {
+        assert!(
+            c[m] > 1.1 * c["popularity"],
+            "{m} NDCG@10 {} vs popularity {}",
+            c[m],
+            c["popularity"]
+        );
+    }
+}
+
+#[test]
+fn mmgcn_without_modality_fields_says_what_is_missing() {
+    let (o, _) = run_recipe(
+        "mmgcn_no_modality",
+        r#"let d = dataset("bundled");
+           train(d, backbone("mmgcn", #{dim: 8}), estimator("naive"), #{epochs: 1, loss: "bpr"});"#,
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(!o.status.success());
+    assert!(
+        err.contains("mmgcn needs item modality features")
+            && err.contains("role 'modality'")
+            && err.contains("#{modalities:"),
+        "{err}"
+    );
 }
