@@ -1,1 +1,130 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Shared helpers of the end-to-end tests in `tests/`: build the host and
+//! the plugins once per test process, run the host and recipes in scratch
+//! folders, read `CHECK name value` lines.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+static BUILD: Once = Once::new();
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("debug")
+}
+
+/// Build the host and every plugin crate once per test process.
+pub fn build() {
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .current_dir(root())
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "causalrec-host",
+                "-p",
+                "causalrec-plugin-ctr",
+                "-p",
+                "causalrec-plugin-debias",
+                "-p",
+                "causalrec-plugin-graph",
+                "-p",
+                "causalrec-toy-plugins",
+                "-p",
+                "causalrec-bad-abi-plugin",
+                "-p",
+                "causalrec-example-plugin",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(st.success(), "cargo build failed");
+        // Fixtures live in their own folder so normal runs never see them.
+        let fx = fixtures();
+        std::fs::create_dir_all(&fx).unwrap();
+        for f in ["libtoy_fixture_plugin.so", "libbad_abi_fixture.so"] {
+            std::fs::copy(target_dir().join(f), fx.join(f)).unwrap();
+        }
+    });
+}
+
+pub fn fixtures() -> PathBuf {
+    target_dir().join("e2e-fixtures")
+}
+
+pub fn host(args: &[&str]) -> Output {
+    build();
+    Command::new(target_dir().join("host"))
+        .current_dir(root())
+        .env("CAUSALREC_NO_PROGRESS", "1")
+        .env_remove("CAUSALREC_PLUGIN_PATH")
+        .args(args)
+        .output()
+        .expect("run host")
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A scratch folder inside the repository (recipes may only read inside it).
+pub fn scratch(name: &str) -> PathBuf {
+    let d = target_dir().join("e2e-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn run_recipe(name: &str, body: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let d = scratch(name);
+    let recipe = d.join(format!("{name}.rhai"));
+    std::fs::write(&recipe, body).unwrap();
+    let out = d.join("out");
+    let fx = fixtures();
+    build();
+    let mut args = vec![
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--plugin-dir",
+        fx.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    (host(&args), out)
+}
+
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let p = root().join("../shared/data").join(name);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+/// `CHECK <name> <value>` lines a recipe printed.
+pub fn checks(stdout: &str) -> std::collections::BTreeMap<String, f64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("CHECK "))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}

@@ -546,6 +546,12 @@ impl Table {
         Ok(())
     }
 
+    /// Removes the field called `name`, returning it if it was there.
+    pub fn remove_field(&mut self, name: &str) -> Option<(FieldMeta, Column)> {
+        let (i, _) = self.field(name)?;
+        Some((self.fields.remove(i), self.columns.remove(i)))
+    }
+
     /// The number of rows (0 for a table without fields).
     pub fn n_rows(&self) -> usize {
         self.columns.first().map_or(0, Column::len)

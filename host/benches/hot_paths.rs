@@ -1,10 +1,13 @@
 //! Criterion benchmarks of the hot paths: row-sparse gather and row-wise Adam
-//! update (independent of table size), and top-K selection for all-ranking.
+//! update (independent of table size), top-K selection for all-ranking, and
+//! history assembly (`history` / `history_mask` for a batch of 1024, L = 50).
 //! End-to-end throughput: `metrics.jsonl` of any run has `examples_per_second`.
 
 use candle_core::{DType, Device};
 use causalrec_host::eval::top_k;
 use causalrec_host::exec::store::{OptimConfig, TableStore};
+use causalrec_host::exec::Batch;
+use causalrec_host::history::{Histories, HistoryOf};
 use causalrec_sdk::Init;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
@@ -68,5 +71,28 @@ fn ranking(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sparse_store, ranking);
+fn histories(c: &mut Criterion) {
+    // 100k positives of 1,000 users over 10,000 items.
+    let (users, items) = (ids(100_000, 1_000), ids(100_000, 10_000));
+    let pos: Vec<(u32, u32, f64)> = users
+        .iter()
+        .zip(&items)
+        .enumerate()
+        .map(|(k, (&u, &i))| (u, i, k as f64))
+        .collect();
+    let h = Histories::build(1_000, &pos, 50);
+    let keys: Vec<HistoryOf> = ids(1024, 100_000)
+        .into_iter()
+        .map(|k| HistoryOf::TrainPositive(k as usize))
+        .collect();
+    c.bench_function("history_batch_1024x50", |b| {
+        b.iter(|| {
+            let mut batch = Batch::default();
+            h.add_to(&mut batch, &keys, &Device::Cpu).unwrap();
+            batch
+        })
+    });
+}
+
+criterion_group!(benches, sparse_store, ranking, histories);
 criterion_main!(benches);

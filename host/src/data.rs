@@ -48,6 +48,10 @@ pub struct DataConfig {
     /// buckets; 0 = multi-hot over the source's vocabulary).
     #[serde(default)]
     pub modalities: Vec<(String, String, usize)>,
+    /// Dense item feature files (`.npy`: one field named after the file;
+    /// `.npz`: one field per array), row `i` = item `i`, role `modality`.
+    #[serde(default)]
+    pub item_features: Vec<PathBuf>,
 }
 
 fn default_history() -> usize {
@@ -69,6 +73,7 @@ impl Default for DataConfig {
             reader: Vec::new(),
             history: default_history(),
             modalities: Vec::new(),
+            item_features: Vec::new(),
         }
     }
 }
@@ -132,10 +137,12 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
-    // `format` names the reader of a folder (`atomic` by default, `ctar`);
-    // the named source `ctar` is the CTAR release.
+    // `format` names the reader of a folder (`atomic` by default; `ctar`,
+    // `movielens`, `kuairec`, `mind`, `obd`) or of a file (`amazon`); the
+    // named sources `ctar` and `obd` are the releases in ../shared/data.
     let format = match (cfg.source.as_str(), reader_opt("format")) {
         ("ctar", _) => "ctar",
+        ("obd", _) => "obd",
         (_, Some(f)) => f,
         (_, None) => "atomic",
     };
@@ -154,6 +161,11 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             "the bundled data set is atomic files, not '{format}'"
         ));
     }
+    // Fields that dense features are built from are dropped after building.
+    let mut cfg = cfg.clone();
+    cfg.drop_fields
+        .retain(|f| !cfg.modalities.iter().any(|(_, from, _)| from == f));
+    let cfg = &cfg;
     match (cfg.source.as_str(), format) {
         ("bundled", _) => {
             let mut opts = ds::synthetic::synth_options();
@@ -187,9 +199,36 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
             };
             ds::load_atomic(&dir, &stem, &opts)
         }
+        (source, "movielens") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_movielens(&dir, &ds::MovieLensOptions::default())
+        }
+        (source, "kuairec") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_kuairec(&dir, &ds::KuaiRecOptions::default())
+        }
+        (source, "mind") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_mind(&dir, &ds::MindOptions::default())
+        }
+        // A folder holding the `bts` (train) and `random` (test) logs.
+        (source, "obd") => {
+            let (dir, _) = resolve_source(source, repo_root)?;
+            ds::load_obd_pair(&dir)
+        }
+        (source, "amazon") => {
+            let file = repo_root.join(source);
+            if !file.is_file() {
+                return Err(format!(
+                    "amazon: '{}' is not a ratings file (user,item,rating,timestamp lines)",
+                    file.display()
+                ));
+            }
+            ds::load_amazon(&file, None, &ds::AmazonOptions::default())
+        }
         (_, other) => {
             return Err(format!(
-                "unknown data format '{other}' (valid: atomic, ctar)"
+                "unknown data format '{other}' (valid: atomic, ctar, movielens, kuairec, mind, obd, amazon)"
             ))
         }
     }
@@ -243,7 +282,7 @@ pub fn is_named_source(source: &str) -> bool {
 }
 
 /// Real data sets found by name under `datasets/data/` or `../shared/data/`.
-const SHARED_SOURCES: [&str; 2] = ["ml-100k", "ctar"];
+const SHARED_SOURCES: [&str; 3] = ["ml-100k", "ctar", "obd"];
 
 /// Resolve a data source name to a folder and a file stem.
 pub fn resolve_source(source: &str, repo_root: &Path) -> Result<(PathBuf, String), String> {
@@ -333,12 +372,23 @@ impl Data {
 
     /// Split and index a loaded data set.
     pub fn from_dataset(mut ds: Dataset, cfg: DataConfig) -> Result<Data, String> {
+        for f in &cfg.item_features {
+            ds::attach_item_features(&mut ds, f, &ds::NpyOptions::default())
+                .map_err(|e| e.to_string())?;
+        }
         for (name, from, buckets) in &cfg.modalities {
             let enc = match buckets {
                 0 => ds::DenseEncoding::MultiHot,
                 &d => ds::DenseEncoding::HashedWords(d),
             };
             ds::add_dense_item_feature(&mut ds, name, from, enc).map_err(|e| e.to_string())?;
+        }
+        if let Some(items) = ds.items.as_mut() {
+            for (_, from, _) in &cfg.modalities {
+                if cfg.drop_fields.contains(from) {
+                    items.remove_field(from);
+                }
+            }
         }
         let mut split = match cfg.split.as_str() {
             "chrono_global" => ds::chrono_global(&ds, cfg.ratios),

@@ -331,6 +331,7 @@ impl Session {
                 "format",
                 "history",
                 "modalities",
+                "item_features",
             ],
             "dataset()",
             pos,
@@ -403,6 +404,19 @@ impl Session {
         cfg.history = get_usize(opts, "history", cfg.history, pos)?;
         if let Some(m) = opts.get("modalities") {
             cfg.modalities = modalities(m, pos)?;
+        }
+        if let Some(v) = opts.get("item_features") {
+            let files = v.clone().into_array().or_else(|t| {
+                fail(
+                    format!("item_features must be an array of .npy/.npz paths, got {t}"),
+                    pos,
+                )
+            })?;
+            for f in files {
+                let p = self.cfg.repo_root.join(f.to_string());
+                self.check_path(&p).or_else(|e| fail(e, pos))?;
+                cfg.item_features.push(p);
+            }
         }
         for key in ["task", "format"] {
             if opts.contains_key(key) {
@@ -561,6 +575,26 @@ impl Session {
         })
     }
 
+    /// `run_stats(run)`: epochs run, best epoch, mean seconds per epoch and
+    /// training examples per second (positives and their negatives).
+    fn run_stats(&self, r: &RunHandle) -> Map {
+        let run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let h = &run.history;
+        let n = h.len().max(1) as f64;
+        let mut m = Map::new();
+        m.insert("epochs_run".into(), (h.len() as i64).into());
+        m.insert("best_epoch".into(), (run.best_epoch as i64).into());
+        m.insert(
+            "seconds_per_epoch".into(),
+            (h.iter().map(|l| l.seconds).sum::<f64>() / n).into(),
+        );
+        m.insert(
+            "examples_per_second".into(),
+            (h.iter().map(|l| l.examples_per_second).sum::<f64>() / n).into(),
+        );
+        m
+    }
+
     /// `popularity(data, #{k, split})`: all-ranking metrics of the popularity ranking.
     fn popularity(&self, d: &DataHandle, opts: &Map, pos: Position) -> Res<Map> {
         check_keys(opts, &["k", "split"], "popularity()", pos)?;
@@ -607,6 +641,7 @@ impl Session {
             rep.failures.first().cloned().unwrap_or_default().into(),
         );
         m.insert("zero_grad".into(), rep.zero_grad.join(",").into());
+        m.insert("kinks".into(), (rep.kinks as i64).into());
         Ok(m)
     }
 
@@ -905,6 +940,8 @@ pub fn engine(session: Arc<Session>) -> Engine {
         },
     );
 
+    let s = session.clone();
+    e.register_fn("run_stats", move |r: RunHandle| s.run_stats(&r));
     let s = session.clone();
     e.register_fn(
         "popularity",

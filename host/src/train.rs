@@ -263,8 +263,9 @@ impl Run {
         device: Device,
     ) -> Result<Run, String> {
         cfg.optim.validate()?;
-        if cfg.batch_size == 0 || cfg.epochs == 0 {
-            return Err("batch_size and epochs must be > 0".into());
+        // epochs = 0 builds and prepares the model only (for checks).
+        if cfg.batch_size == 0 {
+            return Err("batch_size must be > 0".into());
         }
         let dtype = if cfg.f64 { DType::F64 } else { DType::F32 };
         let mut model = Model::new(cfg.seed, dtype, device, cfg.optim.clone());
@@ -682,13 +683,13 @@ impl Run {
         if let Some(all) = self.score_all_only(data, users)? {
             return Ok(all);
         }
-        // Fallback: score every (user, item) pair.
+        // Fallback: score every (user, item) pair, ~32k pairs per graph.
         let n = data.ds.n_items;
         let mut all = Vec::with_capacity(users.len() * n);
-        let items: Vec<u32> = (0..n as u32).collect();
-        for &u in users {
-            let us = vec![u; n];
-            all.extend(self.score_pairs(data, &us, &items)?);
+        for us in users.chunks((1 << 15) / n.max(1) + 1) {
+            let pu: Vec<u32> = us.iter().flat_map(|&u| std::iter::repeat_n(u, n)).collect();
+            let pi: Vec<u32> = us.iter().flat_map(|_| 0..n as u32).collect();
+            all.extend(self.score_pairs(data, &pu, &pi)?);
         }
         Ok(all)
     }

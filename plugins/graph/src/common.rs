@@ -246,14 +246,6 @@ impl<M: GraphModel> BackboneImpl for GraphBackbone<M> {
         self.0.embed(g, &st)
     }
 
-    fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        g.get(emb, "user")
-    }
-
-    fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        g.get(emb, "item")
-    }
-
     fn predict<'c>(
         &self,
         _g: &'c Ctx<'_, '_>,

@@ -6,6 +6,8 @@
 //! - `toy_field`: appends one learned field `M(u)` to `emb.fields` before
 //!   `predict_fields` (the DecRS pattern).
 //! - `toy_panic`: panics inside a stage (the boundary must report it).
+//! - `toy_wrong_grad`: adds `<stop_gradient(user), item>` to the backbone's
+//!   score, so its analytic gradient misses a term (`grad_check` must fail).
 //! - loss `nan_after`: BCE for `steps` calls, then NaN (tests the NaN guard).
 
 #![allow(non_local_definitions)]
@@ -54,6 +56,19 @@ impl EstimatorImpl for AppendField {
     }
 }
 
+/// A score whose analytic user gradient is wrong (a detached term).
+struct WrongGrad;
+
+impl EstimatorImpl for WrongGrad {
+    fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
+        let b = bb.main()?;
+        let emb = b.embed(g)?;
+        let u = b.encode_user(g, &emb)?;
+        let i = b.encode_item(g, &emb)?;
+        Ok(b.predict(g, u, i, &emb)? + (u.detach() * i).sum(-1))
+    }
+}
+
 /// Panics inside `score` (the SDK must turn it into an error value).
 struct Panics;
 
@@ -88,6 +103,12 @@ impl LossImpl for NanAfter {
 
 fn components() -> Vec<ComponentDef> {
     vec![
+        ComponentDef::estimator(
+            "toy_wrong_grad",
+            "Test: a score with a detached term (its gradient check must fail)",
+            vec![],
+            |_| Ok(WrongGrad),
+        ),
         ComponentDef::estimator(
             "toy_rewrite",
             "Test: rewrites the item embedding at the embed hook point (IV4Rec+ pattern)",

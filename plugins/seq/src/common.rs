@@ -1,0 +1,179 @@
+//! What the three history backbones share: parameter checks, the item table
+//! shared by the candidate and the history, and the history hook points.
+//!
+//! Host contract: a backbone with `needs_history` gets the batch inputs
+//! `history` `[B, L]` (item ids, oldest first, valid entries left-aligned,
+//! padding id 0) and `history_mask` `[B, L]` (1 = valid, 0 = padding). The
+//! embed stage turns them into the hook points `history` `[B, L, d]` and
+//! `history_mask` `[B, L]`; later stages read the hook points, so an estimator
+//! that rewrites them (IV4Rec+) changes what the model sees.
+
+use causalrec_sdk::{BackboneImpl, BackboneInfo, Ctx, Emb, Init, Params, Result, Var};
+
+/// The table of item embeddings, shared by the candidate and the history.
+pub const ITEM_TABLE: &str = "item";
+
+/// `dim` and `init_std`, checked.
+pub fn dim_and_std(p: &Params, component: &str) -> Result<(usize, f64)> {
+    let dim = p.usize("dim")?;
+    if dim == 0 {
+        return Err(format!("{component}: parameter 'dim' must be at least 1"));
+    }
+    let std = p.f64("init_std")?;
+    if !(std.is_finite() && std > 0.0) {
+        return Err(format!(
+            "{component}: parameter 'init_std' must be a positive number, got {std}"
+        ));
+    }
+    Ok((dim, std))
+}
+
+/// A positive integer parameter.
+pub fn positive(p: &Params, component: &str, name: &str) -> Result<usize> {
+    let v = p.usize(name)?;
+    if v == 0 {
+        return Err(format!(
+            "{component}: parameter '{name}' must be at least 1"
+        ));
+    }
+    Ok(v)
+}
+
+/// Hidden layer sizes, given as text (`"80,40"`) or as a list (`[80, 40]`):
+/// at least one size, every size at least 1.
+pub fn layer_sizes(p: &Params, component: &str, name: &str) -> Result<Vec<usize>> {
+    let sizes = match p.string(name) {
+        Ok(text) => parse_sizes(&text)
+            .map_err(|e| format!("{component}: parameter '{name}' ({text:?}): {e}"))?,
+        Err(_) => p.usize_list(name)?,
+    };
+    if sizes.is_empty() || sizes.contains(&0) {
+        return Err(format!(
+            "{component}: parameter '{name}' needs at least one layer size and no size 0, got {sizes:?}"
+        ));
+    }
+    Ok(sizes)
+}
+
+/// `"80, 40"` -> `[80, 40]`.
+pub fn parse_sizes(text: &str) -> Result<Vec<usize>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("'{s}' is not a non-negative integer"))
+        })
+        .collect()
+}
+
+/// Declare the shared item table.
+pub fn declare_items(g: &Ctx<'_, '_>, dim: usize, init_std: f64) {
+    let n = g.schema().n_items as usize;
+    g.embedding(ITEM_TABLE, n, dim, Init::normal(init_std));
+}
+
+/// The hook points `item` (when the batch has a candidate), `history` and
+/// `history_mask`, with the candidate and the history read from one table.
+pub fn embed_items_and_history(
+    g: &Ctx<'_, '_>,
+    component: &str,
+    dim: usize,
+    init_std: f64,
+) -> Result<Emb> {
+    declare_items(g, dim, init_std);
+    for name in ["history", "history_mask"] {
+        if !g.has_input(name) {
+            return Err(format!(
+                "{component} reads the user's history, but the batch has no input '{name}' \
+                 (the host adds 'history' and 'history_mask' for backbones with needs_history)"
+            ));
+        }
+    }
+    let mut emb = Emb::default();
+    // All-ranking batches carry users only.
+    if let Some(i) = g.try_input("item") {
+        emb.set("item", g.lookup(ITEM_TABLE, i).id);
+    }
+    emb.set("history", g.lookup(ITEM_TABLE, g.input("history")).id);
+    emb.set("history_mask", g.input("history_mask").to_float().id);
+    Ok(emb)
+}
+
+/// The history hook points `(history [B, L, d], history_mask [B, L])`.
+pub fn history<'c>(g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<(Var<'c>, Var<'c>)> {
+    Ok((g.get(emb, "history")?, g.get(emb, "history_mask")?))
+}
+
+/// 1 where a row of a `[B, L]` 0/1 mask has any valid entry, else 0: `[B]`.
+pub fn any_valid(mask: Var<'_>) -> Var<'_> {
+    mask.sum(1).clamp(0.0, 1.0)
+}
+
+/// What differs between NRHUB and SR-GNN: the user encoder over the hook
+/// points. Both score by the inner product with the candidate's embedding.
+pub trait UserTower: Send + Sync + 'static {
+    /// Embedding size `d`.
+    fn dim(&self) -> usize;
+    /// Standard deviation of the item table's initialisation.
+    fn init_std(&self) -> f64;
+    /// The hook points.
+    fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb>;
+    /// The user vector `[B, d]` (independent of the candidate).
+    fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>>;
+}
+
+/// A [`UserTower`] scored by `y = u^T v_i` with the item embedding `v_i`;
+/// `score_all` scores every item at once against the item table.
+pub struct DotProduct<T>(pub T);
+
+impl<T: UserTower> BackboneImpl for DotProduct<T> {
+    fn info(&self) -> BackboneInfo {
+        BackboneInfo {
+            field_interaction: false,
+            score_all: true,
+            needs_history: true,
+            dim: self.0.dim() as u64,
+        }
+    }
+
+    fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb> {
+        self.0.embed(g)
+    }
+
+    fn encode_user<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
+        self.0.encode_user(g, emb)
+    }
+
+    fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
+        g.get(emb, "item")
+    }
+
+    fn predict<'c>(
+        &self,
+        _g: &'c Ctx<'_, '_>,
+        user: Var<'c>,
+        item: Var<'c>,
+        _emb: &Emb,
+    ) -> Result<Var<'c>> {
+        Ok((user * item).sum(-1))
+    }
+
+    fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, user: Var<'c>) -> Result<Option<Var<'c>>> {
+        declare_items(g, self.0.dim(), self.0.init_std());
+        Ok(Some(user.matmul(g.table_all(ITEM_TABLE).transpose(0, 1))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_from_text() {
+        assert_eq!(parse_sizes("80,40").unwrap(), vec![80, 40]);
+        assert_eq!(parse_sizes(" 200 , 80 ,").unwrap(), vec![200, 80]);
+        assert!(parse_sizes("80,x").is_err());
+        assert!(parse_sizes("-3").is_err());
+    }
+}
