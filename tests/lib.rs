@@ -40,6 +40,8 @@ pub fn build() {
                 "-p",
                 "causalrec-plugin-seq",
                 "-p",
+                "causalrec-plugin-graph",
+                "-p",
                 "causalrec-toy-plugins",
                 "-p",
                 "causalrec-bad-abi-plugin",

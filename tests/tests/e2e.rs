@@ -639,3 +639,60 @@ print(`CHECK auc ${m.auc}`);
     assert!((c["rate"] - 0.0038).abs() < 1e-9, "{out}");
     assert!(c["auc"] > 0.0 && c["auc"] < 1.0, "{out}");
 }
+
+/// The graph backbones' variants the zoo test leaves out (neighbour
+/// sampling, MMGCN's max aggregation with concatenation on raw features):
+/// gradients (f64, against central differences) on a batch, and the
+/// whole-graph `score_all` against the per-pair path (the batch's K-hop
+/// subgraph). The step is 1e-6: with 1e-4 some LeakyReLU or max inputs
+/// cross a kink inside the difference.
+#[test]
+fn graph_backbone_variants_pass_gradient_and_score_all_checks() {
+    if shared_data("ml-100k").is_none() {
+        return;
+    }
+    let recipe = r#"
+let data = dataset("ml-100k", #{ split: "chrono_global", ratios: [0.8, 0.1, 0.1], positive_threshold: 4.0,
+    modalities: #{ genre: "class", title: #{ from: "movie_title", hash: 64 } } });
+let opts = #{ lr: 0.001, epochs: 1, batch_size: 8192, negatives: 1, loss: "bpr", f64: true, seed: 7 };
+for spec in [
+    ["lightgcn_sampled", "lightgcn", #{ dim: 8, layers: 3, max_neighbors: 4 }],
+    ["mmgcn_max", "mmgcn", #{ dim: 8, layers: 2, latent: 0, aggr: "max", concat: true }],
+] {
+    let run = train(data, backbone(spec[1], spec[2]), estimator("naive"), opts);
+    let g = grad_check(run, #{ batch: 8, per_param: 4, h: 1e-6 });
+    print(`CHECK ${spec[0]}_checked ${g.checked}`);
+    print(`CHECK ${spec[0]}_failures ${g.failures}`);
+    print(`CHECK ${spec[0]}_zero_grad ${g.zero_grad.len()}`);
+    print(`CHECK ${spec[0]}_score_all ${score_all_check(run, #{ users: 4 })}`);
+}
+"#;
+    let (o, _) = run_recipe("graph_checks", recipe, &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let c = checks(&out);
+    for m in ["lightgcn_sampled", "mmgcn_max"] {
+        assert!(c[&format!("{m}_checked")] > 0.0, "{out}");
+        assert_eq!(c[&format!("{m}_failures")], 0.0, "{m}: {out}");
+        assert_eq!(c[&format!("{m}_zero_grad")], 0.0, "{m}: {out}");
+        assert!(c[&format!("{m}_score_all")] < 1e-9, "{m}: {out}");
+    }
+}
+
+#[test]
+fn mmgcn_without_modality_fields_says_what_is_missing() {
+    let (o, _) = run_recipe(
+        "mmgcn_no_modality",
+        r#"let d = dataset("bundled");
+           train(d, backbone("mmgcn", #{dim: 8}), estimator("naive"), #{epochs: 1, loss: "bpr"});"#,
+        &[],
+    );
+    let err = text(&o).1;
+    assert!(!o.status.success());
+    assert!(
+        err.contains("mmgcn needs item modality features")
+            && err.contains("role 'modality'")
+            && err.contains("#{modalities:"),
+        "{err}"
+    );
+}

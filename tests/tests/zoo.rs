@@ -15,16 +15,19 @@ use causalrec_e2e::*;
 /// The data every zoo test uses: ML-100K with its user and item fields
 /// (genres, year; age, gender, occupation) and dense item features built
 /// from genres and a hashed title bag of words (for MMGCN).
-fn data_expr() -> String {
+fn data_expr(history: usize) -> String {
     let modalities =
         r#"modalities: #{ genre: "class", title: #{ from: "movie_title", hash: 64 } }"#;
     if shared_data("ml-100k").is_some() {
         format!(
             r#"dataset("ml-100k", #{{ split: "chrono_user", ratios: [0.8, 0.1, 0.1],
-                positive_threshold: 4.0, drop: ["zip_code", "movie_title"], {modalities} }})"#
+                positive_threshold: 4.0, drop: ["zip_code", "movie_title"], history: {history},
+                {modalities} }})"#
         )
     } else {
-        r#"dataset("bundled", #{ split: "chrono_user", ratios: [0.8, 0.1, 0.1] })"#.into()
+        format!(
+            r#"dataset("bundled", #{{ split: "chrono_user", ratios: [0.8, 0.1, 0.1], history: {history} }})"#
+        )
     }
 }
 
@@ -32,7 +35,13 @@ fn data_expr() -> String {
 /// `small` are the backbone's parameters for the checks, `params` and
 /// `opts` those of the learning run.
 fn zoo_case(name: &str, small: &str, params: &str, opts: &str) {
-    let data = data_expr();
+    zoo_case_with_history(name, small, params, opts, 50)
+}
+
+/// [`zoo_case`] with histories of at most `history` items (sequential
+/// models train faster on shorter ones).
+fn zoo_case_with_history(name: &str, small: &str, params: &str, opts: &str, history: usize) {
+    let data = data_expr(history);
     let body = format!(
         r#"
 let data = {data};
@@ -108,7 +117,7 @@ let c = grad_check(g, #{{ batch: 6, per_param: 6 }});
 print(`CHECK failures ${{c.failures}}`);
 print(`CHECK rel ${{c.max_rel_err}}`);
 "#,
-        data_expr()
+        data_expr(50)
     );
     let (o, _) = run_recipe("zoo-wrong-grad", &body, &[]);
     let (stdout, stderr) = text(&o);
@@ -136,32 +145,71 @@ fn zoo_dcn() {
     zoo_case("dcn", "#{ dim: 4, deep_layers: [8] }", "#{ dim: 16 }", FIT);
 }
 
+/// Sequential models: histories of 20, small networks, 3 epochs (a debug
+/// build runs DIN at a few thousand examples per second).
+const FIT_SEQ: &str =
+    r#"#{ epochs: 3, batch_size: 1024, lr: 0.01, negatives: 1, loss: "bpr", seed: 11 }"#;
+
 #[test]
 fn zoo_din() {
-    zoo_case(
+    zoo_case_with_history(
         "din",
         r#"#{ dim: 4, attention_layers: "6", layers: "8" }"#,
-        "#{ dim: 32 }",
-        FIT,
+        r#"#{ dim: 8, attention_layers: "8", layers: "16" }"#,
+        FIT_SEQ,
+        20,
     );
 }
 
 #[test]
 fn zoo_din_prelu() {
-    zoo_case(
+    zoo_case_with_history(
         "din",
         r#"#{ dim: 4, attention_layers: "6", layers: "8", activation: "prelu" }"#,
-        r#"#{ dim: 32, activation: "prelu" }"#,
-        FIT,
+        r#"#{ dim: 8, attention_layers: "8", layers: "16", activation: "prelu" }"#,
+        FIT_SEQ,
+        20,
     );
 }
 
 #[test]
 fn zoo_nrhub() {
-    zoo_case("nrhub", "#{ dim: 4, attention_dim: 6 }", "#{ dim: 32 }", FIT);
+    zoo_case_with_history(
+        "nrhub",
+        "#{ dim: 4, attention_dim: 6 }",
+        "#{ dim: 16, attention_dim: 16 }",
+        FIT_SEQ,
+        20,
+    );
 }
 
 #[test]
 fn zoo_srgnn() {
-    zoo_case("srgnn", "#{ dim: 4, steps: 2 }", "#{ dim: 32 }", FIT);
+    zoo_case_with_history(
+        "srgnn",
+        "#{ dim: 4, steps: 2 }",
+        "#{ dim: 16 }",
+        FIT_SEQ,
+        20,
+    );
+}
+
+#[test]
+fn zoo_lightgcn() {
+    zoo_case(
+        "lightgcn",
+        "#{ dim: 4, layers: 2 }",
+        "#{ dim: 32, layers: 2 }",
+        FIT,
+    );
+}
+
+#[test]
+fn zoo_mmgcn() {
+    zoo_case(
+        "mmgcn",
+        "#{ dim: 4, layers: 2, latent: 4 }",
+        "#{ dim: 64, layers: 2 }",
+        r#"#{ epochs: 4, batch_size: 2048, lr: 0.005, negatives: 1, loss: "bpr", seed: 11 }"#,
+    );
 }
