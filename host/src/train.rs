@@ -683,10 +683,16 @@ impl Run {
         if let Some(all) = self.score_all_only(data, users)? {
             return Ok(all);
         }
-        // Fallback: score every (user, item) pair, ~32k pairs per graph.
+        // Fallback: score every (user, item) pair, ~32k pairs (times the
+        // history length for history models) per graph.
         let n = data.ds.n_items;
+        let per_pair = if self.needs_history {
+            1 + data.schema.history_len as usize
+        } else {
+            1
+        };
         let mut all = Vec::with_capacity(users.len() * n);
-        for us in users.chunks((1 << 15) / n.max(1) + 1) {
+        for us in users.chunks((1 << 15) / (n * per_pair).max(1) + 1) {
             let pu: Vec<u32> = us.iter().flat_map(|&u| std::iter::repeat_n(u, n)).collect();
             let pi: Vec<u32> = us.iter().flat_map(|_| 0..n as u32).collect();
             all.extend(self.score_pairs(data, &pu, &pi)?);
