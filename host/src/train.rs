@@ -255,6 +255,14 @@ fn te(e: candle_core::Error) -> String {
     e.to_string()
 }
 
+/// A tensor's values, flattened, as f32 (scores leaving the graph).
+fn f32_values(t: &Tensor) -> Result<Vec<f32>, String> {
+    t.to_dtype(DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1())
+        .map_err(te)
+}
+
 impl Run {
     pub fn new(
         name: &str,
@@ -725,11 +733,7 @@ impl Run {
                 users.len()
             ));
         }
-        t.to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1())
-            .map(Some)
-            .map_err(te)
+        f32_values(t).map(Some)
     }
 
     /// One score per (user, item) pair.
@@ -754,10 +758,7 @@ impl Run {
                 users.len()
             ));
         }
-        t.to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1())
-            .map_err(te)
+        f32_values(t)
     }
 
     /// All-ranking Recall/NDCG@K on a part of the split.

@@ -145,10 +145,6 @@ impl<T: UserTower> BackboneImpl for DotProduct<T> {
         self.0.encode_user(g, emb)
     }
 
-    fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        g.get(emb, "item")
-    }
-
     fn predict<'c>(
         &self,
         _g: &'c Ctx<'_, '_>,
