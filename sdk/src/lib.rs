@@ -14,6 +14,7 @@
 //! - [`graph`]: the graph handle (`#[sabi_trait]`).
 //! - [`component`]: the component contracts (backbone, estimator, loss).
 //! - [`plugin`]: the root module, the export macro, panic-catching adapters.
+//! - [`groups`]: item groups and group distributions (DecRS statistics), plain Rust.
 //! - [`model`], [`nn`], [`params`]: the ergonomic layer plugin authors write against
 //!   (`Var` with operators, `Linear`/`Mlp`/`Attention`, typed parameters).
 
@@ -22,6 +23,7 @@
 pub mod abi;
 pub mod component;
 pub mod graph;
+pub mod groups;
 pub mod model;
 pub mod nn;
 pub mod ops;
