@@ -38,6 +38,8 @@ pub fn build() {
                 "-p",
                 "causalrec-plugin-debias",
                 "-p",
+                "causalrec-plugin-backdoor",
+                "-p",
                 "causalrec-plugin-seq",
                 "-p",
                 "causalrec-plugin-graph",

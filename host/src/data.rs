@@ -300,6 +300,13 @@ pub fn resolve_source(source: &str, repo_root: &Path) -> Result<(PathBuf, String
         }]
     };
     for c in &candidates {
+        // `folder/stem` names atomic files `folder/stem.inter`, .. (a
+        // simulator's output folder holds several data sets).
+        if !c.is_dir() && c.with_extension("inter").is_file() {
+            if let (Some(dir), Some(stem)) = (c.parent(), c.file_name().and_then(|s| s.to_str())) {
+                return Ok((dir.to_path_buf(), stem.to_string()));
+            }
+        }
         if c.is_dir() {
             let stem = c
                 .file_name()

@@ -263,6 +263,13 @@ impl Session {
 
     /// Is `p` inside one of the folders scripts may read?
     fn check_path(&self, p: &Path) -> Result<(), String> {
+        // `folder/stem` of atomic files is checked as `folder/stem.inter`.
+        let atomic = p.with_extension("inter");
+        let p = if !p.exists() && atomic.is_file() {
+            atomic.as_path()
+        } else {
+            p
+        };
         let canon = p
             .canonicalize()
             .map_err(|e| format!("{}: {e}", p.display()))?;
@@ -573,6 +580,25 @@ impl Session {
             data: data.0.clone(),
             name,
         })
+    }
+
+    /// `set_estimator(run, estimator(..))`: the trained run under another
+    /// estimator with the same roles (e.g. another inference rule); every
+    /// parameter is kept. Returns the run.
+    fn set_estimator(&self, r: &RunHandle, est: &ComponentSpec, pos: Position) -> Res<RunHandle> {
+        if est.kind != "estimator" {
+            return fail(
+                format!("set_estimator() needs an estimator(..), got a {}", est.kind),
+                pos,
+            );
+        }
+        let (e, label) = Components::estimator(&self.registry, est).or_else(|e| fail(e, pos))?;
+        r.run
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_estimator(e, label)
+            .or_else(|e| fail(e, pos))?;
+        Ok(r.clone())
     }
 
     /// `run_stats(run)`: epochs run, best epoch, mean seconds per epoch and
@@ -942,6 +968,13 @@ pub fn engine(session: Arc<Session>) -> Engine {
 
     let s = session.clone();
     e.register_fn("run_stats", move |r: RunHandle| s.run_stats(&r));
+    let s = session.clone();
+    e.register_fn(
+        "set_estimator",
+        move |ctx: NativeCallContext, r: RunHandle, est: ComponentSpec| {
+            s.set_estimator(&r, &est, ctx.call_position())
+        },
+    );
     let s = session.clone();
     e.register_fn(
         "popularity",

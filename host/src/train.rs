@@ -167,14 +167,7 @@ impl Components {
         estimator: &ComponentSpec,
         loss: &ComponentSpec,
     ) -> Result<Components, String> {
-        let est = match reg.create(
-            ComponentKind::Estimator,
-            &estimator.name,
-            &estimator.params_ron,
-        )? {
-            ComponentBox::Estimator(e) => e,
-            _ => return Err(format!("'{}' is not an estimator", estimator.name)),
-        };
+        let (est, label) = Self::estimator(reg, estimator)?;
         let roles: Vec<String> = est.roles().into_iter().map(|r| r.to_string()).collect();
         if backbones.is_empty() {
             return Err("train() needs a backbone".into());
@@ -217,11 +210,6 @@ impl Components {
             ComponentBox::Loss(l) => l,
             _ => return Err(format!("'{}' is not a loss", loss.name)),
         };
-        let label = format!(
-            "estimator '{}' (plugin {})",
-            estimator.name,
-            reg.provider(ComponentKind::Estimator, &estimator.name)
-        );
         Ok(Components {
             backbones: bbs,
             estimator: est,
@@ -229,6 +217,25 @@ impl Components {
             label,
             shares,
         })
+    }
+}
+
+impl Components {
+    /// An estimator from its spec, with the label errors name it by.
+    pub fn estimator(
+        reg: &Registry,
+        spec: &ComponentSpec,
+    ) -> Result<(EstimatorRef, String), String> {
+        let est = match reg.create(ComponentKind::Estimator, &spec.name, &spec.params_ron)? {
+            ComponentBox::Estimator(e) => e,
+            _ => return Err(format!("'{}' is not an estimator", spec.name)),
+        };
+        let label = format!(
+            "estimator '{}' (plugin {})",
+            spec.name,
+            reg.provider(ComponentKind::Estimator, &spec.name)
+        );
+        Ok((est, label))
     }
 }
 
@@ -264,6 +271,33 @@ fn f32_values(t: &Tensor) -> Result<Vec<f32>, String> {
 }
 
 impl Run {
+    /// Put another estimator on a trained run, keeping every parameter: the
+    /// same trained models under another inference rule (DecRS's `alpha`,
+    /// "DecRS (w/o)"). The estimator must declare the same backbone roles;
+    /// it is `prepare`d again before the next evaluation.
+    pub fn set_estimator(&mut self, est: EstimatorRef, label: String) -> Result<(), String> {
+        let (old, new): (Vec<String>, Vec<String>) = (
+            self.comps
+                .estimator
+                .roles()
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+            est.roles().iter().map(|r| r.to_string()).collect(),
+        );
+        if old != new {
+            return Err(format!(
+                "{label} declares backbone roles [{}], the run was trained with [{}]",
+                new.join(", "),
+                old.join(", ")
+            ));
+        }
+        self.comps.estimator = est;
+        self.comps.label = label;
+        self.prepared_for = None;
+        Ok(())
+    }
+
     pub fn new(
         name: &str,
         comps: Components,
@@ -714,6 +748,7 @@ impl Run {
         data: &Data,
         users: &[u32],
     ) -> Result<Option<Vec<f32>>, String> {
+        self.prepare(data)?;
         let dev = self.model.device.clone();
         let mut batch = data.user_batch(users, &dev)?;
         self.add_latest_history(data, &mut batch, users)?;
@@ -743,6 +778,7 @@ impl Run {
         users: &[u32],
         items: &[u32],
     ) -> Result<Vec<f32>, String> {
+        self.prepare(data)?;
         let dev = self.model.device.clone();
         let mut batch = data.pair_batch(users, items, &dev)?;
         self.add_latest_history(data, &mut batch, users)?;

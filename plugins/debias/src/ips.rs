@@ -8,6 +8,11 @@
 //!   unbiased (randomised) part, and `P(O=1) = |biased| / (users * items)`.
 //! - `column`: a logged propensity per interaction (an interaction column,
 //!   e.g. Open Bandit's `propensity_score`), read from the batch.
+//! - `group` (DecRS's IPS baseline, after Saito et al. 2020): the
+//!   propensity of (u, i) is the share of item i's groups in the user's
+//!   training history, `sum_g q^i_g d_u(g)` (`causalrec_sdk::groups`), so
+//!   items of a user's majority groups are down-weighted; positives get
+//!   weight `1 / max(propensity, clip)`, sampled negatives weight 1.
 //!
 //! The weighted loss is `mean_b w_b * l_b`; `snips` divides the weights by
 //! their batch mean (self-normalised IPS). `clip` bounds propensities from
@@ -15,6 +20,7 @@
 
 use std::sync::Mutex;
 
+use causalrec_sdk::groups::{user_sequences, ItemGroups};
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, EstimatorImpl, LossHandle, ParamSpec, Params, Result, TrainData,
     Var,
@@ -25,6 +31,16 @@ use causalrec_sdk::{
 enum Source {
     NaiveBayes { biased: String, unbiased: String },
     Column(String),
+    Group(String),
+}
+
+/// Per-user group distributions and per-item group vectors, flattened
+/// (`[n_users * N]`, `[n_items * N]`), for the `group` source.
+#[derive(Clone, Debug)]
+struct GroupTables {
+    n_groups: usize,
+    users: Vec<f64>,
+    items: Vec<f64>,
 }
 
 pub struct Ips {
@@ -33,6 +49,8 @@ pub struct Ips {
     self_normalise: bool,
     /// Naive-Bayes inverse propensities of labels 0 and 1, set by `prepare`.
     inv: Mutex<Option<[f64; 2]>>,
+    /// Group statistics of the `group` source, set by `prepare`.
+    groups: Mutex<Option<GroupTables>>,
 }
 
 fn params() -> Vec<ParamSpec> {
@@ -40,7 +58,7 @@ fn params() -> Vec<ParamSpec> {
         ParamSpec::new(
             "propensity",
             "naive_bayes",
-            "propensity source: naive_bayes (from a biased and an unbiased part) or column",
+            "propensity source: naive_bayes (from a biased and an unbiased part), column (logged) or group (the user's history share of the item's groups)",
         ),
         ParamSpec::new(
             "biased_part",
@@ -57,6 +75,11 @@ fn params() -> Vec<ParamSpec> {
             "propensity_score",
             "column: the interaction column with the logged propensity",
         ),
+        ParamSpec::new(
+            "groups",
+            "",
+            "group: the item column of the groups (empty: the one with role 'group')",
+        ),
         ParamSpec::new("clip", 0.0, "lower bound on propensities (0: none)"),
     ]
 }
@@ -68,9 +91,10 @@ fn make(p: &Params, self_normalise: bool) -> Result<Ips> {
             unbiased: p.string("unbiased_part")?,
         },
         "column" => Source::Column(p.string("column")?),
+        "group" => Source::Group(p.string("groups")?),
         other => {
             return Err(format!(
-                "propensity must be 'naive_bayes' or 'column', got '{other}'"
+                "propensity must be 'naive_bayes', 'column' or 'group', got '{other}'"
             ))
         }
     };
@@ -83,6 +107,7 @@ fn make(p: &Params, self_normalise: bool) -> Result<Ips> {
         clip,
         self_normalise,
         inv: Mutex::new(None),
+        groups: Mutex::new(None),
     })
 }
 
@@ -162,6 +187,22 @@ pub fn naive_bayes_inverse(
     Ok(inv)
 }
 
+/// The `group` source's tables from the training positives.
+fn group_tables(data: &TrainData, column: &str) -> Result<GroupTables> {
+    let g = ItemGroups::from_train_data(data, column).map_err(|e| format!("ips: {e}"))?;
+    let part = if data.part("train_positive").is_some() {
+        "train_positive"
+    } else {
+        "train"
+    };
+    let seqs = user_sequences(data, part)?;
+    Ok(GroupTables {
+        n_groups: g.n_groups(),
+        users: seqs.iter().flat_map(|s| g.distribution(s)).collect(),
+        items: (0..data.n_items as u32).flat_map(|i| g.dense(i)).collect(),
+    })
+}
+
 impl Ips {
     fn weights<'c>(&self, g: &'c Ctx<'_, '_>) -> Result<Var<'c>> {
         let w = match &self.source {
@@ -181,6 +222,25 @@ impl Ips {
                 })?;
                 p.clamp(self.clip.max(1e-12), 1.0).powf(-1.0)
             }
+            Source::Group(_) => {
+                let t = self
+                    .groups
+                    .lock()
+                    .map_err(|_| "ips: poisoned lock".to_string())?
+                    .clone()
+                    .ok_or("ips: prepare() was not called before training")?;
+                let n = t.n_groups;
+                let du = g
+                    .constant(&t.users, &[t.users.len() / n, n])
+                    .index_select(g.input("user"), 0);
+                let qi = g
+                    .constant(&t.items, &[t.items.len() / n, n])
+                    .index_select(g.input("item"), 0);
+                let p = (du * qi).sum(-1).clamp(self.clip.max(1e-6), 1.0);
+                // positives 1/p, negatives 1: y * (1/p - 1) + 1
+                let y = g.input("label");
+                y * (p.powf(-1.0) - 1.0) + 1.0
+            }
         };
         Ok(if self.self_normalise {
             w / w.mean_all()
@@ -192,6 +252,13 @@ impl Ips {
 
 impl EstimatorImpl for Ips {
     fn prepare(&self, data: &TrainData) -> Result<()> {
+        if let Source::Group(column) = &self.source {
+            let t = group_tables(data, column)?;
+            *self
+                .groups
+                .lock()
+                .map_err(|_| "ips: poisoned lock".to_string())? = Some(t);
+        }
         if let Source::NaiveBayes { biased, unbiased } = &self.source {
             let inv = naive_bayes_inverse(data, biased, unbiased, self.clip)?;
             *self
@@ -278,5 +345,39 @@ mod tests {
             e.contains("no part 'nope'") && e.contains("obs, rct"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn group_propensity_tables_hand_computed() {
+        use causalrec_sdk::DataColumn;
+        // items: 0 -> {a}, 1 -> {a, b}; user 0 clicked 0 and 1, user 1 clicked 1.
+        let d = TrainData {
+            n_users: 2,
+            n_items: 2,
+            user: vec![0, 0, 1].into(),
+            item: vec![0, 1, 1].into(),
+            items: vec![DataColumn {
+                name: "genre".into(),
+                role: "group".into(),
+                vocab: vec!["".into(), "a".into(), "b".into()].into(),
+                tokens: vec![1, 1, 2].into(),
+                offsets: vec![0, 1, 3].into(),
+                ..DataColumn::default()
+            }]
+            .into(),
+            parts: vec![DataPart {
+                name: "train".into(),
+                rows: vec![0, 1, 2].into(),
+            }]
+            .into(),
+            ..TrainData::default()
+        };
+        let t = group_tables(&d, "").unwrap();
+        assert_eq!(t.n_groups, 2);
+        // d_0 = ([1,0] + [.5,.5]) / 2, d_1 = [.5,.5]
+        assert_eq!(t.users, vec![0.75, 0.25, 0.5, 0.5]);
+        assert_eq!(t.items, vec![1.0, 0.0, 0.5, 0.5]);
+        let e = group_tables(&d, "year").unwrap_err();
+        assert!(e.starts_with("ips:") && e.contains("'year'"), "{e}");
     }
 }
