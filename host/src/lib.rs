@@ -7,6 +7,8 @@
 //! - [`train`]: components, the training loop, scoring.
 //! - [`checks`]: finite-difference gradient checks, `score_all` vs `predict`.
 //! - [`eval`], [`protocols`]: metrics and evaluation protocols.
+//! - [`rerank`]: post-hoc re-rankers (calibration, diversity, FairCo).
+//! - [`stats`]: paired t-test for recipes.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
 //! - [`report`]: the run directory.
 pub mod checks;
@@ -18,4 +20,6 @@ pub mod plugins;
 pub mod protocols;
 pub mod recipe;
 pub mod report;
+pub mod rerank;
+pub mod stats;
 pub mod train;

@@ -14,6 +14,7 @@
 //!   with `p(g) < 1e-5` skipped. The DecRS authors' code uses the same
 //!   smoothed KL for Eq. 10, which keeps `eta_u` finite when a half misses
 //!   a group.
+//!
 //! Everything here is plain Rust over [`TrainData`] columns (no tensors).
 
 use crate::abi::{DataColumn, TrainData};
@@ -351,6 +352,9 @@ mod tests {
         );
         assert!(ItemGroups::from_train_data(&data, "").is_ok());
         let e = ItemGroups::from_train_data(&data, "year").unwrap_err();
-        assert!(e.contains("item column 'year'") && e.contains("genre (group)"), "{e}");
+        assert!(
+            e.contains("item column 'year'") && e.contains("genre (group)"),
+            "{e}"
+        );
     }
 }
