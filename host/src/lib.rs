@@ -9,6 +9,7 @@
 //! - [`eval`], [`protocols`]: metrics and evaluation protocols.
 //! - [`rerank`]: post-hoc re-rankers (calibration, diversity, FairCo).
 //! - [`stats`]: paired t-test for recipes.
+//! - [`plot`]: SVG bar charts for recipes.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
 //! - [`report`]: the run directory.
 pub mod checks;
@@ -16,6 +17,7 @@ pub mod data;
 pub mod eval;
 pub mod exec;
 pub mod history;
+pub mod plot;
 pub mod plugins;
 pub mod protocols;
 pub mod recipe;
