@@ -347,6 +347,55 @@ fn rerank_option(v: &Dynamic, pos: Position) -> Res<Reranker> {
     Reranker::new(method, candidates).or_else(|e| fail(e, pos))
 }
 
+/// `plot_bars`' `series`: a map `#{name: [values]}` (bars in name order)
+/// or an array `[#{name, values}]` (bars in array order).
+fn series_option(v: &Dynamic, pos: Position) -> Res<Vec<(String, Vec<f64>)>> {
+    let shape = "a map #{name: [values]} or an array [#{name: \"..\", values: [..]}]";
+    if let Some(m) = v.clone().try_cast::<Map>() {
+        return m
+            .iter()
+            .map(|(name, vals)| {
+                Ok((
+                    name.to_string(),
+                    numbers(vals, &format!("series '{name}'"), pos)?,
+                ))
+            })
+            .collect();
+    }
+    let Some(a) = v.clone().try_cast::<Array>() else {
+        return fail(
+            format!("option 'series' must be {shape}, got {}", v.type_name()),
+            pos,
+        );
+    };
+    a.iter()
+        .enumerate()
+        .map(|(k, x)| {
+            let Some(m) = x.clone().try_cast::<Map>() else {
+                return fail(
+                    format!(
+                        "series[{k}] must be #{{name, values}}, got {}",
+                        x.type_name()
+                    ),
+                    pos,
+                );
+            };
+            check_keys(&m, &["name", "values"], &format!("series[{k}]"), pos)?;
+            let name = get_str(&m, "name", "", pos)?;
+            let Some(vals) = m.get("values") else {
+                return fail(
+                    format!("series[{k}] needs 'values': one number per category"),
+                    pos,
+                );
+            };
+            Ok((
+                name.clone(),
+                numbers(vals, &format!("series '{name}'"), pos)?,
+            ))
+        })
+        .collect()
+}
+
 /// `groups`, `rerank` and `drift_thresholds` of an all-ranking evaluation.
 fn ranking_options(data: &Data, opts: &Map, ks: &[usize], pos: Position) -> Res<RankingOptions> {
     let groups = match opts.get("groups") {
@@ -884,26 +933,7 @@ impl Session {
                     pos,
                 )
             }
-            Some(v) => match v.clone().try_cast::<Map>() {
-                Some(m) => m
-                    .iter()
-                    .map(|(name, vals)| {
-                        Ok((
-                            name.to_string(),
-                            numbers(vals, &format!("series '{name}'"), pos)?,
-                        ))
-                    })
-                    .collect::<Res<Vec<_>>>()?,
-                None => {
-                    return fail(
-                        format!(
-                            "option 'series' must be a map #{{name: [values]}}, got {}",
-                            v.type_name()
-                        ),
-                        pos,
-                    )
-                }
-            },
+            Some(v) => series_option(v, pos)?,
         };
         let bars = crate::plot::Bars {
             title: get_str(spec, "title", "", pos)?,
@@ -1458,6 +1488,7 @@ mod tests {
                 let t = paired_t_test([2.0, 4, 6], [1, 2, 3]);
                 let f = plot_bars("figs/f4.svg", #{title: "Figure 4", y_label: "recall",
                     categories: ["eta>0", "eta>1"], series: #{pop: [m["recall@20|eta>0"], m["recall@20|eta>1"]]}});
+                plot_bars("ordered.svg", #{categories: ["a"], series: [#{name: "zeta", values: [1]}, #{name: "alpha", values: [2]}]});
                 #{ckl: m["ckl@20"], users: m["users"], u0: m["users|eta>0"], u1: m["users|eta>1"],
                   t: t.t, p: t.p, n: t.n, diff: t.mean_diff, file: f}
                 "#,
@@ -1475,6 +1506,11 @@ mod tests {
         assert!(svg.contains("Figure 4"));
         // 2 bars + 1 legend swatch + background + legend fill and border
         assert_eq!(svg.matches("<rect").count(), 6);
+        // Array series keep their order: zeta's colour comes first.
+        let svg = std::fs::read_to_string(out.join("ordered.svg")).unwrap();
+        let (z, a) = (svg.find(">\nzeta\n<"), svg.find(">\nalpha\n<"));
+        assert!(z.is_some() && a.is_some() && z < a, "{svg}");
+        assert!(svg.find("#1F77B4") < svg.find("#FF7F0E"));
         // The report escapes the `|` of drift metrics in Markdown tables.
         let md = std::fs::read_to_string(out.join("report.md")).unwrap();
         assert!(md.contains("| recall@20\\|eta>1 |"), "{md}");
@@ -1560,6 +1596,14 @@ mod tests {
                 "series 's' has 1 values, expected one per category (2)",
             ),
             (r#"plot_bars("x.svg", #{series: #{s: [1]}})"#, "needs 'categories'"),
+            (
+                r#"plot_bars("x.svg", #{categories: ["a"], series: [#{name: "s"}]})"#,
+                "series[0] needs 'values'",
+            ),
+            (
+                r#"plot_bars("x.svg", #{categories: ["a"], series: 3})"#,
+                "option 'series' must be a map #{name: [values]} or an array",
+            ),
             (
                 r#"plot_bars("x.svg", #{categories: ["a"], series: #{s: [1]}, colour: 1})"#,
                 "unknown option 'colour' for plot_bars()",
