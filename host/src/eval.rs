@@ -5,8 +5,12 @@
 //!   the test split, in validation) are excluded, and the top K are compared
 //!   with the user's held-out positives.
 //! - AUC and log-loss for labelled pairs.
+//! - `ckl@K`: Steck's calibration KL between a user's training history's
+//!   group distribution and the top-K list's (DecRS section 4.1).
 
 use std::collections::BTreeMap;
+
+use causalrec_sdk::groups::{calibration_kl, ItemGroups};
 
 /// Recall@K: hits in the top K over the number of relevant items.
 pub fn recall_at_k(ranked: &[u32], relevant: &[u32], k: usize) -> f64 {
@@ -125,14 +129,43 @@ impl RankingAccumulator {
         }
     }
 
+    /// The longest list the metrics read (the largest K).
+    pub fn kmax(&self) -> usize {
+        self.ks.iter().copied().max().unwrap_or(10)
+    }
+
     /// Add one user's scores.
     pub fn add(&mut self, scores: &[f32], excluded: &[u32], relevant: &[u32]) {
-        let kmax = self.ks.iter().copied().max().unwrap_or(10);
-        let ranked = top_k(scores, kmax, excluded);
+        self.add_user(scores, excluded, relevant, None, None);
+    }
+
+    /// Add one user: Recall/NDCG@K on `ranked` (a re-ranker's list) or, when
+    /// `None`, on the top K by score; AUC on the scores; with
+    /// `calibration = (groups, p_u)`, `ckl@K = C_KL(p_u, q(top K))`.
+    pub fn add_user(
+        &mut self,
+        scores: &[f32],
+        excluded: &[u32],
+        relevant: &[u32],
+        ranked: Option<&[u32]>,
+        calibration: Option<(&ItemGroups, &[f64])>,
+    ) {
+        let by_score;
+        let ranked = match ranked {
+            Some(r) => r,
+            None => {
+                by_score = top_k(scores, self.kmax(), excluded);
+                &by_score
+            }
+        };
         for &k in &self.ks {
             *self.sums.entry(format!("recall@{k}")).or_default() +=
-                recall_at_k(&ranked, relevant, k);
-            *self.sums.entry(format!("ndcg@{k}")).or_default() += ndcg_at_k(&ranked, relevant, k);
+                recall_at_k(ranked, relevant, k);
+            *self.sums.entry(format!("ndcg@{k}")).or_default() += ndcg_at_k(ranked, relevant, k);
+            if let Some((groups, p)) = calibration {
+                let q = groups.distribution(&ranked[..k.min(ranked.len())]);
+                *self.sums.entry(format!("ckl@{k}")).or_default() += calibration_kl(p, &q);
+            }
         }
         // AUC of the user's relevant items against every other candidate.
         let (mut s, mut l) = (
@@ -224,5 +257,30 @@ mod tests {
         assert!((m["ndcg@1"] - 1.0 / 3.0).abs() < 1e-12);
         // AUCs 1, 0, 1/2 -> mean 1/2.
         assert!((m["auc"] - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn accumulator_takes_a_ranked_list_and_computes_ckl() {
+        // items 0, 1 in group A, 2 in B; history p = [.5, .5]
+        let g = ItemGroups::from_ids(2, &[vec![0], vec![0], vec![1]]).unwrap();
+        let p = [0.5, 0.5];
+        let mut acc = RankingAccumulator::new(&[1, 2]);
+        // by score: [0, 1]; the given list [2, 0] puts the relevant item 2 first
+        acc.add_user(&[0.9, 0.8, 0.1], &[], &[2], Some(&[2, 0]), Some((&g, &p)));
+        let m = acc.finish();
+        assert_eq!((m["recall@1"], m["ndcg@1"]), (1.0, 1.0));
+        // ckl@1: q = [0, 1]: .5 ln(.5 / .005) + .5 ln(.5 / (.99 + .005));
+        // ckl@2: q = [.5, .5] -> 0
+        let want = 0.5 * 100f64.ln() + 0.5 * (0.5f64 / 0.995).ln();
+        assert!((m["ckl@1"] - want).abs() < 1e-12, "{}", m["ckl@1"]);
+        assert!(m["ckl@2"].abs() < 1e-12);
+        // AUC stays on the scores: item 2 scores lowest -> 0
+        assert_eq!(m["auc"], 0.0);
+        // without a list, by score: [0, 1] misses; no groups, no ckl
+        let mut acc = RankingAccumulator::new(&[2]);
+        acc.add_user(&[0.9, 0.8, 0.1], &[], &[2], None, None);
+        let m = acc.finish();
+        assert_eq!(m["recall@2"], 0.0);
+        assert!(!m.contains_key("ckl@2"));
     }
 }

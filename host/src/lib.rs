@@ -7,6 +7,9 @@
 //! - [`train`]: components, the training loop, scoring.
 //! - [`checks`]: finite-difference gradient checks, `score_all` vs `predict`.
 //! - [`eval`], [`protocols`]: metrics and evaluation protocols.
+//! - [`rerank`]: post-hoc re-rankers (calibration, diversity, FairCo).
+//! - [`stats`]: paired t-test for recipes.
+//! - [`plot`]: SVG bar charts for recipes.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
 //! - [`report`]: the run directory.
 pub mod checks;
@@ -14,8 +17,11 @@ pub mod data;
 pub mod eval;
 pub mod exec;
 pub mod history;
+pub mod plot;
 pub mod plugins;
 pub mod protocols;
 pub mod recipe;
 pub mod report;
+pub mod rerank;
+pub mod stats;
 pub mod train;

@@ -4,7 +4,14 @@
 //! API: `dataset(source[, #{..}])`, `backbone(name[, #{..}])`, `estimator(..)`,
 //! `loss(..)`, `train(data, backbone_or_array, estimator[, #{..}])`,
 //! `evaluate(run, "all_ranking" | "auc"[, #{..}])`, `print_table([title,] rows)`,
-//! `setting(name, default)` (values from `--set`), `data_info(data)`.
+//! `setting(name, default)` (values from `--set`), `data_info(data)`,
+//! `paired_t_test(a, b)`, `plot_bars(file, #{..})`.
+//!
+//! All-ranking options (`evaluate` and `popularity`): `k`, `split`,
+//! `groups` (an item column, or `"auto"` for the one with role `group`:
+//! adds `ckl@K`), `rerank: #{method: "calibration" | "diversity" | "fairco",
+//! lambda | factor, candidates}` and `drift_thresholds: [..]` (every metric
+//! again as `<metric>|eta>t` for the users with interest drift above `t`).
 //!
 //! Sandbox: operation, call-depth, expression, string, array and map limits;
 //! no file access except through these functions, whose paths must resolve
@@ -22,7 +29,9 @@ use serde::Serialize;
 
 use crate::data::{Data, DataConfig, Part};
 use crate::plugins::Registry;
+use crate::protocols::RankingOptions;
 use crate::report::{fmt_value, ReportRow, RunDir};
+use crate::rerank::{Method, Reranker};
 use crate::train::{ComponentSpec, Components, Run, TrainConfig};
 
 /// What a recipe run needs from the command line.
@@ -238,6 +247,228 @@ fn check_keys(m: &Map, valid: &[&str], what: &str, pos: Position) -> Res<()> {
         }
     }
     Ok(())
+}
+
+/// The all-ranking-only options of `evaluate` / `popularity`.
+const RANKING_OPTIONS: [&str; 3] = ["groups", "rerank", "drift_thresholds"];
+
+/// A number (integer or float) of a Rhai value.
+fn number(v: &Dynamic) -> Option<f64> {
+    v.as_float()
+        .ok()
+        .or_else(|| v.as_int().ok().map(|i| i as f64))
+}
+
+/// An array of numbers, errors naming `what` and the index.
+fn numbers(v: &Dynamic, what: &str, pos: Position) -> Res<Vec<f64>> {
+    let a = v
+        .clone()
+        .into_array()
+        .or_else(|t| fail(format!("{what} must be an array of numbers, got {t}"), pos))?;
+    a.iter()
+        .enumerate()
+        .map(|(k, x)| match number(x) {
+            Some(f) => Ok(f),
+            None => fail(
+                format!("{what}[{k}] must be a number, got {}", x.type_name()),
+                pos,
+            ),
+        })
+        .collect()
+}
+
+/// `rerank: #{method, lambda | factor, candidates}`.
+fn rerank_option(v: &Dynamic, pos: Position) -> Res<Reranker> {
+    let shape = "#{method: \"calibration\" | \"diversity\" | \"fairco\", lambda: <number> (calibration, fairco) | factor: <number> (diversity), candidates: <integer, default 100>}";
+    let Some(m) = v.clone().try_cast::<Map>() else {
+        return fail(
+            format!(
+                "option 'rerank' must be a map {shape}, got {}",
+                v.type_name()
+            ),
+            pos,
+        );
+    };
+    check_keys(
+        &m,
+        &["method", "lambda", "factor", "candidates"],
+        "rerank",
+        pos,
+    )?;
+    let method = get_str(&m, "method", "", pos)?;
+    let (param, unused) = match method.as_str() {
+        "calibration" | "fairco" => ("lambda", "factor"),
+        "diversity" => ("factor", "lambda"),
+        "" => {
+            return fail(
+                "rerank needs 'method': one of calibration, diversity, fairco",
+                pos,
+            )
+        }
+        other => {
+            return fail(
+                format!(
+                "unknown rerank method '{other}'; valid methods: calibration, diversity, fairco"
+            ),
+                pos,
+            )
+        }
+    };
+    if m.contains_key(unused) {
+        return fail(
+            format!("rerank method '{method}' takes '{param}', not '{unused}'"),
+            pos,
+        );
+    }
+    if !m.contains_key(param) {
+        return fail(
+            format!("rerank method '{method}' needs '{param}' (a number)"),
+            pos,
+        );
+    }
+    let x = match m.get(param).and_then(number) {
+        Some(x) => x,
+        None => {
+            return fail(
+                format!(
+                    "rerank.{param} must be a number, got {}",
+                    m[param].type_name()
+                ),
+                pos,
+            )
+        }
+    };
+    let method = match method.as_str() {
+        "calibration" => Method::Calibration { lambda: x },
+        "diversity" => Method::Diversity { factor: x },
+        _ => Method::FairCo { lambda: x },
+    };
+    let candidates = get_usize(&m, "candidates", crate::rerank::DEFAULT_CANDIDATES, pos)?;
+    Reranker::new(method, candidates).or_else(|e| fail(e, pos))
+}
+
+/// `plot_bars`' `series`: a map `#{name: [values]}` (bars in name order)
+/// or an array `[#{name, values}]` (bars in array order).
+fn series_option(v: &Dynamic, pos: Position) -> Res<Vec<(String, Vec<f64>)>> {
+    let shape = "a map #{name: [values]} or an array [#{name: \"..\", values: [..]}]";
+    if let Some(m) = v.clone().try_cast::<Map>() {
+        return m
+            .iter()
+            .map(|(name, vals)| {
+                Ok((
+                    name.to_string(),
+                    numbers(vals, &format!("series '{name}'"), pos)?,
+                ))
+            })
+            .collect();
+    }
+    let Some(a) = v.clone().try_cast::<Array>() else {
+        return fail(
+            format!("option 'series' must be {shape}, got {}", v.type_name()),
+            pos,
+        );
+    };
+    a.iter()
+        .enumerate()
+        .map(|(k, x)| {
+            let Some(m) = x.clone().try_cast::<Map>() else {
+                return fail(
+                    format!(
+                        "series[{k}] must be #{{name, values}}, got {}",
+                        x.type_name()
+                    ),
+                    pos,
+                );
+            };
+            check_keys(&m, &["name", "values"], &format!("series[{k}]"), pos)?;
+            let name = get_str(&m, "name", "", pos)?;
+            let Some(vals) = m.get("values") else {
+                return fail(
+                    format!("series[{k}] needs 'values': one number per category"),
+                    pos,
+                );
+            };
+            Ok((
+                name.clone(),
+                numbers(vals, &format!("series '{name}'"), pos)?,
+            ))
+        })
+        .collect()
+}
+
+/// `groups`, `rerank` and `drift_thresholds` of an all-ranking evaluation.
+fn ranking_options(data: &Data, opts: &Map, ks: &[usize], pos: Position) -> Res<RankingOptions> {
+    let groups = match opts.get("groups") {
+        None => None,
+        Some(v) => {
+            let name = v.clone().into_string().or_else(|t| {
+                fail(
+                    format!("option 'groups' must be a string: an item column, or \"auto\" for the one with role 'group'; got {t}"),
+                    pos,
+                )
+            })?;
+            if name.is_empty() {
+                None
+            } else {
+                Some(crate::protocols::item_groups(data, &name).or_else(|e| fail(e, pos))?)
+            }
+        }
+    };
+    let rerank = opts
+        .get("rerank")
+        .map(|v| rerank_option(v, pos))
+        .transpose()?;
+    let drift_thresholds = match opts.get("drift_thresholds") {
+        None => Vec::new(),
+        Some(v) => numbers(v, "option 'drift_thresholds'", pos)?,
+    };
+    if let Some(t) = drift_thresholds.iter().find(|t| !t.is_finite()) {
+        return fail(format!("drift_thresholds must be finite, got {t}"), pos);
+    }
+    if groups.is_none() {
+        for (key, set) in [
+            ("rerank", rerank.is_some()),
+            ("drift_thresholds", !drift_thresholds.is_empty()),
+        ] {
+            if set {
+                return fail(
+                    format!("option '{key}' needs item groups: add groups: \"<item column>\" or \"auto\""),
+                    pos,
+                );
+            }
+        }
+    }
+    let kmax = ks.iter().copied().max().unwrap_or(10);
+    if let Some(r) = &rerank {
+        if r.candidates < kmax {
+            return fail(
+                format!(
+                    "rerank.candidates ({}) must be at least the largest k ({kmax})",
+                    r.candidates
+                ),
+                pos,
+            );
+        }
+    }
+    Ok(RankingOptions {
+        groups,
+        rerank,
+        drift_thresholds,
+    })
+}
+
+/// The evaluation's label in the report: `evaluate all_ranking (test, calibration)`.
+fn ranking_kind(what: &str, part: Part, opts: &RankingOptions) -> String {
+    let split = if part == Part::Test { "test" } else { "valid" };
+    match &opts.rerank {
+        Some(r) => format!("{what} ({split}, {})", r.name()),
+        None => format!("{what} ({split})"),
+    }
+}
+
+/// Escape `|` for a Markdown table cell.
+pub fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
 }
 
 impl Session {
@@ -621,17 +852,128 @@ impl Session {
         m
     }
 
-    /// `popularity(data, #{k, split})`: all-ranking metrics of the popularity ranking.
+    /// `popularity(data, #{k, split, groups, rerank, drift_thresholds})`:
+    /// all-ranking metrics of the popularity ranking.
     fn popularity(&self, d: &DataHandle, opts: &Map, pos: Position) -> Res<Map> {
-        check_keys(opts, &["k", "split"], "popularity()", pos)?;
+        check_keys(
+            opts,
+            &["k", "split", "groups", "rerank", "drift_thresholds"],
+            "popularity()",
+            pos,
+        )?;
         let (part, ks) = (split_part(opts, pos)?, ks_option(opts, pos)?);
+        let ranking = ranking_options(&d.0, opts, &ks, pos)?;
         if self.cfg.check_only {
             return Ok(Map::new());
         }
-        let m = crate::protocols::popularity(&d.0, part, &ks).or_else(|e| fail(e, pos))?;
+        let m = crate::protocols::popularity_with(&d.0, part, &ks, ranking)
+            .or_else(|e| fail(e, pos))?;
         let mut out: Map = m.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         out.insert("model".into(), "popularity".into());
         Ok(out)
+    }
+
+    /// Where a recipe may write `file`: relative paths go into the output
+    /// folder; absolute ones must lie inside it. No `..`, no escaping
+    /// through links; missing folders are created.
+    fn output_file(&self, file: &str) -> Result<PathBuf, String> {
+        if file.is_empty() {
+            return Err("the output file name is empty".into());
+        }
+        let p = Path::new(file);
+        let out = self
+            .cfg
+            .out
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", self.cfg.out.display()))?;
+        let rel = if p.is_absolute() {
+            p.strip_prefix(&self.cfg.out)
+                .or_else(|_| p.strip_prefix(&out))
+                .map_err(|_| {
+                    format!(
+                        "{file}: recipes may only write inside the output folder {}",
+                        out.display()
+                    )
+                })?
+        } else {
+            p
+        };
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            || rel.as_os_str().is_empty()
+        {
+            return Err(format!(
+                "{file}: an output file must be a plain path inside the output folder (no '..')"
+            ));
+        }
+        let full = out.join(rel);
+        let parent = full.parent().unwrap_or(&out).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        let canon = parent
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
+        if !canon.starts_with(&out) {
+            return Err(format!(
+                "{file}: recipes may only write inside the output folder {}",
+                out.display()
+            ));
+        }
+        Ok(canon.join(full.file_name().unwrap_or_default()))
+    }
+
+    /// `plot_bars(file, #{title, y_label, categories, series})`: a grouped
+    /// bar chart as SVG in the output folder; returns the written path.
+    fn plot_bars(&self, file: &str, spec: &Map, pos: Position) -> Res<String> {
+        check_keys(
+            spec,
+            &["title", "y_label", "categories", "series"],
+            "plot_bars()",
+            pos,
+        )?;
+        if !file.ends_with(".svg") {
+            return fail(
+                format!("plot_bars writes SVG: the file name must end in .svg, got '{file}'"),
+                pos,
+            );
+        }
+        let categories: Vec<String> = match spec.get("categories") {
+            None => return fail("plot_bars needs 'categories': an array of names", pos),
+            Some(v) => v
+                .clone()
+                .into_array()
+                .or_else(|t| {
+                    fail(
+                        format!("option 'categories' must be an array of names, got {t}"),
+                        pos,
+                    )
+                })?
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        };
+        let series = match spec.get("series") {
+            None => {
+                return fail(
+                    "plot_bars needs 'series': a map #{name: [one value per category]}",
+                    pos,
+                )
+            }
+            Some(v) => series_option(v, pos)?,
+        };
+        let bars = crate::plot::Bars {
+            title: get_str(spec, "title", "", pos)?,
+            y_label: get_str(spec, "y_label", "", pos)?,
+            categories,
+            series,
+        };
+        bars.validate().or_else(|e| fail(e, pos))?;
+        if self.cfg.check_only {
+            return Ok(file.into());
+        }
+        let path = self.output_file(file).or_else(|e| fail(e, pos))?;
+        crate::plot::write_bars_svg(&path, &bars).or_else(|e| fail(e, pos))?;
+        Ok(path.display().to_string())
     }
 
     /// `grad_check(run, #{batch, per_param, h, rtol, atol})`: analytic vs
@@ -689,22 +1031,54 @@ impl Session {
     }
 
     fn evaluate(&self, r: &RunHandle, protocol: &str, opts: &Map, pos: Position) -> Res<Map> {
-        check_keys(opts, &["k", "split", "part", "link"], "evaluate()", pos)?;
+        check_keys(
+            opts,
+            &[
+                "k",
+                "split",
+                "part",
+                "link",
+                "groups",
+                "rerank",
+                "drift_thresholds",
+            ],
+            "evaluate()",
+            pos,
+        )?;
+        if protocol != "all_ranking" {
+            if let Some(key) = RANKING_OPTIONS.iter().find(|k| opts.contains_key(**k)) {
+                return fail(
+                    format!("option '{key}' applies only to evaluate(run, \"all_ranking\", ..), not to '{protocol}'"),
+                    pos,
+                );
+            }
+        }
         if protocol == "pointwise" {
             return self.evaluate_pointwise(r, opts, pos);
         }
         let (part, ks) = (split_part(opts, pos)?, ks_option(opts, pos)?);
+        let ranking = if protocol == "all_ranking" {
+            Some(ranking_options(&r.data, opts, &ks, pos)?)
+        } else {
+            None
+        };
         if self.cfg.check_only {
             return Ok(Map::new());
         }
         let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
-        let metrics = match protocol {
-            "all_ranking" => run
-                .rank_eval(&r.data, part, &ks)
+        let mut kind = format!(
+            "evaluate {protocol} ({})",
+            if part == Part::Test { "test" } else { "valid" }
+        );
+        let metrics = match (protocol, ranking) {
+            ("all_ranking", Some(o)) => {
+                kind = ranking_kind("evaluate all_ranking", part, &o);
+                run.rank_eval_with(&r.data, part, &ks, o)
+                    .or_else(|e| fail(e, pos))?
+            }
+            ("auc", _) => crate::protocols::labelled_eval(&mut run, &r.data, part)
                 .or_else(|e| fail(e, pos))?,
-            "auc" => crate::protocols::labelled_eval(&mut run, &r.data, part)
-                .or_else(|e| fail(e, pos))?,
-            other => {
+            (other, _) => {
                 return fail(
                     format!(
                         "unknown protocol '{other}'; valid protocols: all_ranking, auc, pointwise"
@@ -713,10 +1087,6 @@ impl Session {
                 )
             }
         };
-        let kind = format!(
-            "evaluate {protocol} ({})",
-            if part == Part::Test { "test" } else { "valid" }
-        );
         self.record_eval(r, &kind, &metrics, pos)
     }
 
@@ -811,9 +1181,10 @@ impl Session {
         if !title.is_empty() {
             s.push_str(&format!("### {title}\n\n"));
         }
+        let header: Vec<String> = cols.iter().map(|c| md_cell(c)).collect();
         s.push_str(&format!(
             "| {} |\n|{}|\n",
-            cols.join(" | "),
+            header.join(" | "),
             cols.iter().map(|_| "---").collect::<Vec<_>>().join("|")
         ));
         for m in &maps {
@@ -824,7 +1195,7 @@ impl Session {
                     Some(v) if v.is_float() => {
                         fmt_value(&serde_json::json!(v.as_float().unwrap_or(f64::NAN)))
                     }
-                    Some(v) => v.to_string(),
+                    Some(v) => md_cell(&v.to_string()),
                 })
                 .collect();
             s.push_str(&format!("| {} |\n", cells.join(" | ")));
@@ -1016,6 +1387,29 @@ pub fn engine(session: Arc<Session>) -> Engine {
         },
     );
 
+    e.register_fn(
+        "paired_t_test",
+        |ctx: NativeCallContext, a: Array, b: Array| -> Res<Map> {
+            let pos = ctx.call_position();
+            let a = numbers(&Dynamic::from_array(a), "paired_t_test: a", pos)?;
+            let b = numbers(&Dynamic::from_array(b), "paired_t_test: b", pos)?;
+            let r = crate::stats::paired_t_test(&a, &b).or_else(|e| fail(e, pos))?;
+            let mut m = Map::new();
+            m.insert("t".into(), r.t.into());
+            m.insert("p".into(), r.p.into());
+            m.insert("mean_diff".into(), r.mean_diff.into());
+            m.insert("n".into(), (r.n as i64).into());
+            Ok(m)
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "plot_bars",
+        move |ctx: NativeCallContext, file: &str, spec: Map| {
+            s.plot_bars(file, &spec, ctx.call_position())
+        },
+    );
+
     e.register_fn("fmt", |x: f64, digits: i64| {
         format!("{x:.*}", digits.clamp(0, 17) as usize)
     });
@@ -1090,4 +1484,167 @@ pub fn compile(engine: &Engine, file: &Path) -> Result<AST, String> {
             _ => format!("{}: syntax error: {msg}", file.display()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(out: &Path) -> Arc<Session> {
+        let cfg = SessionConfig {
+            recipe: PathBuf::from("test.rhai"),
+            repo_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
+            out: out.to_path_buf(),
+            seed: 7,
+            device: "cpu".into(),
+            settings: BTreeMap::new(),
+            check_only: false,
+        };
+        Session::new(cfg, Arc::new(Registry::default()), Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn ranking_options_statistics_and_plots_from_rhai() {
+        let out = std::env::temp_dir().join(format!("causalrec-recipe-{}", std::process::id()));
+        let s = session(&out);
+        let e = engine(s.clone());
+        let mut scope = rhai::Scope::new();
+        e.run_with_scope(&mut scope, r#"let d = dataset("bundled");"#)
+            .unwrap();
+        let m: Map = e
+            .eval_with_scope(
+                &mut scope,
+                r#"
+                let m = popularity(d, #{k: [10, 20], groups: "auto", drift_thresholds: [0.0, 1],
+                    rerank: #{method: "fairco", lambda: 0.1, candidates: 50}});
+                print_table("drift", [m], ["recall@20|eta>1"]);
+                let t = paired_t_test([2.0, 4, 6], [1, 2, 3]);
+                let f = plot_bars("figs/f4.svg", #{title: "Figure 4", y_label: "recall",
+                    categories: ["eta>0", "eta>1"], series: #{pop: [m["recall@20|eta>0"], m["recall@20|eta>1"]]}});
+                plot_bars("ordered.svg", #{categories: ["a"], series: [#{name: "zeta", values: [1]}, #{name: "alpha", values: [2]}]});
+                #{ckl: m["ckl@20"], users: m["users"], u0: m["users|eta>0"], u1: m["users|eta>1"],
+                  t: t.t, p: t.p, n: t.n, diff: t.mean_diff, file: f}
+                "#,
+            )
+            .unwrap();
+        let f = |k: &str| m[k].as_float().unwrap();
+        assert!(f("ckl") > 0.0 && f("ckl").is_finite());
+        assert!(f("users") >= f("u0") && f("u0") >= f("u1") && f("u1") > 0.0);
+        assert!((f("t") - 12f64.sqrt()).abs() < 1e-12);
+        assert!((f("p") - (1.0 - 12f64.sqrt() / 14f64.sqrt())).abs() < 1e-12);
+        assert_eq!((m["n"].as_int().unwrap(), f("diff")), (3, 2.0));
+        let svg_path = out.canonicalize().unwrap().join("figs").join("f4.svg");
+        assert_eq!(m["file"].to_string(), svg_path.display().to_string());
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        assert!(svg.contains("Figure 4"));
+        // 2 bars + 1 legend swatch + background + legend fill and border
+        assert_eq!(svg.matches("<rect").count(), 6);
+        // Array series keep their order: zeta's colour comes first.
+        let svg = std::fs::read_to_string(out.join("ordered.svg")).unwrap();
+        let (z, a) = (svg.find(">\nzeta\n<"), svg.find(">\nalpha\n<"));
+        assert!(z.is_some() && a.is_some() && z < a, "{svg}");
+        assert!(svg.find("#1F77B4") < svg.find("#FF7F0E"));
+        // The report escapes the `|` of drift metrics in Markdown tables.
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(md.contains("| recall@20\\|eta>1 |"), "{md}");
+
+        let mut err = |script: &str| -> String {
+            let r = e.eval_with_scope::<Dynamic>(&mut scope, script);
+            format_error(Path::new("t.rhai"), &r.unwrap_err())
+        };
+        for (script, want) in [
+            (
+                r#"popularity(d, #{rerank: #{method: "calibration", lambda: 0.5}})"#,
+                "option 'rerank' needs item groups",
+            ),
+            (
+                r#"popularity(d, #{drift_thresholds: [1]})"#,
+                "option 'drift_thresholds' needs item groups",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: #{method: "mmr"}})"#,
+                "unknown rerank method 'mmr'; valid methods: calibration, diversity, fairco",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: #{lambda: 0.5}})"#,
+                "rerank needs 'method'",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: #{method: "diversity", lambda: 0.5}})"#,
+                "rerank method 'diversity' takes 'factor', not 'lambda'",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: #{method: "fairco"}})"#,
+                "rerank method 'fairco' needs 'lambda'",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: #{method: "calibration", lambda: 2}})"#,
+                "rerank.lambda must be in [0, 1], got 2",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: #{method: "calibration", lambda: "x"}})"#,
+                "rerank.lambda must be a number",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: #{method: "calibration", lambda: 0.5, topn: 5}})"#,
+                "unknown option 'topn' for rerank; valid options: method, lambda, factor, candidates",
+            ),
+            (
+                r#"popularity(d, #{k: [20], groups: "auto", rerank: #{method: "diversity", factor: 0.5, candidates: 10}})"#,
+                "rerank.candidates (10) must be at least the largest k (20)",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", rerank: "calibration"})"#,
+                "option 'rerank' must be a map",
+            ),
+            (r#"popularity(d, #{groups: 3})"#, "option 'groups' must be a string"),
+            (
+                r#"popularity(d, #{groups: "year"})"#,
+                "groups: no item column 'year'; item columns:",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", drift_thresholds: [0.5, "x"]})"#,
+                "option 'drift_thresholds'[1] must be a number",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", drift_thresholds: 1})"#,
+                "option 'drift_thresholds' must be an array of numbers",
+            ),
+            (r#"paired_t_test([1], [2])"#, "at least 2 pairs, got 1"),
+            (r#"paired_t_test([1, 2], [2, "a"])"#, "paired_t_test: b[1] must be a number"),
+            (
+                r#"plot_bars("../x.svg", #{categories: ["a"], series: #{s: [1]}})"#,
+                "no '..'",
+            ),
+            (
+                r#"plot_bars("/tmp/x.svg", #{categories: ["a"], series: #{s: [1]}})"#,
+                "recipes may only write inside the output folder",
+            ),
+            (
+                r#"plot_bars("x.png", #{categories: ["a"], series: #{s: [1]}})"#,
+                "the file name must end in .svg",
+            ),
+            (
+                r#"plot_bars("x.svg", #{categories: ["a", "b"], series: #{s: [1]}})"#,
+                "series 's' has 1 values, expected one per category (2)",
+            ),
+            (r#"plot_bars("x.svg", #{series: #{s: [1]}})"#, "needs 'categories'"),
+            (
+                r#"plot_bars("x.svg", #{categories: ["a"], series: [#{name: "s"}]})"#,
+                "series[0] needs 'values'",
+            ),
+            (
+                r#"plot_bars("x.svg", #{categories: ["a"], series: 3})"#,
+                "option 'series' must be a map #{name: [values]} or an array",
+            ),
+            (
+                r#"plot_bars("x.svg", #{categories: ["a"], series: #{s: [1]}, colour: 1})"#,
+                "unknown option 'colour' for plot_bars()",
+            ),
+        ] {
+            let got = err(script);
+            assert!(got.contains(want), "{script}: {got}");
+        }
+        std::fs::remove_dir_all(&out).ok();
+    }
 }

@@ -96,7 +96,12 @@ impl RunDir {
                 r.name, r.kind
             ));
             for (k, v) in &r.values {
-                md.push_str(&format!("| {k} | {} |\n", fmt_value(v)));
+                // Metric names may hold `|` (`recall@20|eta>1`).
+                md.push_str(&format!(
+                    "| {} | {} |\n",
+                    k.replace('|', "\\|"),
+                    fmt_value(v)
+                ));
             }
             md.push('\n');
         }

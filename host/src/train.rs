@@ -806,6 +806,17 @@ impl Run {
     ) -> Result<BTreeMap<String, f64>, String> {
         crate::protocols::all_ranking(data, part, ks, |us| self.score_users(data, us))
     }
+
+    /// [`Run::rank_eval`] with groups, a re-ranker or drift groups.
+    pub fn rank_eval_with(
+        &mut self,
+        data: &Data,
+        part: Part,
+        ks: &[usize],
+        opts: crate::protocols::RankingOptions,
+    ) -> Result<BTreeMap<String, f64>, String> {
+        crate::protocols::all_ranking_with(data, part, ks, opts, |us| self.score_users(data, us))
+    }
 }
 
 /// Whether a smaller value of `metric` is better (errors and losses).

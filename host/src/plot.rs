@@ -1,0 +1,185 @@
+//! Figures for recipes: grouped bar charts written as SVG with `plotters`
+//! (SVG backend only; text is laid out with plotters' built-in font
+//! metrics, so no system fonts are needed). DecRS Figure 4 is such a chart:
+//! one group of bars per user group, one bar per method.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+/// A grouped bar chart: one group per category, one bar per series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bars {
+    pub title: String,
+    pub y_label: String,
+    pub categories: Vec<String>,
+    /// (series name, one value per category).
+    pub series: Vec<(String, Vec<f64>)>,
+}
+
+impl Bars {
+    /// Every series has one finite value per category, and there is at
+    /// least one category and one series.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.categories.is_empty() {
+            return Err("plot_bars: 'categories' must hold at least one name".into());
+        }
+        if self.series.is_empty() {
+            return Err("plot_bars: 'series' must hold at least one #{name: [values]}".into());
+        }
+        for (name, v) in &self.series {
+            if v.len() != self.categories.len() {
+                return Err(format!(
+                    "plot_bars: series '{name}' has {} values, expected one per category ({})",
+                    v.len(),
+                    self.categories.len()
+                ));
+            }
+            if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                return Err(format!(
+                    "plot_bars: series '{name}' holds a non-finite value ({x})"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bar colours (the Tableau 10 palette).
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Write `bars` as an SVG file at `path`.
+pub fn write_bars_svg(path: &Path, bars: &Bars) -> Result<(), String> {
+    bars.validate()?;
+    let e = |err: &dyn std::fmt::Display| format!("plot_bars: {}: {err}", path.display());
+    let (nc, ns) = (bars.categories.len(), bars.series.len());
+    let values = bars.series.iter().flat_map(|(_, v)| v.iter().copied());
+    let (lo, hi) = values.fold((0f64, 0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let (y0, y1) = (
+        if lo < 0.0 { lo - 0.08 * span } else { 0.0 },
+        // Headroom for the legend (upper right).
+        if hi > 0.0 || lo == 0.0 {
+            hi + 0.3 * span
+        } else {
+            0.0
+        },
+    );
+    let width = (160 + 60 * nc * ns.max(1)).clamp(480, 1600) as u32;
+    let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&bars.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..nc as f64, y0..y1)
+        .map_err(|x| e(&x))?;
+    let categories = bars.categories.clone();
+    let label = move |x: &f64| {
+        // Category names at the group centres (ticks at c + 0.5).
+        let c = x.floor();
+        if (x - c - 0.5).abs() < 1e-6 && (c as usize) < categories.len() {
+            categories[c as usize].clone()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(nc * 2 + 1)
+        .x_label_formatter(&label)
+        .y_desc(&bars.y_label)
+        .draw()
+        .map_err(|x| e(&x))?;
+    let w = 0.8 / ns as f64;
+    for (s, (name, v)) in bars.series.iter().enumerate() {
+        let colour = COLOURS[s % COLOURS.len()];
+        chart
+            .draw_series(v.iter().enumerate().map(|(c, &y)| {
+                let x = c as f64 + 0.1 + s as f64 * w;
+                Rectangle::new([(x, 0.0), (x + w, y)], colour.filled())
+            }))
+            .map_err(|x| e(&x))?
+            .label(name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouped_bars_svg() {
+        let dir = std::env::temp_dir().join(format!("causalrec-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bars.svg");
+        let bars = Bars {
+            title: "Recall@20 by drift".into(),
+            y_label: "recall@20".into(),
+            categories: vec!["eta>0".into(), "eta>1".into(), "eta>2".into()],
+            series: vec![
+                ("FM".into(), vec![0.1, 0.2, 0.3]),
+                ("DecFM".into(), vec![0.15, 0.25, 0.35]),
+            ],
+        };
+        write_bars_svg(&path, &bars).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("Recall@20 by drift"));
+        // category names (escaped) at the group centres
+        for c in ["eta&gt;0", "eta&gt;1", "eta&gt;2"] {
+            assert_eq!(svg.matches(c).count(), 1, "{c}");
+        }
+        // Bars are filled with the series colours: 3 per series, plus one
+        // legend swatch each.
+        let fm = svg.matches("fill=\"#1F77B4\"").count();
+        let dec = svg.matches("fill=\"#FF7F0E\"").count();
+        assert_eq!((fm, dec), (4, 4), "{svg}");
+        let rects = svg.matches("<rect").count();
+        // 6 bars + 2 legend swatches + the background + the legend box's
+        // fill and border
+        assert_eq!(rects, 11, "{svg}");
+    }
+
+    #[test]
+    fn bad_bars_are_errors() {
+        let mut b = Bars {
+            title: String::new(),
+            y_label: String::new(),
+            categories: vec!["a".into()],
+            series: vec![("s".into(), vec![1.0, 2.0])],
+        };
+        assert!(b
+            .validate()
+            .unwrap_err()
+            .contains("series 's' has 2 values"));
+        b.series[0].1 = vec![f64::NAN];
+        assert!(b.validate().unwrap_err().contains("non-finite"));
+        b.categories.clear();
+        assert!(b.validate().unwrap_err().contains("'categories'"));
+    }
+}
