@@ -5,7 +5,8 @@
 //! `loss(..)`, `train(data, backbone_or_array, estimator[, #{..}])`,
 //! `evaluate(run, "all_ranking" | "auc"[, #{..}])`, `print_table([title,] rows)`,
 //! `setting(name, default)` (values from `--set`), `data_info(data)`,
-//! `paired_t_test(a, b)`, `plot_bars(file, #{..})`.
+//! `paired_t_test(a, b)`, `plot_bars(file, #{..})`, `set_estimator(run, estimator(..))`
+//! (a trained run under another inference rule, parameters kept).
 //!
 //! All-ranking options (`evaluate` and `popularity`): `k`, `split`,
 //! `groups` (an item column, or `"auto"` for the one with role `group`:
