@@ -40,6 +40,8 @@ pub fn build() {
                 "-p",
                 "causalrec-plugin-backdoor",
                 "-p",
+                "causalrec-plugin-frontdoor",
+                "-p",
                 "causalrec-plugin-seq",
                 "-p",
                 "causalrec-plugin-graph",

@@ -26,7 +26,9 @@
 //! e.g. HCR): `modality:<m>` = `i_m^(L)` of the batch's items and
 //! `user_modality:<m>` = `u_m^(L)` of its users (`[B, dim]` each), next to
 //! `user` = `u*` and `item` = `i*`. `<m>` is the item field's name without
-//! `item.` (e.g. `modality:genre`).
+//! `item.` (e.g. `modality:genre`). An all-ranking batch (users only, at
+//! inference) gets `all_modality:<m>` and `all_item` `[n_items, dim]` for
+//! every item instead, from one whole-graph propagation.
 //!
 //! Modalities are the item fields of kind `float_seq` with role `modality`
 //! (`dataset(.., #{modalities: ..})` builds them from categorical fields);
@@ -320,6 +322,9 @@ impl GraphModel for Mmgcn {
     }
 
     fn embed(&self, g: &Ctx<'_, '_>, st: &State) -> Result<Emb> {
+        if !g.training() && !g.has_input("item") {
+            return self.embed_all_items(g, st);
+        }
         self.declare(g, st);
         let b = self.core.batch(g, &st.graph)?;
         let inputs = Inputs {
@@ -352,6 +357,19 @@ impl GraphModel for Mmgcn {
     }
 
     fn all_items<'c>(&self, g: &'c Ctx<'_, '_>, st: &State) -> Result<Var<'c>> {
+        let (nu, ni) = (st.graph.n_users(), st.graph.n_items());
+        self.full_graph(g, st)
+            .into_iter()
+            .map(|r| r.narrow(0, nu, ni))
+            .reduce(|a, b| a + b)
+            .ok_or_else(|| "mmgcn: no modality to propagate".into())
+    }
+}
+
+impl Mmgcn {
+    /// Every node's layer-L representation per modality (`[n_users +
+    /// n_items, dim]`, users first), by propagation over the whole graph.
+    fn full_graph<'c>(&self, g: &'c Ctx<'_, '_>, st: &State) -> Vec<Var<'c>> {
         self.declare(g, st);
         let all_items: Vec<u32> = (0..st.graph.n_items() as u32).collect();
         let inputs = Inputs {
@@ -364,12 +382,33 @@ impl GraphModel for Mmgcn {
             items: &all_items,
             perm: None,
         };
-        let reps = self.propagate(g, st, &st.full, &inputs);
+        self.propagate(g, st, &st.full, &inputs)
+    }
+
+    /// The hook-point map of an all-ranking batch (users only, inference):
+    /// `user_modality:<m>` / `user` of the batch's users and, for every
+    /// item, `all_modality:<m>` / `all_item` (`[n_items, dim]`), from one
+    /// propagation over the whole graph, so an estimator can combine
+    /// modality scores over every item (HCR).
+    fn embed_all_items(&self, g: &Ctx<'_, '_>, st: &State) -> Result<Emb> {
         let (nu, ni) = (st.graph.n_users(), st.graph.n_items());
-        reps.into_iter()
-            .map(|r| r.narrow(0, nu, ni))
-            .reduce(|a, b| a + b)
-            .ok_or_else(|| "mmgcn: no modality to propagate".into())
+        let users = g.input("user");
+        let mut emb = Emb::default();
+        let (mut user, mut item): (Option<Var<'_>>, Option<Var<'_>>) = (None, None);
+        for (m, rep) in st.extra.iter().zip(self.full_graph(g, st)) {
+            let u = rep.narrow(0, 0, nu).index_select(users, 0);
+            let i = rep.narrow(0, nu, ni);
+            emb.set(&format!("user_modality:{}", m.name), u.id);
+            emb.set(&format!("all_modality:{}", m.name), i.id);
+            user = Some(user.map_or(u, |s| s + u));
+            item = Some(item.map_or(i, |s| s + i));
+        }
+        emb.set("user", user.ok_or("mmgcn: no modality to propagate")?.id);
+        emb.set(
+            "all_item",
+            item.ok_or("mmgcn: no modality to propagate")?.id,
+        );
+        Ok(emb)
     }
 }
 
