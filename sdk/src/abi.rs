@@ -183,7 +183,8 @@ pub struct NamedVar {
 /// The output of a backbone's `embed` stage: the hook point estimators rewrite.
 ///
 /// `vars` holds the standard names (see [`crate::component`]):
-/// `user`, `item`, `history`, `history_mask`, `user_bias`, `item_bias`, `linear`, `modality:<name>`.
+/// `user`, `item`, `history`, `history_mask`, `user_bias`, `item_bias`, `linear`, `modality:<name>`,
+/// `user_modality:<name>`; in all-ranking batches optionally `all_item`, `all_modality:<name>`.
 /// `fields` holds one `[B, d]` embedding per field for field-interaction models
 /// (FM, NFM, DCN); an estimator may append a field (the DecRS backdoor field).
 #[repr(C)]

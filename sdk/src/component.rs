@@ -10,6 +10,12 @@
 //! - `predict_fields(g, emb)` -> one logit per example from `emb.fields` (FM, NFM, DCN);
 //! - `score_all(g, user)` -> `[B, n_items]` where the model can score every item at once.
 //!
+//! In an all-ranking batch (users only, at inference) a backbone that can
+//! represent every item at once may add `all_item` and, per modality,
+//! `all_modality:<m>` (`[n_items, d]`) to its `embed` map next to
+//! `user_modality:<m>`, so an estimator that combines modality scores
+//! (HCR) can score every item without per-pair graphs (MMGCN does).
+//!
 //! An estimator may rewrite the hook-point map between stages: replace `item`
 //! and `history` (IV4Rec+ treatment reconstruction), append a field (DecRS's
 //! backdoor field), call several backbones (HCR's f, h1, h2).
