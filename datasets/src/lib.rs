@@ -48,7 +48,8 @@ pub use readers::amazon::{load_amazon, AmazonOptions};
 pub use readers::kuairec::{load_kuairec, KuaiRecOptions};
 pub use readers::movielens::{detect_movielens, load_movielens, MovieLensFormat, MovieLensOptions};
 pub use split::{
-    chrono_global, chrono_per_user, given, leave_one_out, random_split, threshold_positive, Split,
+    chrono_clicks, chrono_global, chrono_per_user, given, leave_one_out, random_split,
+    threshold_positive, Split,
 };
 pub use synthetic::{
     bundled_dir, generate, load_bundled, synth_options, SynthConfig, AGE_GROUPS, BUNDLED_NAME,

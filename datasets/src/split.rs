@@ -8,6 +8,9 @@
 //! `2.5 -> 2`, `2.6 -> 3` (a tolerance of 1e-9 absorbs floating-point noise
 //! such as `10 * 0.7 = 7.000000000000001`). Ratios must be finite,
 //! non-negative and sum to 1 within 1e-6.
+//!
+//! [`chrono_clicks`] trains on the earliest clicks (every interaction) and
+//! evaluates on each user's later liked interactions only.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -109,6 +112,56 @@ pub fn chrono_global(ds: &Dataset, ratios: [f64; 3]) -> Result<Split> {
         valid: order.split_off(c1),
         train: order,
     })
+}
+
+/// Training on clicks, evaluation on likes (HCR's protocol, Zhu et al.,
+/// section 4.1.1): the earliest `ratios[0]` of ALL interactions by time go
+/// to train (the cut of [`chrono_global`]: ties by row order, train in
+/// chronological order). Of the later interactions, per user only the rows
+/// `liked(row)` accepts are kept, in time order: the first
+/// `round_half_down(m * ratios[1] / (ratios[1] + ratios[2]))` of a user's `m`
+/// liked rows go to validation and the rest to test, with at least one in
+/// test when `m > 0`. Later rows that are not liked go to no part (they stay
+/// rankable candidates). Validation and test are sorted by row index.
+///
+/// Ratios follow the module rules, and `ratios[0]` must lie strictly between
+/// 0 and 1.
+pub fn chrono_clicks(
+    ds: &Dataset,
+    ratios: [f64; 3],
+    liked: impl Fn(usize) -> bool,
+) -> Result<Split> {
+    check_ratios(ratios)?;
+    if !(ratios[0] > 0.0 && ratios[0] < 1.0) {
+        return Err(DataError::Config(format!(
+            "chrono_clicks: the train ratio must be in (0, 1), got {ratios:?}"
+        )));
+    }
+    let global = chrono_global(ds, ratios)?;
+    let valid_share = ratios[1] / (ratios[1] + ratios[2]);
+    let mut later = vec![Vec::new(); ds.n_users];
+    let users = ds.user_col();
+    for r in global.valid.into_iter().chain(global.test) {
+        if liked(r) {
+            later[users[r] as usize].push(r);
+        }
+    }
+    let mut split = Split {
+        train: global.train,
+        ..Split::default()
+    };
+    for rows in later {
+        let m = rows.len();
+        let (_, mut c) = cuts(m, [0.0, valid_share, 1.0 - valid_share]);
+        if m > 0 && c == m {
+            c = m - 1;
+        }
+        split.valid.extend_from_slice(&rows[..c]);
+        split.test.extend_from_slice(&rows[c..]);
+    }
+    split.valid.sort_unstable();
+    split.test.sort_unstable();
+    Ok(split)
 }
 
 /// Per user, sorts the user's interactions by timestamp (stable) and cuts

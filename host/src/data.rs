@@ -19,11 +19,24 @@ use crate::history::Histories;
 pub struct DataConfig {
     /// `bundled` (the synthetic quick-start set), `ml-100k`, or a folder of RecBole atomic files.
     pub source: String,
-    /// `chrono_global`, `chrono_user` or `random`.
+    /// `chrono_global`, `chrono_user`, `random`, `loo`, `given`, or
+    /// `chrono_clicks` (HCR's protocol: the earliest `ratios[0]` of all
+    /// interactions by time train; of the later ones, each user's liked
+    /// rows, at or above `positive_threshold`, are cut in time order into
+    /// validation and test by `ratios[1] : ratios[2]`, at least one in test;
+    /// later rows that are not liked go to no part).
     pub split: String,
+    /// Train, validation and test shares (sum 1).
     pub ratios: [f64; 3],
-    /// Ratings (or, with `label`, label values) >= this are positives; `None` makes every interaction positive.
+    /// Ratings (or, with `label`, label values) >= this are positives ("likes");
+    /// `None` makes every interaction positive.
     pub positive_threshold: Option<f32>,
+    /// Which training interactions are training positives: the liked ones
+    /// (`threshold`, the default) or every one, a click (`all`; then
+    /// `positive_threshold` still defines the positives of validation and
+    /// test, and [`Data::train_pos_like`] flags the liked training positives).
+    #[serde(default)]
+    pub train_positives: TrainPositives,
     /// Extra roles for fields, e.g. `("class", "group")`.
     pub roles: Vec<(String, String)>,
     /// Feature fields to leave out when loading.
@@ -58,6 +71,34 @@ fn default_history() -> usize {
     50
 }
 
+/// The `train_positives` option: which training interactions are positives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainPositives {
+    /// The liked ones (at or above `positive_threshold`).
+    #[default]
+    Threshold,
+    /// Every training interaction (clicks); likes only define evaluation positives.
+    All,
+}
+
+impl TrainPositives {
+    /// The valid option values.
+    pub const VALUES: [&'static str; 2] = ["all", "threshold"];
+
+    /// Parse an option value, naming the option and the valid values on error.
+    pub fn parse(s: &str) -> Result<TrainPositives, String> {
+        match s {
+            "all" => Ok(TrainPositives::All),
+            "threshold" => Ok(TrainPositives::Threshold),
+            other => Err(format!(
+                "unknown train_positives '{other}' (valid: {})",
+                Self::VALUES.join(", ")
+            )),
+        }
+    }
+}
+
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
@@ -65,6 +106,7 @@ impl Default for DataConfig {
             split: "chrono_user".into(),
             ratios: [0.8, 0.1, 0.1],
             positive_threshold: Some(4.0),
+            train_positives: TrainPositives::Threshold,
             roles: Vec::new(),
             drop_fields: Vec::new(),
             seed: 2024,
@@ -90,6 +132,9 @@ pub struct Data {
     pub train_pos: Vec<(u32, u32)>,
     /// The interaction row of each training positive.
     pub train_pos_rows: Vec<usize>,
+    /// With `train_positives: "all"`: per training positive, 1.0 if it is
+    /// liked (at or above `positive_threshold`), else 0.0; `None` otherwise.
+    pub train_pos_like: Option<Vec<f32>>,
     /// Per-user positive sequences for history inputs.
     pub histories: Histories,
     /// The time of every interaction row ([`row_times`]).
@@ -358,6 +403,14 @@ fn side_fields(t: Option<&Table>, side: FieldSide, prefix: &str, out: &mut Vec<F
     }
 }
 
+/// 1.0 for each of `rows` that is in `liked`, else 0.0.
+fn like_flags(rows: &[usize], liked: &[usize]) -> Vec<f32> {
+    let liked: std::collections::HashSet<usize> = liked.iter().copied().collect();
+    rows.iter()
+        .map(|r| if liked.contains(r) { 1.0 } else { 0.0 })
+        .collect()
+}
+
 fn by_user(n: usize, rows: impl Iterator<Item = (u32, u32)>) -> Vec<Vec<u32>> {
     let mut v = vec![Vec::new(); n];
     for (u, i) in rows {
@@ -397,15 +450,36 @@ impl Data {
                 }
             }
         }
+        let labels = match &cfg.label {
+            None => None,
+            Some(name) => Some(label_column(&ds, name)?),
+        };
+        // Positives ("likes", for ranking and negative sampling): in
+        // pointwise mode the label column at or above the threshold, else
+        // the rating.
+        let pos = |rows: &[usize]| -> Result<Vec<usize>, String> {
+            match (cfg.positive_threshold, &labels) {
+                (Some(t), Some(y)) => Ok(rows.iter().copied().filter(|&r| y[r] >= t).collect()),
+                (Some(t), None) => ds::threshold_positive(&ds, rows, t).map_err(|e| e.to_string()),
+                (None, _) => Ok(rows.to_vec()),
+            }
+        };
         let mut split = match cfg.split.as_str() {
             "chrono_global" => ds::chrono_global(&ds, cfg.ratios),
+            "chrono_clicks" => {
+                let mut liked = vec![false; ds.n_inter()];
+                for r in pos(&(0..ds.n_inter()).collect::<Vec<_>>())? {
+                    liked[r] = true;
+                }
+                ds::chrono_clicks(&ds, cfg.ratios, |r| liked[r])
+            }
             "chrono_user" => ds::chrono_per_user(&ds, cfg.ratios),
             "random" => ds::random_split(&ds, cfg.ratios, cfg.seed),
             "loo" => ds::leave_one_out(&ds),
             "given" => ds::given(&ds),
             other => {
                 return Err(format!(
-                "unknown split '{other}' (valid: chrono_global, chrono_user, random, loo, given)"
+                "unknown split '{other}' (valid: chrono_global, chrono_user, chrono_clicks, random, loo, given)"
             ))
             }
         }
@@ -432,26 +506,20 @@ impl Data {
             rows.dedup();
             split.train = rows;
         }
-        let labels = match &cfg.label {
-            None => None,
-            Some(name) => Some(label_column(&ds, name)?),
-        };
-        // Positives (for ranking and negative sampling): in pointwise mode
-        // the label column at or above the threshold, else the rating.
-        let pos = |rows: &[usize]| -> Result<Vec<usize>, String> {
-            match (cfg.positive_threshold, &labels) {
-                (Some(t), Some(y)) => Ok(rows.iter().copied().filter(|&r| y[r] >= t).collect()),
-                (Some(t), None) => ds::threshold_positive(&ds, rows, t).map_err(|e| e.to_string()),
-                (None, _) => Ok(rows.to_vec()),
-            }
-        };
         let (users, items) = (ds.user_col(), ds.item_col());
         let pairs = |rows: &[usize]| {
             rows.iter()
                 .map(|&r| (users[r], items[r]))
                 .collect::<Vec<_>>()
         };
-        let train_pos_rows = pos(&split.train)?;
+        let (train_pos_rows, train_pos_like) = match cfg.train_positives {
+            TrainPositives::Threshold => (pos(&split.train)?, None),
+            TrainPositives::All => {
+                let liked = pos(&split.train)?;
+                let flags = like_flags(&split.train, &liked);
+                (split.train.clone(), Some(flags))
+            }
+        };
         let train_pos = pairs(&train_pos_rows);
         if train_pos.is_empty() {
             return Err("the training split has no positive interactions".into());
@@ -482,6 +550,7 @@ impl Data {
             labels,
             train_pos,
             train_pos_rows,
+            train_pos_like,
             histories,
             row_times,
             id: NEXT_DATA_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -536,7 +605,9 @@ impl Data {
     }
 
     /// What components see in `prepare`: the interaction table, item
-    /// features and parts (`train` = the rows training uses).
+    /// features and parts (`train` = the rows training uses,
+    /// `train_positive` = the training positives' rows, all of `train` with
+    /// `train_positives: "all"`, `train_like` = the liked ones among them).
     pub fn train_data(&self) -> TrainData {
         let mut parts: Vec<DataPart> = self
             .ds
@@ -555,6 +626,22 @@ impl Data {
         parts.push(DataPart {
             name: "train_positive".into(),
             rows: self.train_pos_rows.iter().map(|&r| r as u32).collect(),
+        });
+        // The liked training rows: every training positive unless
+        // `train_positives: "all"` made the positives clicks.
+        let liked: Vec<u32> = match &self.train_pos_like {
+            None => self.train_pos_rows.iter().map(|&r| r as u32).collect(),
+            Some(flags) => self
+                .train_pos_rows
+                .iter()
+                .zip(flags)
+                .filter(|(_, &f)| f > 0.0)
+                .map(|(&r, _)| r as u32)
+                .collect(),
+        };
+        parts.push(DataPart {
+            name: "train_like".into(),
+            rows: liked.into(),
         });
         let inter = &self.ds.inter;
         let skip = |f: &causalrec_datasets::FieldMeta| matches!(f.role, Role::User | Role::Item);
@@ -580,6 +667,17 @@ impl Data {
                 .collect(),
             parts: parts.into(),
         }
+    }
+
+    /// The `like` input of an implicit batch built from the training
+    /// positives `idx` (indices into `train_pos`) followed by `n_negatives`
+    /// sampled negatives: each positive's like flag, then 0 per negative.
+    /// `None` unless `train_positives: "all"`.
+    pub fn batch_like(&self, idx: &[usize], n_negatives: usize) -> Option<Vec<f32>> {
+        let flags = self.train_pos_like.as_ref()?;
+        let mut like: Vec<f32> = idx.iter().map(|&p| flags[p]).collect();
+        like.resize(idx.len() + n_negatives, 0.0);
+        Some(like)
     }
 
     /// Positives of a part, per user.

@@ -28,7 +28,7 @@ use causalrec_sdk::ComponentKind;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, AST};
 use serde::Serialize;
 
-use crate::data::{Data, DataConfig, Part};
+use crate::data::{Data, DataConfig, Part, TrainPositives};
 use crate::plugins::Registry;
 use crate::protocols::RankingOptions;
 use crate::report::{fmt_value, ReportRow, RunDir};
@@ -561,6 +561,7 @@ impl Session {
                 "split",
                 "ratios",
                 "positive_threshold",
+                "train_positives",
                 "roles",
                 "drop",
                 "seed",
@@ -608,6 +609,10 @@ impl Session {
             } else {
                 Some(get_f64(opts, "positive_threshold", 4.0, pos)? as f32)
             };
+        }
+        if opts.contains_key("train_positives") {
+            let v = get_str(opts, "train_positives", "threshold", pos)?;
+            cfg.train_positives = TrainPositives::parse(&v).or_else(|e| fail(e, pos))?;
         }
         if let Some(r) = opts.get("roles") {
             let m = r.clone().try_cast::<Map>().ok_or_else(|| {

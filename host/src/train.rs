@@ -343,7 +343,9 @@ impl Run {
     }
 
     /// One training batch from the training positives `idx` (indices into
-    /// `data.train_pos`): positives first, then `k` negatives each.
+    /// `data.train_pos`): positives first, then `k` negatives each. With
+    /// `train_positives: "all"` the batch also carries `like` `[B]` f32: each
+    /// positive's like flag, 0 for the negatives (the order of `label`).
     pub fn make_batch(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
         let k = self.cfg.negatives;
         let n = idx.len();
@@ -368,6 +370,13 @@ impl Run {
             "label".into(),
             Tensor::from_vec(labels, users.len(), &dev).map_err(te)?,
         );
+        // With click positives: whether each example is liked (0 for negatives).
+        if let Some(like) = data.batch_like(idx, pos_row.len()) {
+            b.inputs.insert(
+                "like".into(),
+                Tensor::from_vec(like, users.len(), &dev).map_err(te)?,
+            );
+        }
         if self.needs_history {
             // Each negative shares the history of its positive.
             let keys: Vec<HistoryOf> = idx

@@ -279,7 +279,9 @@ pub struct DataPart {
 /// The data a component may study before training (`prepare`): the whole
 /// interaction table (ids, labels, other columns) and its named parts. The
 /// part `train` always holds the rows training uses, `train_positive` its
-/// positives (the edges of graph backbones in implicit-feedback runs). Components must not
+/// positives (the edges of graph backbones in implicit-feedback runs; every
+/// training row with `train_positives: "all"`), `train_like` the liked ones
+/// among those (at or above `positive_threshold`). Components must not
 /// read the labels of rows outside the training parts (the host passes
 /// them because parts such as CTAR's `train_rct` overlap `train`).
 #[repr(C)]
