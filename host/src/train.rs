@@ -462,7 +462,19 @@ impl Run {
             let link = crate::protocols::Link::parse(&self.cfg.link)?;
             crate::protocols::pointwise_eval(self, data, &rows, link)
         } else {
-            self.rank_eval(data, Part::Valid, &[10, 20])
+            // K = 10 and 20, and the K of the early-stopping metric (e.g. ndcg@50).
+            let mut ks = vec![10, 20];
+            if let Some(k) = self
+                .cfg
+                .metric
+                .split_once('@')
+                .and_then(|(_, k)| k.parse::<usize>().ok())
+            {
+                if k > 0 && !ks.contains(&k) {
+                    ks.push(k);
+                }
+            }
+            self.rank_eval(data, Part::Valid, &ks)
         }
     }
 
