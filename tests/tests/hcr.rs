@@ -4,9 +4,11 @@
 //! when ML-100K is absent):
 //! - the analytic gradient of each estimator's training loss matches
 //!   central finite differences (HCR's product-probability cross-entropies,
-//!   ESMM's CTCVR, Multi-IPW's weighted CVR loss);
+//!   ESMM's CTCVR, Multi-IPW's weighted CVR loss, CR's fused click model
+//!   and exposure branch, DCF's exposure and outcome losses);
 //! - HCR's `score_all` (every item from the backbones' all-item modality
-//!   outputs) equals its per-pair score, for every inference mode;
+//!   outputs) equals its per-pair score, for every inference mode; so do
+//!   CR's (TIE and factual) and DCF's;
 //! - trained briefly, HCR ranks test likes far better than untrained
 //!   (on this global chronological split the popularity ranking is strong:
 //!   see the README's HCR table for it and the baselines).
@@ -55,6 +57,16 @@ fn multitask_estimators_pass_the_gradient_check() {
         // robust terms detach by design (each model's target is the other's
         // detached output) and are not checkable this way.
         r#"estimator("multi_ipw", #{ clip: 1.0 })"#.to_string(),
+        format!(r#"estimator("cr", #{{ exposure: "{e}", alpha: 2.0 }})"#),
+        // DCF's substitute confounder a_hat = sigmoid(exposure logit) enters
+        // the outcome logit as gamma_u * a_hat with a_hat detached, which
+        // central differences of the exposure model's parameters would see.
+        // gamma starts at zero, so on an untrained model the detached term
+        // is the constant 0 and every parameter is checkable: the exposure
+        // model through its own loss, the outcome model, and gamma (whose
+        // gradient a_hat * dL/dy holds a_hat fixed). The stop-gradient
+        // itself (gamma != 0) is not checkable this way.
+        r#"estimator("dcf")"#.to_string(),
     ] {
         let body = format!(
             r#"
@@ -92,6 +104,31 @@ for mode in ["hcr", "hcr_t", "hcr_s1", "hcr_s2"] {{
     let c = run("hcr-score-all", &body);
     for mode in ["hcr", "hcr_t", "hcr_s1", "hcr_s2"] {
         assert!(c[mode] < 1e-4, "{mode}: {c:?}");
+    }
+}
+
+#[test]
+fn cr_and_dcf_score_all_equal_per_pair_scores() {
+    let e = exposure();
+    let body = format!(
+        r#"
+let data = {};
+// One brief epoch each, so that the scores are not all near zero and, for
+// DCF, gamma_u (zero at first) and the substitute term matter.
+let fit = #{{ epochs: 1, batch_size: 1024, lr: 0.01, negatives: 1, loss: "bce", seed: 5 }};
+let cr = train(data, backbone("mmgcn", {SMALL}), estimator("cr", #{{ exposure: "{e}" }}), fit);
+for mode in ["tie", "factual"] {{
+    set_estimator(cr, estimator("cr", #{{ exposure: "{e}", inference: mode }}));
+    print(`CHECK cr_${{mode}} ${{score_all_check(cr, #{{ users: 3 }})}}`);
+}}
+let dcf = train(data, backbone("mmgcn", {SMALL}), estimator("dcf"), fit);
+print(`CHECK dcf ${{score_all_check(dcf, #{{ users: 3 }})}}`);
+"#,
+        data_expr()
+    );
+    let c = run("cr-dcf-score-all", &body);
+    for k in ["cr_tie", "cr_factual", "dcf"] {
+        assert!(c[k] < 1e-4, "{k}: {c:?}");
     }
 }
 

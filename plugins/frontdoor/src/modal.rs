@@ -65,10 +65,16 @@ fn fused<'c>(g: &'c Ctx<'_, '_>, emb: &Emb, prefix: &str, ms: &[&str]) -> Result
     Ok(sum.ok_or("no modality to fuse")? * (1.0 / ms.len() as f64))
 }
 
+/// A user's representation fused over the modalities `ms` (`[B, d]`),
+/// the user side of [`score`].
+pub fn user_rep<'c>(g: &'c Ctx<'_, '_>, emb: &Emb, ms: &[&str]) -> Result<Var<'c>> {
+    fused(g, emb, "user_modality:", ms)
+}
+
 /// `Y` on the modalities `ms`: `[B]` for pairs, `[B, n_items]` when the
 /// map holds every item (`all_modality:<m>`).
 pub fn score<'c>(g: &'c Ctx<'_, '_>, emb: &Emb, ms: &[&str]) -> Result<Var<'c>> {
-    let u = fused(g, emb, "user_modality:", ms)?;
+    let u = user_rep(g, emb, ms)?;
     if emb.get(&format!("all_modality:{}", ms[0])).is_some() {
         let items = fused(g, emb, "all_modality:", ms)?;
         Ok(u.matmul(items.transpose(0, 1)))
