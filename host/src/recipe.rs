@@ -205,6 +205,15 @@ fn ks_option(opts: &Map, pos: Position) -> Res<Vec<usize>> {
     }
 }
 
+/// What `evaluate` returns under `host check` (nothing is trained): every
+/// metric the call would report, as 0, so the rest of a recipe type-checks.
+fn check_metrics(names: &[String]) -> Map {
+    names
+        .iter()
+        .map(|n| (n.as_str().into(), Dynamic::from_float(0.0)))
+        .collect()
+}
+
 fn get_bool(m: &Map, k: &str, default: bool, pos: Position) -> Res<bool> {
     match m.get(k) {
         None => Ok(default),
@@ -1069,7 +1078,24 @@ impl Session {
             None
         };
         if self.cfg.check_only {
-            return Ok(Map::new());
+            let names: Vec<String> = match &ranking {
+                Some(o) => {
+                    let mut n = vec!["auc".to_string(), "users".to_string()];
+                    for k in &ks {
+                        n.extend([format!("recall@{k}"), format!("ndcg@{k}")]);
+                        if o.groups.is_some() {
+                            n.push(format!("ckl@{k}"));
+                        }
+                    }
+                    let base = n.clone();
+                    for t in &o.drift_thresholds {
+                        n.extend(base.iter().map(|m| format!("{m}|eta>{t}")));
+                    }
+                    n
+                }
+                None => vec!["auc".into(), "logloss".into(), "pairs".into()],
+            };
+            return Ok(check_metrics(&names));
         }
         let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
         let mut kind = format!(
@@ -1105,7 +1131,17 @@ impl Session {
         let link = get_str(opts, "link", &run.cfg.link, pos)?;
         let link = crate::protocols::Link::parse(&link).or_else(|e| fail(e, pos))?;
         if self.cfg.check_only {
-            return Ok(Map::new());
+            let names = [
+                "mse",
+                "mae",
+                "auc",
+                "logloss",
+                "mean_prediction",
+                "mean_label",
+                "n",
+                "positives",
+            ];
+            return Ok(check_metrics(&names.map(String::from)));
         }
         let metrics = crate::protocols::pointwise_eval(&mut run, &r.data, &rows, link)
             .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
@@ -1172,6 +1208,8 @@ impl Session {
                         let c = cols.remove(i);
                         cols.insert(0, c);
                     }
+                    // `host check` evaluates nothing, so rows have no metrics.
+                    None if self.cfg.check_only => {}
                     None => {
                         return fail(
                             format!(

@@ -366,6 +366,31 @@ fn check_resolves_names_without_training() {
     assert!(stdout.contains("quickstart.rhai: ok"));
 }
 
+/// Every shipped recipe resolves its components, parameters and options
+/// (`host check`: nothing is trained). Recipes on ML-100K need its data.
+#[test]
+fn every_recipe_passes_check() {
+    let dir = root().join("scripts/recipes");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".rhai"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 7, "{names:?}");
+    let have_ml100k = shared_data("ml-100k").is_some();
+    for n in names {
+        let src = std::fs::read_to_string(dir.join(&n)).unwrap();
+        if src.contains("\"ml-100k\"") && !have_ml100k {
+            continue;
+        }
+        let o = host(&["check", &format!("recipes/{n}")]);
+        let (stdout, err) = text(&o);
+        assert!(o.status.success(), "{n}: {err}");
+        assert!(stdout.contains(&format!("{n}: ok")), "{n}: {stdout}");
+    }
+}
+
 #[test]
 fn sdk_does_not_depend_on_a_tensor_engine() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
