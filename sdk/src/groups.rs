@@ -254,6 +254,22 @@ pub fn user_sequences(data: &TrainData, part: &str) -> Result<Vec<Vec<u32>>> {
     Ok(seqs)
 }
 
+/// The part holding the training positives: `train_positive` in
+/// implicit-feedback runs, else `train`.
+pub fn positives_part(data: &TrainData) -> &'static str {
+    if data.part("train_positive").is_some() {
+        "train_positive"
+    } else {
+        "train"
+    }
+}
+
+/// Each user's training positives in time order ([`user_sequences`] of
+/// [`positives_part`]).
+pub fn training_histories(data: &TrainData) -> Result<Vec<Vec<u32>>> {
+    user_sequences(data, positives_part(data))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +364,12 @@ mod tests {
         };
         assert_eq!(
             user_sequences(&data, "train").unwrap(),
+            vec![vec![3, 0, 1], vec![2]]
+        );
+        // without a `train_positive` part the histories come from `train`
+        assert_eq!(positives_part(&data), "train");
+        assert_eq!(
+            training_histories(&data).unwrap(),
             vec![vec![3, 0, 1], vec![2]]
         );
         assert!(ItemGroups::from_train_data(&data, "").is_ok());

@@ -166,6 +166,18 @@ impl Params {
         }
     }
 
+    /// A finite number `>= 0` (a loss weight, an exponent).
+    pub fn non_negative(&self, name: &str) -> Result<f64> {
+        let x = self.f64(name)?;
+        if !(x >= 0.0 && x.is_finite()) {
+            return Err(format!(
+                "{}: parameter '{name}' must be a finite number >= 0, got {x}",
+                self.component
+            ));
+        }
+        Ok(x)
+    }
+
     /// A probability in `[0, 1)`.
     pub fn rate(&self, name: &str) -> Result<f64> {
         let p = self.f64(name)?;
@@ -213,5 +225,12 @@ mod tests {
         assert!(e.contains("'dim' must be a non-negative integer"), "{e}");
         let p = Params::parse("nfm", &specs(), r#"{"dropout": 1.0}"#).unwrap();
         assert!(p.rate("dropout").is_err());
+        let p = Params::parse("nfm", &specs(), r#"{"dropout": -0.5}"#).unwrap();
+        let e = p.non_negative("dropout").unwrap_err();
+        assert!(
+            e.contains("nfm: parameter 'dropout' must be a finite number >= 0"),
+            "{e}"
+        );
+        assert_eq!(p.non_negative("dim").unwrap(), 64.0);
     }
 }

@@ -27,7 +27,7 @@
 
 use std::sync::Mutex;
 
-use causalrec_sdk::groups::{normalise_drift, user_sequences, ItemGroups};
+use causalrec_sdk::groups::{normalise_drift, positives_part, training_histories, ItemGroups};
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, Emb, EstimatorImpl, Init, LossHandle, ParamSpec, Params, Result,
     TrainData, Var,
@@ -125,10 +125,7 @@ fn make(p: &Params) -> Result<DecRs> {
             ))
         }
     };
-    let alpha = p.f64("alpha")?;
-    if !(alpha >= 0.0 && alpha.is_finite()) {
-        return Err(format!("alpha must be a finite number >= 0, got {alpha}"));
-    }
+    let alpha = p.non_negative("alpha")?;
     let init_std = p.f64("init_std")?;
     if !(init_std > 0.0 && init_std.is_finite()) {
         return Err(format!("init_std must be > 0, got {init_std}"));
@@ -146,12 +143,8 @@ fn make(p: &Params) -> Result<DecRs> {
 /// The DecRS statistics of training data: prior, drift and its normalisation.
 pub fn stats(data: &TrainData, groups: &str, alpha: f64) -> Result<Stats> {
     let g = ItemGroups::from_train_data(data, groups).map_err(|e| format!("decrs: {e}"))?;
-    let part = if data.part("train_positive").is_some() {
-        "train_positive"
-    } else {
-        "train"
-    };
-    let seqs = user_sequences(data, part)?;
+    let part = positives_part(data);
+    let seqs = training_histories(data)?;
     let prior = g.prior(&seqs);
     if prior.iter().all(|&p| p == 0.0) {
         return Err(format!(

@@ -20,7 +20,7 @@
 
 use std::sync::Mutex;
 
-use causalrec_sdk::groups::{user_sequences, ItemGroups};
+use causalrec_sdk::groups::{training_histories, ItemGroups};
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, EstimatorImpl, LossHandle, ParamSpec, Params, Result, TrainData,
     Var,
@@ -190,12 +190,7 @@ pub fn naive_bayes_inverse(
 /// The `group` source's tables from the training positives.
 fn group_tables(data: &TrainData, column: &str) -> Result<GroupTables> {
     let g = ItemGroups::from_train_data(data, column).map_err(|e| format!("ips: {e}"))?;
-    let part = if data.part("train_positive").is_some() {
-        "train_positive"
-    } else {
-        "train"
-    };
-    let seqs = user_sequences(data, part)?;
+    let seqs = training_histories(data)?;
     Ok(GroupTables {
         n_groups: g.n_groups(),
         users: seqs.iter().flat_map(|s| g.distribution(s)).collect(),

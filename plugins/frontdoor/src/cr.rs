@@ -117,12 +117,7 @@ fn make(p: &Params) -> Result<Cr> {
                 .into(),
         );
     }
-    let alpha = p.f64("alpha")?;
-    if !(alpha >= 0.0 && alpha.is_finite()) {
-        return Err(format!(
-            "cr: alpha must be a finite number >= 0, got {alpha}"
-        ));
-    }
+    let alpha = p.non_negative("alpha")?;
     Ok(Cr {
         exposure,
         alpha,

@@ -99,10 +99,7 @@ fn make(p: &Params) -> Result<Hcr> {
                 .into(),
         );
     }
-    let beta = p.f64("beta")?;
-    if !(beta >= 0.0 && beta.is_finite()) {
-        return Err(format!("beta must be a finite number >= 0, got {beta}"));
-    }
+    let beta = p.non_negative("beta")?;
     Ok(Hcr {
         exposure,
         beta,
