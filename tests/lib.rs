@@ -44,6 +44,8 @@ pub fn build() {
                 "-p",
                 "causalrec-plugin-seq",
                 "-p",
+                "causalrec-plugin-iv",
+                "-p",
                 "causalrec-plugin-graph",
                 "-p",
                 "causalrec-toy-plugins",

@@ -24,71 +24,97 @@ fn fnv1a(s: &str) -> u64 {
     })
 }
 
-/// Add item field `name` built from item field `from` with `enc`.
+/// Add item field `name` built from item field `from` with `enc`. `from`
+/// may join several fields with `+` (`"genre+movie_title"`, the IV4Rec+
+/// query of an item from its genres and title words): multi-hot blocks are
+/// concatenated in that order, hashed words of all of them share the buckets.
 pub fn add_dense_item_feature(
     ds: &mut Dataset,
     name: &str,
     from: &str,
     enc: DenseEncoding,
 ) -> Result<()> {
+    let n_items = ds.n_items;
     let items = ds.items.as_mut().ok_or_else(|| {
         DataError::Config(format!(
             "dense feature '{name}': data set '{}' has no item features to build it from",
             ds.name
         ))
     })?;
-    let (idx, meta) = items.field(from).ok_or_else(|| {
-        DataError::Config(format!(
-            "dense feature '{name}': no item field '{from}' (item fields: {})",
-            items
-                .fields
-                .iter()
-                .map(|f| f.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let rows: Vec<&[u32]> = match &items.columns[idx] {
-        Column::Token(v) => v.chunks(1).collect(),
-        Column::TokenSeq { offsets, values } => offsets
-            .windows(2)
-            .map(|w| &values[w[0] as usize..w[1] as usize])
-            .collect(),
-        _ => {
-            return Err(DataError::Config(format!(
-                "dense feature '{name}': item field '{from}' is {}, expected token or token_seq",
-                meta.kind
-            )))
-        }
-    };
+    // Per source field: its rows of token ids and its vocabulary.
+    let mut sources = Vec::new();
+    for src in from.split('+').map(str::trim) {
+        let (idx, meta) = items.field(src).ok_or_else(|| {
+            DataError::Config(format!(
+                "dense feature '{name}': no item field '{src}' (item fields: {})",
+                items
+                    .fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let rows: Vec<&[u32]> = match &items.columns[idx] {
+            Column::Token(v) => v.chunks(1).collect(),
+            Column::TokenSeq { offsets, values } => offsets
+                .windows(2)
+                .map(|w| &values[w[0] as usize..w[1] as usize])
+                .collect(),
+            _ => {
+                return Err(DataError::Config(format!(
+                    "dense feature '{name}': item field '{src}' is {}, expected token or token_seq",
+                    meta.kind
+                )))
+            }
+        };
+        sources.push((src, rows, &meta.vocab));
+    }
+    // Each source's offset inside the vector, and the width.
+    let mut starts = Vec::with_capacity(sources.len());
     let dim = match enc {
-        DenseEncoding::MultiHot => meta.vocab.len().saturating_sub(1),
-        DenseEncoding::HashedWords(d) => d,
+        DenseEncoding::MultiHot => {
+            let mut w = 0;
+            for (_, _, vocab) in &sources {
+                starts.push(w);
+                w += vocab.len().saturating_sub(1);
+            }
+            w
+        }
+        DenseEncoding::HashedWords(d) => {
+            starts.resize(sources.len(), 0);
+            d
+        }
     };
     if dim == 0 {
         return Err(DataError::Config(format!(
             "dense feature '{name}': zero dimensions (empty vocabulary of '{from}' or hash size 0)"
         )));
     }
-    let mut values = vec![0f32; rows.len() * dim];
-    for (r, ids) in rows.iter().enumerate() {
-        let row = &mut values[r * dim..(r + 1) * dim];
-        for &id in ids.iter().filter(|&&id| id != 0) {
-            match enc {
-                DenseEncoding::MultiHot => row[id as usize - 1] = 1.0,
-                DenseEncoding::HashedWords(d) => {
-                    for w in meta.vocab[id as usize].split_whitespace() {
-                        row[(fnv1a(&w.to_lowercase()) % d as u64) as usize] += 1.0;
+    let n = sources.first().map_or(n_items as usize, |s| s.1.len());
+    let mut values = vec![0f32; n * dim];
+    for (k, (_, rows, vocab)) in sources.iter().enumerate() {
+        for (r, ids) in rows.iter().enumerate() {
+            let row = &mut values[r * dim..(r + 1) * dim];
+            for &id in ids.iter().filter(|&&id| id != 0) {
+                match enc {
+                    DenseEncoding::MultiHot => row[starts[k] + id as usize - 1] = 1.0,
+                    DenseEncoding::HashedWords(d) => {
+                        for w in vocab[id as usize].split_whitespace() {
+                            row[(fnv1a(&w.to_lowercase()) % d as u64) as usize] += 1.0;
+                        }
                     }
                 }
             }
         }
+    }
+    for row in values.chunks_mut(dim) {
         let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             row.iter_mut().for_each(|x| *x /= norm);
         }
     }
-    let offsets = (0..=rows.len()).map(|r| (r * dim) as u32).collect();
+    let offsets = (0..=n).map(|r| (r * dim) as u32).collect();
     let mut field = FieldMeta::new(name, FieldKind::FloatSeq, Role::Modality);
     field.max_len = dim;
     items.push(field, Column::FloatSeq { offsets, values })
@@ -171,6 +197,38 @@ mod tests {
         let n = 5f32.sqrt();
         assert!((v[toy] - 2.0 / n).abs() < 1e-6 && (v[story] - 1.0 / n).abs() < 1e-6);
         assert!(v[16..].iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn joined_fields_concatenate_or_share_buckets() {
+        let mut ds = with_items();
+        // Multi-hot: genre (3 entries) then title (3 entries); item a has
+        // Action, War and Toy, Story, toy (five ones), item b nothing.
+        add_dense_item_feature(&mut ds, "q", "genre+title", DenseEncoding::MultiHot).unwrap();
+        let s = 1.0 / 5f32.sqrt();
+        let v = column(&ds, "q");
+        assert_eq!(v.len(), 12);
+        assert_eq!(&v[..6], &[s, 0.0, s, s, s, s]);
+        assert!(v[6..].iter().all(|&x| x == 0.0));
+        // Hashed: the genre words and the title words in the same buckets.
+        add_dense_item_feature(
+            &mut ds,
+            "h",
+            "genre + title",
+            DenseEncoding::HashedWords(64),
+        )
+        .unwrap();
+        let v = column(&ds, "h");
+        let mut want = [0f32; 64];
+        for w in ["action", "war", "toy", "story", "toy"] {
+            want[(fnv1a(w) % 64) as usize] += 1.0;
+        }
+        let n = want.iter().map(|x| x * x).sum::<f32>().sqrt();
+        for (a, b) in v[..64].iter().zip(want) {
+            assert!((a - b / n).abs() < 1e-6);
+        }
+        let e = add_dense_item_feature(&mut ds, "y", "genre+nope", DenseEncoding::MultiHot);
+        assert!(e.unwrap_err().to_string().contains("no item field 'nope'"));
     }
 
     #[test]

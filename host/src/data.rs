@@ -208,8 +208,11 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
     }
     // Fields that dense features are built from are dropped after building.
     let mut cfg = cfg.clone();
-    cfg.drop_fields
-        .retain(|f| !cfg.modalities.iter().any(|(_, from, _)| from == f));
+    cfg.drop_fields.retain(|f| {
+        !cfg.modalities
+            .iter()
+            .any(|(_, from, _)| from.split('+').any(|src| src.trim() == f))
+    });
     let cfg = &cfg;
     match (cfg.source.as_str(), format) {
         ("bundled", _) => {
@@ -445,8 +448,10 @@ impl Data {
         }
         if let Some(items) = ds.items.as_mut() {
             for (_, from, _) in &cfg.modalities {
-                if cfg.drop_fields.contains(from) {
-                    items.remove_field(from);
+                for src in from.split('+').map(str::trim) {
+                    if cfg.drop_fields.iter().any(|f| f == src) {
+                        items.remove_field(src);
+                    }
                 }
             }
         }

@@ -145,7 +145,8 @@ fn get_f64(m: &Map, k: &str, default: f64, pos: Position) -> Res<f64> {
     }
 }
 
-/// `modalities: #{ genre: "class", title: #{ from: "movie_title", hash: 64 } }`:
+/// `modalities: #{ genre: "class", title: #{ from: "movie_title", hash: 64 } }`
+/// (`from: "class+movie_title"` joins fields):
 /// a dense item feature per entry, multi-hot over the source field's
 /// vocabulary, or a hashed bag of its words with `hash` buckets.
 fn modalities(v: &Dynamic, pos: Position) -> Res<Vec<(String, String, usize)>> {

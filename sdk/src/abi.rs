@@ -259,6 +259,45 @@ pub struct DataColumn {
 }
 
 impl DataColumn {
+    /// A float_seq item column as a dense `n x width` matrix (row `i` =
+    /// item `i`), checked: one row per item, the same width on every row,
+    /// finite values. Errors start with `what` (e.g. "mmgcn: modality 'genre'").
+    pub fn dense_rows(&self, n: usize, what: &str) -> Result<(usize, Vec<f32>), String> {
+        if self.offsets.len() != n + 1 {
+            return Err(format!(
+                "{what} must be a float_seq item field with one row per item \
+                 ({n} items), got {} row offsets",
+                self.offsets.len()
+            ));
+        }
+        let dim = (self.offsets[1] - self.offsets[0]) as usize;
+        if dim == 0 {
+            return Err(format!("{what} has zero width"));
+        }
+        for (i, w) in self.offsets.windows(2).enumerate() {
+            if (w[1] - w[0]) as usize != dim || w[0] as usize != i * dim {
+                return Err(format!(
+                    "{what} must have the same width on every item: item 0 has {dim}, item {i} has {}",
+                    w[1].saturating_sub(w[0])
+                ));
+            }
+        }
+        if self.floats.len() != n * dim {
+            return Err(format!(
+                "{what} holds {} values, expected {n} x {dim}",
+                self.floats.len()
+            ));
+        }
+        if let Some(k) = self.floats.iter().position(|x| !x.is_finite()) {
+            return Err(format!(
+                "{what} has a non-finite value at item {} (position {})",
+                k / dim,
+                k % dim
+            ));
+        }
+        Ok((dim, self.floats.to_vec()))
+    }
+
     /// The id of token `raw` in this column's vocabulary.
     pub fn token_id(&self, raw: &str) -> Option<u32> {
         self.vocab

@@ -166,6 +166,34 @@ impl Params {
         }
     }
 
+    /// Hidden layer sizes, as text (`"80,40"`) or as a list (`[80, 40]`):
+    /// at least one size, none of them 0.
+    pub fn layer_sizes(&self, name: &str) -> Result<Vec<usize>> {
+        let sizes = match self.get(name)? {
+            Value::String(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<usize>().map_err(|_| {
+                        format!(
+                            "{}: parameter '{name}' ({text:?}): '{s}' is not a non-negative integer",
+                            self.component
+                        )
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()?,
+            _ => self.usize_list(name)?,
+        };
+        if sizes.is_empty() || sizes.contains(&0) {
+            return Err(format!(
+                "{}: parameter '{name}' needs at least one layer size and no size 0, got {sizes:?}",
+                self.component
+            ));
+        }
+        Ok(sizes)
+    }
+
     /// A finite number `>= 0` (a loss weight, an exponent).
     pub fn non_negative(&self, name: &str) -> Result<f64> {
         let x = self.f64(name)?;
@@ -232,5 +260,23 @@ mod tests {
             "{e}"
         );
         assert_eq!(p.non_negative("dim").unwrap(), 64.0);
+    }
+
+    #[test]
+    fn layer_sizes_from_text_or_list() {
+        let specs = vec![
+            ParamSpec::new("a", "80,40", ""),
+            ParamSpec::new("b", vec![200, 80], ""),
+            ParamSpec::new("c", "80,x", ""),
+            ParamSpec::new("d", " 200 , 80 ,", ""),
+            ParamSpec::new("e", "80,0", ""),
+        ];
+        let p = Params::parse("t", &specs, "{}").unwrap();
+        assert_eq!(p.layer_sizes("a").unwrap(), vec![80, 40]);
+        assert_eq!(p.layer_sizes("b").unwrap(), vec![200, 80]);
+        assert_eq!(p.layer_sizes("d").unwrap(), vec![200, 80]);
+        let e = p.layer_sizes("c").unwrap_err();
+        assert!(e.contains("t: parameter 'c'") && e.contains("'x'"), "{e}");
+        assert!(p.layer_sizes("e").unwrap_err().contains("no size 0"));
     }
 }

@@ -176,43 +176,8 @@ fn read_modalities(data: &TrainData, wanted: &[String]) -> Result<Vec<Modality>>
             continue;
         }
         let name = c.name.to_string();
-        if c.offsets.len() != n + 1 {
-            return Err(format!(
-                "mmgcn: modality '{name}' must be a float_seq item field with one row per item \
-                 ({n} items), got {} row offsets",
-                c.offsets.len()
-            ));
-        }
-        let dim = (c.offsets[1] - c.offsets[0]) as usize;
-        if dim == 0 {
-            return Err(format!("mmgcn: modality '{name}' has zero width"));
-        }
-        for (i, w) in c.offsets.windows(2).enumerate() {
-            if (w[1] - w[0]) as usize != dim || w[0] as usize != i * dim {
-                return Err(format!(
-                    "mmgcn: modality '{name}' must have the same width on every item: item 0 has {dim}, item {i} has {}",
-                    w[1].saturating_sub(w[0])
-                ));
-            }
-        }
-        if c.floats.len() != n * dim {
-            return Err(format!(
-                "mmgcn: modality '{name}' holds {} values, expected {n} x {dim}",
-                c.floats.len()
-            ));
-        }
-        if let Some(k) = c.floats.iter().position(|x| !x.is_finite()) {
-            return Err(format!(
-                "mmgcn: modality '{name}' has a non-finite value at item {} (position {})",
-                k / dim,
-                k % dim
-            ));
-        }
-        out.push(Modality {
-            name,
-            dim,
-            values: c.floats.to_vec(),
-        });
+        let (dim, values) = c.dense_rows(n, &format!("mmgcn: modality '{name}'"))?;
+        out.push(Modality { name, dim, values });
     }
     Ok(out)
 }

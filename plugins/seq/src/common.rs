@@ -39,34 +39,6 @@ pub fn positive(p: &Params, component: &str, name: &str) -> Result<usize> {
     Ok(v)
 }
 
-/// Hidden layer sizes, given as text (`"80,40"`) or as a list (`[80, 40]`):
-/// at least one size, every size at least 1.
-pub fn layer_sizes(p: &Params, component: &str, name: &str) -> Result<Vec<usize>> {
-    let sizes = match p.string(name) {
-        Ok(text) => parse_sizes(&text)
-            .map_err(|e| format!("{component}: parameter '{name}' ({text:?}): {e}"))?,
-        Err(_) => p.usize_list(name)?,
-    };
-    if sizes.is_empty() || sizes.contains(&0) {
-        return Err(format!(
-            "{component}: parameter '{name}' needs at least one layer size and no size 0, got {sizes:?}"
-        ));
-    }
-    Ok(sizes)
-}
-
-/// `"80, 40"` -> `[80, 40]`.
-pub fn parse_sizes(text: &str) -> Result<Vec<usize>> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .map_err(|_| format!("'{s}' is not a non-negative integer"))
-        })
-        .collect()
-}
-
 /// Declare the shared item table.
 pub fn declare_items(g: &Ctx<'_, '_>, dim: usize, init_std: f64) {
     let n = g.schema().n_items as usize;
@@ -158,18 +130,5 @@ impl<T: UserTower> BackboneImpl for DotProduct<T> {
     fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, user: Var<'c>) -> Result<Option<Var<'c>>> {
         declare_items(g, self.0.dim(), self.0.init_std());
         Ok(Some(user.matmul(g.table_all(ITEM_TABLE).transpose(0, 1))))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_from_text() {
-        assert_eq!(parse_sizes("80,40").unwrap(), vec![80, 40]);
-        assert_eq!(parse_sizes(" 200 , 80 ,").unwrap(), vec![200, 80]);
-        assert!(parse_sizes("80,x").is_err());
-        assert!(parse_sizes("-3").is_err());
     }
 }

@@ -79,8 +79,8 @@ impl Din {
         Ok(Din {
             dim,
             init_std,
-            attention_layers: common::layer_sizes(p, "din", "attention_layers")?,
-            layers: common::layer_sizes(p, "din", "layers")?,
+            attention_layers: p.layer_sizes("attention_layers")?,
+            layers: p.layer_sizes("layers")?,
             act: Activation::new(Kind::parse(&p.string("activation")?)?),
         })
     }
