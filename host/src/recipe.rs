@@ -3,10 +3,15 @@
 //!
 //! API: `dataset(source[, #{..}])`, `backbone(name[, #{..}])`, `estimator(..)`,
 //! `loss(..)`, `train(data, backbone_or_array, estimator[, #{..}])`,
-//! `evaluate(run, "all_ranking" | "auc"[, #{..}])`, `print_table([title,] rows)`,
+//! `evaluate(run, "all_ranking" | "auc" | "pointwise" | "impressions"[, #{..}])`,
+//! `print_table([title,] rows)`,
 //! `setting(name, default)` (values from `--set`), `data_info(data)`,
 //! `paired_t_test(a, b)`, `plot_bars(file, #{..})`, `set_estimator(run, estimator(..))`
 //! (a trained run under another inference rule, parameters kept).
+//!
+//! Labelled-row protocols: `evaluate(run, "pointwise", #{part, link})` and
+//! `evaluate(run, "impressions", #{part, by, k})` (MIND's per-impression-list
+//! AUC, MRR, nDCG@K over the rows of a part grouped by column `by`).
 //!
 //! All-ranking options (`evaluate` and `popularity`): `k`, `split`,
 //! `groups` (an item column, or `"auto"` for the one with role `group`:
@@ -1056,10 +1061,20 @@ impl Session {
                 "groups",
                 "rerank",
                 "drift_thresholds",
+                "by",
             ],
             "evaluate()",
             pos,
         )?;
+        if protocol != "impressions" && opts.contains_key("by") {
+            return fail(
+                format!("option 'by' applies only to evaluate(run, \"impressions\", ..), not to '{protocol}'"),
+                pos,
+            );
+        }
+        if protocol == "impressions" {
+            return self.evaluate_impressions(r, opts, pos);
+        }
         if protocol != "all_ranking" {
             if let Some(key) = RANKING_OPTIONS.iter().find(|k| opts.contains_key(**k)) {
                 return fail(
@@ -1113,7 +1128,7 @@ impl Session {
             (other, _) => {
                 return fail(
                     format!(
-                        "unknown protocol '{other}'; valid protocols: all_ranking, auc, pointwise"
+                        "unknown protocol '{other}'; valid protocols: all_ranking, auc, impressions, pointwise"
                     ),
                     pos,
                 )
@@ -1146,6 +1161,46 @@ impl Session {
         let metrics = crate::protocols::pointwise_eval(&mut run, &r.data, &rows, link)
             .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
         self.record_eval(r, &format!("evaluate pointwise ({part})"), &metrics, pos)
+    }
+
+    /// `evaluate(run, "impressions", #{part: "test", by: "impression", k: [5, 10]})`:
+    /// MIND's per-impression-list AUC, MRR and nDCG@K on the labelled rows
+    /// of a part grouped by interaction column `by`, with `impressions`
+    /// (lists used) and `skipped` (lists without a click or a non-click).
+    fn evaluate_impressions(&self, r: &RunHandle, opts: &Map, pos: Position) -> Res<Map> {
+        for key in ["split", "link"] {
+            if opts.contains_key(key) {
+                return fail(
+                    format!("option '{key}' does not apply to evaluate(run, \"impressions\", ..); it takes part, by and k"),
+                    pos,
+                );
+            }
+        }
+        let part = get_str(opts, "part", "test", pos)?;
+        let by = get_str(opts, "by", "impression", pos)?;
+        let ks = if opts.contains_key("k") {
+            ks_option(opts, pos)?
+        } else {
+            vec![5, 10]
+        };
+        let rows = r.data.part_rows(&part).or_else(|e| fail(e, pos))?.to_vec();
+        if self.cfg.check_only {
+            crate::protocols::impression_inputs(&r.data, &rows, &by)
+                .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
+            let mut names = vec!["auc".to_string(), "mrr".to_string()];
+            names.extend(ks.iter().map(|k| format!("ndcg@{k}")));
+            names.extend(["impressions".to_string(), "skipped".to_string()]);
+            return Ok(check_metrics(&names));
+        }
+        let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let metrics = crate::protocols::impression_eval(&mut run, &r.data, &rows, &by, &ks)
+            .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
+        self.record_eval(
+            r,
+            &format!("evaluate impressions ({part}, by {by})"),
+            &metrics,
+            pos,
+        )
     }
 
     /// Return metrics to the script and add them to the report.
