@@ -6,7 +6,9 @@
 //! `evaluate(run, "all_ranking" | "auc" | "pointwise" | "impressions"[, #{..}])`,
 //! `print_table([title,] rows)`,
 //! `setting(name, default)` (values from `--set`), `data_info(data)`,
-//! `paired_t_test(a, b)`, `plot_bars(file, #{..})`, `set_estimator(run, estimator(..))`
+//! `paired_t_test(a, b)`, `dcor(xs, ys)` (distance correlation of paired
+//! vectors), `item_embeddings(run, table, ids)` (rows of a trained embedding
+//! table), `plot_bars(file, #{..})`, `set_estimator(run, estimator(..))`
 //! (a trained run under another inference rule, parameters kept).
 //!
 //! Labelled-row protocols: `evaluate(run, "pointwise", #{part, link})` and
@@ -288,6 +290,18 @@ fn numbers(v: &Dynamic, what: &str, pos: Position) -> Res<Vec<f64>> {
                 format!("{what}[{k}] must be a number, got {}", x.type_name()),
                 pos,
             ),
+        })
+        .collect()
+}
+
+/// An array of vectors (arrays of numbers; a number is a vector of one),
+/// errors naming `what` and the index.
+fn vectors(a: &Array, what: &str, pos: Position) -> Res<Vec<Vec<f64>>> {
+    a.iter()
+        .enumerate()
+        .map(|(k, v)| match number(v) {
+            Some(x) => Ok(vec![x]),
+            None => numbers(v, &format!("{what}[{k}]"), pos),
         })
         .collect()
 }
@@ -1203,6 +1217,63 @@ impl Session {
         )
     }
 
+    /// `item_embeddings(run, table, ids)`: rows `ids` of a trained
+    /// embedding table (`"item"` or a full name such as `"main/item"`) as
+    /// an array of arrays of floats; under `host check`, `[0.0]` per id.
+    fn item_embeddings(
+        &self,
+        r: &RunHandle,
+        table: &str,
+        ids: &Array,
+        pos: Position,
+    ) -> Res<Array> {
+        let ids: Vec<i64> = ids
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                v.as_int().or_else(|_| {
+                    fail(
+                        format!(
+                            "item_embeddings: ids[{k}] must be an integer row index, got {}",
+                            v.type_name()
+                        ),
+                        pos,
+                    )
+                })
+            })
+            .collect::<Res<_>>()?;
+        if self.cfg.check_only {
+            return Ok(ids
+                .iter()
+                .map(|_| Dynamic::from_array(vec![Dynamic::from_float(0.0)]))
+                .collect());
+        }
+        let run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let (name, t) = run
+            .model
+            .tables
+            .find(table)
+            .or_else(|e| fail(format!("item_embeddings: {e}"), pos))?;
+        ids.iter()
+            .enumerate()
+            .map(|(k, &id)| match usize::try_from(id) {
+                Ok(row) if row < t.rows => Ok(Dynamic::from_array(
+                    t.row(row)
+                        .iter()
+                        .map(|&x| Dynamic::from_float(f64::from(x)))
+                        .collect(),
+                )),
+                _ => fail(
+                    format!(
+                        "item_embeddings: ids[{k}] = {id} is out of range for table '{name}' with {} rows",
+                        t.rows
+                    ),
+                    pos,
+                ),
+            })
+            .collect()
+    }
+
     /// Return metrics to the script and add them to the report.
     fn record_eval(
         &self,
@@ -1499,6 +1570,24 @@ pub fn engine(session: Arc<Session>) -> Engine {
             m.insert("mean_diff".into(), r.mean_diff.into());
             m.insert("n".into(), (r.n as i64).into());
             Ok(m)
+        },
+    );
+    e.register_fn(
+        "dcor",
+        |ctx: NativeCallContext, xs: Array, ys: Array| -> Res<f64> {
+            let pos = ctx.call_position();
+            let (xs, ys) = (
+                vectors(&xs, "dcor: xs", pos)?,
+                vectors(&ys, "dcor: ys", pos)?,
+            );
+            crate::stats::distance_correlation(&xs, &ys).or_else(|e| fail(e, pos))
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "item_embeddings",
+        move |ctx: NativeCallContext, r: RunHandle, table: &str, ids: Array| {
+            s.item_embeddings(&r, table, &ids, ctx.call_position())
         },
     );
     let s = session.clone();

@@ -1,5 +1,6 @@
-//! Per-impression evaluation (MIND's protocol, IV4Rec+ section 6.2) on a
-//! tiny atomic data set with an `impression` column written under the target
+//! Per-impression evaluation (MIND's protocol, IV4Rec+ section 6.2), the
+//! distance correlation and trained embedding rows from recipes, on a tiny
+//! atomic data set with an `impression` column written under the target
 //! folder and a small matrix factorisation trained on its labels.
 
 use std::collections::BTreeMap;
@@ -322,4 +323,104 @@ fn session(out: &Path, check_only: bool) -> Arc<Session> {
         check_only,
     };
     Session::new(cfg, Arc::new(Registry::default()), Device::Cpu).unwrap()
+}
+
+#[test]
+fn dcor_and_item_embeddings_from_recipes() {
+    let folder = fixture();
+    let data = Arc::new(load(&folder, true));
+    let run = trained(&data);
+    let rows: Vec<Vec<f32>> = {
+        let (name, t) = run.model.tables.find("item").unwrap();
+        // Unscoped test components declare their tables under `estimator/`
+        // (recipe runs: `main/`); a short name finds the table either way.
+        assert_eq!(name, "estimator/item");
+        [0, 2, 5].iter().map(|&r| t.row(r).to_vec()).collect()
+    };
+    let run = RunHandle {
+        run: Arc::new(Mutex::new(run)),
+        data,
+        name: "tiny-mf".into(),
+    };
+    let out = folder.parent().unwrap().join("out");
+    let e = engine(session(&out, false));
+    let mut scope = rhai::Scope::new();
+    scope.push("run", run.clone());
+    let got: rhai::Array = e
+        .eval_with_scope(&mut scope, r#"item_embeddings(run, "item", [0, 2, 5])"#)
+        .unwrap();
+    let got: Vec<Vec<f32>> = got
+        .into_iter()
+        .map(|v| {
+            v.into_array()
+                .unwrap()
+                .into_iter()
+                .map(|x| x.as_float().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    assert_eq!(got, rows);
+    let m: Map = e
+        .eval_with_scope(
+            &mut scope,
+            r#"
+            let ids = [0, 1, 2, 3, 4, 5];
+            let items = item_embeddings(run, "estimator/item", ids);
+            let users = item_embeddings(run, "user", [0, 1, 2, 3, 0, 1]);
+            #{ same: dcor(items, items), cross: dcor(items, users),
+               hand: dcor([0, 1, 2, 3], [[0.0], [0], [1], [1]]) }
+            "#,
+        )
+        .unwrap();
+    let f = |k: &str| m[k].as_float().unwrap();
+    assert!((f("same") - 1.0).abs() < 1e-12);
+    assert!((0.0..=1.0).contains(&f("cross")));
+    // The 4-point case of stats.rs: sqrt(3 / sqrt(13)).
+    assert!((f("hand") - (3.0 / 13f64.sqrt()).sqrt()).abs() < 1e-12);
+
+    for (script, want) in [
+        (
+            r#"item_embeddings(run, "query", [0])"#,
+            "item_embeddings: no embedding table 'query' (tables: estimator/item, estimator/user)",
+        ),
+        (
+            r#"item_embeddings(run, "item", [0, 6])"#,
+            "item_embeddings: ids[1] = 6 is out of range for table 'estimator/item' with 6 rows",
+        ),
+        (
+            r#"item_embeddings(run, "item", [-1])"#,
+            "ids[0] = -1 is out of range",
+        ),
+        (
+            r#"item_embeddings(run, "item", [0, "i2"])"#,
+            "item_embeddings: ids[1] must be an integer row index, got string",
+        ),
+        (
+            r#"dcor([1, 2], [1])"#,
+            "as many x vectors as y vectors, got 2 and 1",
+        ),
+        (
+            r#"dcor([[1], ["a"]], [1, 2])"#,
+            "dcor: xs[1][0] must be a number",
+        ),
+        (
+            r#"dcor([[1], [1, 2]], [1, 2])"#,
+            "xs[1] has 2 values, xs[0] has 1",
+        ),
+    ] {
+        let got = error(&e, &mut scope, script);
+        assert!(got.contains(want), "{script}: {got}");
+    }
+
+    // `host check`: zeros, one per id; dcor of them is 0.
+    let e = engine(session(&out, true));
+    let mut scope = rhai::Scope::new();
+    scope.push("run", run);
+    let d: f64 = e
+        .eval_with_scope(
+            &mut scope,
+            r#"let x = item_embeddings(run, "item", [0, 1, 2]); dcor(x, x)"#,
+        )
+        .unwrap();
+    assert_eq!(d, 0.0);
 }

@@ -342,6 +342,32 @@ impl TableStore {
         Ok(())
     }
 
+    /// The table `name` by its full name (`main/item`), else the one table
+    /// whose name ends in `/name` (`item`); errors list the tables.
+    pub fn find(&self, name: &str) -> Result<(&str, &Table), String> {
+        if let Some((k, t)) = self.tables.get_key_value(name) {
+            return Ok((k, t));
+        }
+        let suffix = format!("/{name}");
+        let found: Vec<(&String, &Table)> = self
+            .tables
+            .iter()
+            .filter(|(k, _)| k.ends_with(&suffix))
+            .collect();
+        let names = || self.tables.keys().cloned().collect::<Vec<_>>().join(", ");
+        match found.as_slice() {
+            [(k, t)] => Ok((k, t)),
+            [] => Err(format!("no embedding table '{name}' (tables: {})", names())),
+            many => Err(format!(
+                "embedding table name '{name}' is ambiguous: {}; give the full name",
+                many.iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
     /// Gather `rows` of table `name` into a `[rows.len(), dim]` tensor.
     pub fn gather(
         &self,
