@@ -6,7 +6,8 @@
 //! - [`TableStore`]: embedding tables in a row-sparse store. A lookup gathers
 //!   the touched rows into a fresh leaf; after backward, the leaf's gradient is
 //!   scattered into row-wise optimizer state. A step never touches or allocates
-//!   a whole table.
+//!   a whole table. Tables are found by full name (`main/item`) or, when one
+//!   matches, by the name after the role (`item`).
 
 use std::collections::{BTreeMap, HashMap};
 
