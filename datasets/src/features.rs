@@ -47,12 +47,7 @@ pub fn add_dense_item_feature(
         let (idx, meta) = items.field(src).ok_or_else(|| {
             DataError::Config(format!(
                 "dense feature '{name}': no item field '{src}' (item fields: {})",
-                items
-                    .fields
-                    .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                items.field_names()
             ))
         })?;
         let rows: Vec<&[u32]> = match &items.columns[idx] {

@@ -562,6 +562,15 @@ impl Table {
         self.fields.len()
     }
 
+    /// The field names, comma-separated (for error messages).
+    pub fn field_names(&self) -> String {
+        self.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The index and description of the field called `name`.
     pub fn field(&self, name: &str) -> Option<(usize, &FieldMeta)> {
         self.fields.iter().enumerate().find(|(_, f)| f.name == name)

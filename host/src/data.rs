@@ -746,12 +746,7 @@ fn label_column(ds: &Dataset, name: &str) -> Result<Vec<f32>, String> {
         format!(
             "data set '{}' has no label column '{name}' (interaction columns: {})",
             ds.name,
-            ds.inter
-                .fields
-                .iter()
-                .map(|f| f.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            ds.inter.field_names()
         )
     })?;
     col.as_floats().map(<[f32]>::to_vec).ok_or_else(|| {

@@ -7,6 +7,9 @@
 //! - AUC and log-loss for labelled pairs.
 //! - `ckl@K`: Steck's calibration KL between a user's training history's
 //!   group distribution and the top-K list's (DecRS section 4.1).
+//! - Per impression list (MIND's official `evaluate.py`, IV4Rec+ section
+//!   6.2): AUC, MRR and nDCG@K of one list's scores against its clicks,
+//!   averaged over lists by [`ImpressionAccumulator`].
 
 use std::collections::BTreeMap;
 
@@ -196,6 +199,120 @@ impl RankingAccumulator {
     }
 }
 
+/// The positions of one impression list from the highest score down, as
+/// MIND's `np.argsort(y_score)[::-1]` orders them with a stable sort: of
+/// equal scores the later row comes first.
+pub fn impression_order(scores: &[f64]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
+    idx.reverse();
+    idx
+}
+
+/// MIND's `dcg_score(y_true, y_score, k)`: the top `k` by score (in
+/// [`impression_order`]), gains `2^rel - 1` (1 for a click, 0 otherwise),
+/// discounts `log2(rank + 1)`.
+pub fn dcg_score(scores: &[f64], clicked: &[bool], k: usize) -> f64 {
+    impression_order(scores)
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|&(_, &i)| clicked[i])
+        .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
+        .sum()
+}
+
+/// MIND's `ndcg_score(y_true, y_score, k)`: [`dcg_score`] over the DCG of
+/// the list ordered by its labels; 0 without clicks.
+pub fn ndcg_score(scores: &[f64], clicked: &[bool], k: usize) -> f64 {
+    let ideal: Vec<f64> = clicked.iter().map(|&c| f64::from(u8::from(c))).collect();
+    let best = dcg_score(&ideal, clicked, k);
+    if best == 0.0 {
+        return 0.0;
+    }
+    dcg_score(scores, clicked, k) / best
+}
+
+/// MIND's `mrr_score(y_true, y_score)`: the sum over clicked items of
+/// `1 / rank` (ranks from 1 in [`impression_order`]) over the number of
+/// clicks; 0 without clicks.
+pub fn mrr_score(scores: &[f64], clicked: &[bool]) -> f64 {
+    let n = clicked.iter().filter(|&&c| c).count();
+    if n == 0 {
+        return 0.0;
+    }
+    let rr: f64 = impression_order(scores)
+        .iter()
+        .enumerate()
+        .filter(|&(_, &i)| clicked[i])
+        .map(|(r, _)| 1.0 / (r + 1) as f64)
+        .sum();
+    rr / n as f64
+}
+
+/// The metrics of one impression list: `auc`, `mrr` and `ndcg@K`; `None`
+/// when the list has no click or no non-click (AUC is undefined and MIND's
+/// scorer fails there).
+pub fn impression_metrics(
+    scores: &[f64],
+    clicked: &[bool],
+    ks: &[usize],
+) -> Option<BTreeMap<String, f64>> {
+    let a = auc(scores, clicked)?;
+    let mut m = BTreeMap::new();
+    m.insert("auc".to_string(), a);
+    m.insert("mrr".to_string(), mrr_score(scores, clicked));
+    for &k in ks {
+        m.insert(format!("ndcg@{k}"), ndcg_score(scores, clicked, k));
+    }
+    Some(m)
+}
+
+/// Means of [`impression_metrics`] over impression lists; lists without a
+/// click or without a non-click are counted as skipped.
+#[derive(Default)]
+pub struct ImpressionAccumulator {
+    pub ks: Vec<usize>,
+    sums: BTreeMap<String, f64>,
+    /// Lists the means are over.
+    pub lists: usize,
+    /// Lists with one class only.
+    pub skipped: usize,
+}
+
+impl ImpressionAccumulator {
+    pub fn new(ks: &[usize]) -> Self {
+        ImpressionAccumulator {
+            ks: ks.to_vec(),
+            ..ImpressionAccumulator::default()
+        }
+    }
+
+    /// Add one impression list's scores and clicks.
+    pub fn add_list(&mut self, scores: &[f64], clicked: &[bool]) {
+        match impression_metrics(scores, clicked, &self.ks) {
+            Some(m) => {
+                for (k, v) in m {
+                    *self.sums.entry(k).or_default() += v;
+                }
+                self.lists += 1;
+            }
+            None => self.skipped += 1,
+        }
+    }
+
+    /// The mean of every metric over the lists used, with `impressions`
+    /// (lists used) and `skipped`.
+    pub fn finish(&self) -> BTreeMap<String, f64> {
+        let n = self.lists.max(1) as f64;
+        let mut m: BTreeMap<String, f64> =
+            self.sums.iter().map(|(k, v)| (k.clone(), v / n)).collect();
+        m.insert("impressions".into(), self.lists as f64);
+        m.insert("skipped".into(), self.skipped as f64);
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +399,72 @@ mod tests {
         let m = acc.finish();
         assert_eq!(m["recall@2"], 0.0);
         assert!(!m.contains_key("ckl@2"));
+    }
+    #[test]
+    fn impression_metrics_hand_computed() {
+        // Two clicks, no ties. Scores [.9, .3, .7, .1, .5], clicks at 1 and 2.
+        // By score: 0 (.9), 2 (.7, click), 4 (.5), 1 (.3, click), 3 (.1):
+        // clicks at ranks 2 and 4.
+        //   MRR = (1/2 + 1/4) / 2 = 0.375
+        //   DCG@5 = 1/log2(3) + 1/log2(5) = 0.6309298 + 0.4306766 = 1.0616064,
+        //   ideal (both clicks first) = 1 + 1/log2(3) = 1.6309298 -> nDCG@5 = 0.650921
+        //   DCG@2 = 1/log2(3) -> nDCG@2 = 0.6309298 / 1.6309298 = 0.386853
+        //   AUC: .7 beats .1, .5, loses to .9 (2); .3 beats .1 only (1) -> 3/6
+        let s = [0.9, 0.3, 0.7, 0.1, 0.5];
+        let c = [false, true, true, false, false];
+        assert_eq!(impression_order(&s), vec![0, 2, 4, 1, 3]);
+        let m = impression_metrics(&s, &c, &[2, 5]).unwrap();
+        let l3 = 1.0 / 3f64.log2();
+        assert!((m["mrr"] - 0.375).abs() < 1e-12);
+        assert!((m["ndcg@5"] - (l3 + 1.0 / 5f64.log2()) / (1.0 + l3)).abs() < 1e-12);
+        assert!((m["ndcg@5"] - 0.650921).abs() < 1e-6);
+        assert!((m["ndcg@2"] - 0.386853).abs() < 1e-6);
+        assert!((m["auc"] - 0.5).abs() < 1e-12);
+        assert_eq!(m.len(), 4);
+
+        // Ties. Scores [.5, .5, .2, .5], one click at 0. A stable argsort
+        // gives 2, 0, 1, 3; reversed (MIND's [::-1]): 3, 1, 0, 2, so the
+        // later of equal scores comes first and the click is at rank 3.
+        //   MRR = 1/3; DCG@5 = 1/log2(4) = 0.5, ideal 1 -> nDCG@5 = 0.5;
+        //   nDCG@2 = 0 (top two: 3, 1)
+        //   AUC (ties half): .5 vs .5 (1/2), .2 (1), .5 (1/2) -> 2/3
+        let s = [0.5, 0.5, 0.2, 0.5];
+        let c = [true, false, false, false];
+        assert_eq!(impression_order(&s), vec![3, 1, 0, 2]);
+        let m = impression_metrics(&s, &c, &[2, 5]).unwrap();
+        assert!((m["mrr"] - 1.0 / 3.0).abs() < 1e-12);
+        assert!((m["ndcg@5"] - 0.5).abs() < 1e-12);
+        assert_eq!(m["ndcg@2"], 0.0);
+        assert!((m["auc"] - 2.0 / 3.0).abs() < 1e-12);
+        // A click that ties with every other item and comes last in the list
+        // is ranked first: MRR 1, nDCG 1 (AUC stays 1/2).
+        let m = impression_metrics(&[0.3, 0.3], &[false, true], &[1]).unwrap();
+        assert_eq!((m["mrr"], m["ndcg@1"], m["auc"]), (1.0, 1.0, 0.5));
+
+        // One class only: no metrics (MIND's scorer fails on such lists).
+        assert!(impression_metrics(&[0.1, 0.2], &[true, true], &[5]).is_none());
+        assert!(impression_metrics(&[0.1, 0.2], &[false, false], &[5]).is_none());
+        // The functions themselves give 0 without clicks.
+        assert_eq!(mrr_score(&[0.1], &[false]), 0.0);
+        assert_eq!(ndcg_score(&[0.1], &[false], 5), 0.0);
+    }
+
+    #[test]
+    fn impression_accumulator_means_and_skips() {
+        let mut acc = ImpressionAccumulator::new(&[5]);
+        acc.add_list(
+            &[0.9, 0.3, 0.7, 0.1, 0.5],
+            &[false, true, true, false, false],
+        );
+        acc.add_list(&[0.5, 0.5, 0.2, 0.5], &[true, false, false, false]);
+        acc.add_list(&[0.1, 0.2], &[false, false]);
+        acc.add_list(&[0.4], &[true]);
+        let m = acc.finish();
+        // The two lists above: MRR .375 and 1/3, AUC 1/2 and 2/3.
+        assert!((m["mrr"] - (0.375 + 1.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert!((m["auc"] - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert!((m["ndcg@5"] - (0.650921 + 0.5) / 2.0).abs() < 1e-6);
+        assert_eq!((m["impressions"], m["skipped"]), (2.0, 2.0));
+        assert_eq!(m.len(), 5);
     }
 }

@@ -8,7 +8,7 @@
 //! - [`checks`]: finite-difference gradient checks, `score_all` vs `predict`.
 //! - [`eval`], [`protocols`]: metrics and evaluation protocols.
 //! - [`rerank`]: post-hoc re-rankers (calibration, diversity, FairCo).
-//! - [`stats`]: paired t-test for recipes.
+//! - [`stats`]: paired t-test and distance correlation for recipes.
 //! - [`plot`]: SVG bar charts for recipes.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
 //! - [`report`]: the run directory.

@@ -1,17 +1,20 @@
 //! Evaluation protocols that need a trained run: labelled-pair AUC / log-loss
 //! on a split's interactions (label = rating at or above the positive
 //! threshold), and pointwise MSE / AUC / log-loss on any labelled part
-//! (CTAR's per-test-set table, unbiased test sets); all-ranking over every
+//! (CTAR's per-test-set table, unbiased test sets); per impression list
+//! AUC / MRR / nDCG@K on any labelled part, rows grouped by an interaction
+//! column (MIND's protocol, IV4Rec+ section 6.2); all-ranking over every
 //! item, for a run or for the popularity baseline, optionally with item
 //! groups (`ckl@K`), a post-hoc re-ranker and a split of the users by
 //! interest drift `eta_u` (DecRS Table 4: `<metric>|eta><t>`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use causalrec_datasets::Column;
 use causalrec_sdk::groups::{user_sequences, ItemGroups};
 
 use crate::data::{Data, Part};
-use crate::eval::{auc, log_loss, top_k, RankingAccumulator};
+use crate::eval::{auc, log_loss, top_k, ImpressionAccumulator, RankingAccumulator};
 use crate::rerank::Reranker;
 use crate::train::Run;
 
@@ -28,7 +31,6 @@ pub fn labelled_eval(
     if rows.is_empty() {
         return Err("the split has no interactions to evaluate".into());
     }
-    let (users, items) = (data.ds.user_col(), data.ds.item_col());
     let labels: Vec<bool> = match (data.config.positive_threshold, data.ds.rating_col()) {
         (Some(t), Some(r)) => rows.iter().map(|&k| r[k] >= t).collect(),
         _ => {
@@ -37,12 +39,7 @@ pub fn labelled_eval(
             )
         }
     };
-    let mut scores = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(8192) {
-        let us: Vec<u32> = chunk.iter().map(|&k| users[k]).collect();
-        let is: Vec<u32> = chunk.iter().map(|&k| items[k]).collect();
-        scores.extend(run.score_pairs(data, &us, &is)?.into_iter().map(f64::from));
-    }
+    let scores = score_rows(run, data, rows)?;
     let mut m = BTreeMap::new();
     m.insert(
         "auc".into(),
@@ -84,22 +81,9 @@ pub fn pointwise_eval(
     rows: &[usize],
     link: Link,
 ) -> Result<BTreeMap<String, f64>, String> {
-    let labels = data
-        .labels
-        .as_ref()
-        .ok_or("pointwise evaluation needs a label column: dataset(.., #{label: \"<column>\"})")?;
-    if rows.is_empty() {
-        return Err("pointwise evaluation: the part has no rows".into());
-    }
-    run.prepare(data)?;
-    let (users, items) = (data.ds.user_col(), data.ds.item_col());
-    let mut scores = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(8192) {
-        let us: Vec<u32> = chunk.iter().map(|&k| users[k]).collect();
-        let is: Vec<u32> = chunk.iter().map(|&k| items[k]).collect();
-        scores.extend(run.score_pairs(data, &us, &is)?.into_iter().map(f64::from));
-    }
-    let y: Vec<f64> = rows.iter().map(|&r| labels[r] as f64).collect();
+    let labels = row_labels(data, "pointwise", rows)?;
+    let scores = score_rows(run, data, rows)?;
+    let y: Vec<f64> = labels.iter().map(|&v| f64::from(v)).collect();
     let pred: Vec<f64> = match link {
         Link::Identity => scores.clone(),
         Link::Logit => scores.iter().map(|&s| 1.0 / (1.0 + (-s).exp())).collect(),
@@ -112,8 +96,7 @@ pub fn pointwise_eval(
         .sum::<f64>()
         / n;
     let mae = pred.iter().zip(&y).map(|(p, t)| (p - t).abs()).sum::<f64>() / n;
-    let t = data.config.positive_threshold.unwrap_or(0.5) as f64;
-    let is_pos: Vec<bool> = y.iter().map(|&v| v >= t).collect();
+    let is_pos = positive_labels(data, &labels);
     let mut m = BTreeMap::new();
     m.insert("mse".into(), mse);
     m.insert("mae".into(), mae);
@@ -132,6 +115,123 @@ pub fn pointwise_eval(
         is_pos.iter().filter(|&&p| p).count() as f64,
     );
     Ok(m)
+}
+
+/// The run's score of every interaction row in `rows` (one (user, item)
+/// example per row, in row order), in chunks of 8192.
+pub fn score_rows(run: &mut Run, data: &Data, rows: &[usize]) -> Result<Vec<f64>, String> {
+    run.prepare(data)?;
+    let (users, items) = (data.ds.user_col(), data.ds.item_col());
+    let mut scores = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(8192) {
+        let us: Vec<u32> = chunk.iter().map(|&k| users[k]).collect();
+        let is: Vec<u32> = chunk.iter().map(|&k| items[k]).collect();
+        scores.extend(run.score_pairs(data, &us, &is)?.into_iter().map(f64::from));
+    }
+    Ok(scores)
+}
+
+/// The labels (`dataset(.., #{label})`) of `rows`, for the `protocol`
+/// named in errors: there must be labels and at least one row.
+fn row_labels(data: &Data, protocol: &str, rows: &[usize]) -> Result<Vec<f32>, String> {
+    let labels = data.labels.as_ref().ok_or_else(|| {
+        format!("{protocol} evaluation needs a label column: dataset(.., #{{label: \"<column>\"}})")
+    })?;
+    if rows.is_empty() {
+        return Err(format!("{protocol} evaluation: the part has no rows"));
+    }
+    Ok(rows.iter().map(|&r| labels[r]).collect())
+}
+
+/// Which labels are positives: at or above the data's positive threshold
+/// (0.5 by default).
+fn positive_labels(data: &Data, labels: &[f32]) -> Vec<bool> {
+    let t = data.config.positive_threshold.unwrap_or(0.5);
+    labels.iter().map(|&v| v >= t).collect()
+}
+
+/// The value of interaction column `by` for every row of the data, as a
+/// grouping key: token ids, or the bits of a float.
+pub fn group_keys(data: &Data, by: &str) -> Result<Vec<u64>, String> {
+    let inter = &data.ds.inter;
+    let col = inter.column(by).ok_or_else(|| {
+        format!(
+            "no interaction column '{by}' for option 'by' (interaction columns: {})",
+            inter.field_names()
+        )
+    })?;
+    match col {
+        Column::Token(v) => Ok(v.iter().map(|&t| u64::from(t)).collect()),
+        Column::Float(v) => Ok(v.iter().map(|&x| u64::from(x.to_bits())).collect()),
+        Column::Float64(v) => Ok(v.iter().map(|x| x.to_bits()).collect()),
+        Column::TokenSeq { .. } | Column::FloatSeq { .. } => Err(format!(
+            "option 'by': interaction column '{by}' holds lists; it must hold one token or number per row"
+        )),
+    }
+}
+
+/// Per impression list (MIND's protocol): the rows of a part grouped by
+/// the value of interaction column `by`, each list scored by the run and
+/// measured by [`crate::eval::impression_metrics`] against its labels
+/// (positives at or above the positive threshold), averaged over the lists
+/// with both a click and a non-click: `auc`, `mrr`, `ndcg@K`, with
+/// `impressions` (lists used) and `skipped` (one-class lists).
+pub fn impression_eval(
+    run: &mut Run,
+    data: &Data,
+    rows: &[usize],
+    by: &str,
+    ks: &[usize],
+) -> Result<BTreeMap<String, f64>, String> {
+    let (keys, clicked) = impression_inputs(data, rows, by)?;
+    let scores = score_rows(run, data, rows)?;
+    impression_lists(rows, &keys, &scores, &clicked, ks)
+}
+
+/// What [`impression_eval`] reads besides scores, checked: the list key of
+/// every data row (column `by`) and whether each of `rows` is clicked.
+pub fn impression_inputs(
+    data: &Data,
+    rows: &[usize],
+    by: &str,
+) -> Result<(Vec<u64>, Vec<bool>), String> {
+    let keys = group_keys(data, by)?;
+    let clicked = positive_labels(data, &row_labels(data, "impressions", rows)?);
+    Ok((keys, clicked))
+}
+
+/// [`impression_eval`] on given scores: `rows[j]` (scored `scores[j]`,
+/// clicked `clicked[j]`) belongs to the list `keys[rows[j]]`; lists and
+/// their items keep the order of `rows`.
+pub fn impression_lists(
+    rows: &[usize],
+    keys: &[u64],
+    scores: &[f64],
+    clicked: &[bool],
+    ks: &[usize],
+) -> Result<BTreeMap<String, f64>, String> {
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut lists: Vec<Vec<usize>> = Vec::new();
+    for (j, &r) in rows.iter().enumerate() {
+        let l = *index.entry(keys[r]).or_insert_with(|| {
+            lists.push(Vec::new());
+            lists.len() - 1
+        });
+        lists[l].push(j);
+    }
+    let mut acc = ImpressionAccumulator::new(ks);
+    for l in &lists {
+        let s: Vec<f64> = l.iter().map(|&j| scores[j]).collect();
+        let c: Vec<bool> = l.iter().map(|&j| clicked[j]).collect();
+        acc.add_list(&s, &c);
+    }
+    if acc.lists == 0 {
+        return Err(format!(
+            "impressions: none of the {} impression lists has both a clicked and an unclicked item",
+            lists.len()
+        ));
+    }
+    Ok(acc.finish())
 }
 
 /// Options of an all-ranking evaluation beyond the list lengths.

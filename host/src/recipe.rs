@@ -3,10 +3,17 @@
 //!
 //! API: `dataset(source[, #{..}])`, `backbone(name[, #{..}])`, `estimator(..)`,
 //! `loss(..)`, `train(data, backbone_or_array, estimator[, #{..}])`,
-//! `evaluate(run, "all_ranking" | "auc"[, #{..}])`, `print_table([title,] rows)`,
+//! `evaluate(run, "all_ranking" | "auc" | "pointwise" | "impressions"[, #{..}])`,
+//! `print_table([title,] rows)`,
 //! `setting(name, default)` (values from `--set`), `data_info(data)`,
-//! `paired_t_test(a, b)`, `plot_bars(file, #{..})`, `set_estimator(run, estimator(..))`
+//! `paired_t_test(a, b)`, `dcor(xs, ys)` (distance correlation of paired
+//! vectors), `item_embeddings(run, table, ids)` (rows of a trained embedding
+//! table), `plot_bars(file, #{..})`, `set_estimator(run, estimator(..))`
 //! (a trained run under another inference rule, parameters kept).
+//!
+//! Labelled-row protocols: `evaluate(run, "pointwise", #{part, link})` and
+//! `evaluate(run, "impressions", #{part, by, k})` (MIND's per-impression-list
+//! AUC, MRR, nDCG@K over the rows of a part grouped by column `by`).
 //!
 //! All-ranking options (`evaluate` and `popularity`): `k`, `split`,
 //! `groups` (an item column, or `"auto"` for the one with role `group`:
@@ -284,6 +291,18 @@ fn numbers(v: &Dynamic, what: &str, pos: Position) -> Res<Vec<f64>> {
                 format!("{what}[{k}] must be a number, got {}", x.type_name()),
                 pos,
             ),
+        })
+        .collect()
+}
+
+/// An array of vectors (arrays of numbers; a number is a vector of one),
+/// errors naming `what` and the index.
+fn vectors(a: &Array, what: &str, pos: Position) -> Res<Vec<Vec<f64>>> {
+    a.iter()
+        .enumerate()
+        .map(|(k, v)| match number(v) {
+            Some(x) => Ok(vec![x]),
+            None => numbers(v, &format!("{what}[{k}]"), pos),
         })
         .collect()
 }
@@ -1057,10 +1076,20 @@ impl Session {
                 "groups",
                 "rerank",
                 "drift_thresholds",
+                "by",
             ],
             "evaluate()",
             pos,
         )?;
+        if protocol != "impressions" && opts.contains_key("by") {
+            return fail(
+                format!("option 'by' applies only to evaluate(run, \"impressions\", ..), not to '{protocol}'"),
+                pos,
+            );
+        }
+        if protocol == "impressions" {
+            return self.evaluate_impressions(r, opts, pos);
+        }
         if protocol != "all_ranking" {
             if let Some(key) = RANKING_OPTIONS.iter().find(|k| opts.contains_key(**k)) {
                 return fail(
@@ -1114,7 +1143,7 @@ impl Session {
             (other, _) => {
                 return fail(
                     format!(
-                        "unknown protocol '{other}'; valid protocols: all_ranking, auc, pointwise"
+                        "unknown protocol '{other}'; valid protocols: all_ranking, auc, impressions, pointwise"
                     ),
                     pos,
                 )
@@ -1147,6 +1176,103 @@ impl Session {
         let metrics = crate::protocols::pointwise_eval(&mut run, &r.data, &rows, link)
             .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
         self.record_eval(r, &format!("evaluate pointwise ({part})"), &metrics, pos)
+    }
+
+    /// `evaluate(run, "impressions", #{part: "test", by: "impression", k: [5, 10]})`:
+    /// MIND's per-impression-list AUC, MRR and nDCG@K on the labelled rows
+    /// of a part grouped by interaction column `by`, with `impressions`
+    /// (lists used) and `skipped` (lists without a click or a non-click).
+    fn evaluate_impressions(&self, r: &RunHandle, opts: &Map, pos: Position) -> Res<Map> {
+        for key in ["split", "link"] {
+            if opts.contains_key(key) {
+                return fail(
+                    format!("option '{key}' does not apply to evaluate(run, \"impressions\", ..); it takes part, by and k"),
+                    pos,
+                );
+            }
+        }
+        let part = get_str(opts, "part", "test", pos)?;
+        let by = get_str(opts, "by", "impression", pos)?;
+        let ks = if opts.contains_key("k") {
+            ks_option(opts, pos)?
+        } else {
+            vec![5, 10]
+        };
+        let rows = r.data.part_rows(&part).or_else(|e| fail(e, pos))?.to_vec();
+        if self.cfg.check_only {
+            crate::protocols::impression_inputs(&r.data, &rows, &by)
+                .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
+            let mut names = vec!["auc".to_string(), "mrr".to_string()];
+            names.extend(ks.iter().map(|k| format!("ndcg@{k}")));
+            names.extend(["impressions".to_string(), "skipped".to_string()]);
+            return Ok(check_metrics(&names));
+        }
+        let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let metrics = crate::protocols::impression_eval(&mut run, &r.data, &rows, &by, &ks)
+            .or_else(|e| fail(format!("part '{part}': {e}"), pos))?;
+        self.record_eval(
+            r,
+            &format!("evaluate impressions ({part}, by {by})"),
+            &metrics,
+            pos,
+        )
+    }
+
+    /// `item_embeddings(run, table, ids)`: rows `ids` of a trained
+    /// embedding table (`"item"` or a full name such as `"main/item"`) as
+    /// an array of arrays of floats; under `host check`, `[0.0]` per id.
+    fn item_embeddings(
+        &self,
+        r: &RunHandle,
+        table: &str,
+        ids: &Array,
+        pos: Position,
+    ) -> Res<Array> {
+        let ids: Vec<i64> = ids
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                v.as_int().or_else(|_| {
+                    fail(
+                        format!(
+                            "item_embeddings: ids[{k}] must be an integer row index, got {}",
+                            v.type_name()
+                        ),
+                        pos,
+                    )
+                })
+            })
+            .collect::<Res<_>>()?;
+        if self.cfg.check_only {
+            return Ok(ids
+                .iter()
+                .map(|_| Dynamic::from_array(vec![Dynamic::from_float(0.0)]))
+                .collect());
+        }
+        let run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let (name, t) = run
+            .model
+            .tables
+            .find(table)
+            .or_else(|e| fail(format!("item_embeddings: {e}"), pos))?;
+        ids.iter()
+            .enumerate()
+            .map(|(k, &id)| match usize::try_from(id) {
+                Ok(row) if row < t.rows => Ok(Dynamic::from_array(
+                    t.row(row)
+                        .iter()
+                        .map(|&x| Dynamic::from_float(f64::from(x)))
+                        .collect(),
+                )),
+                _ => fail(
+                    format!(
+                        "item_embeddings: ids[{k}] = {id} is out of range for table '{name}' with {} rows",
+                        t.rows
+                    ),
+                    pos,
+                ),
+            })
+            .collect()
     }
 
     /// Return metrics to the script and add them to the report.
@@ -1445,6 +1571,24 @@ pub fn engine(session: Arc<Session>) -> Engine {
             m.insert("mean_diff".into(), r.mean_diff.into());
             m.insert("n".into(), (r.n as i64).into());
             Ok(m)
+        },
+    );
+    e.register_fn(
+        "dcor",
+        |ctx: NativeCallContext, xs: Array, ys: Array| -> Res<f64> {
+            let pos = ctx.call_position();
+            let (xs, ys) = (
+                vectors(&xs, "dcor: xs", pos)?,
+                vectors(&ys, "dcor: ys", pos)?,
+            );
+            crate::stats::distance_correlation(&xs, &ys).or_else(|e| fail(e, pos))
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "item_embeddings",
+        move |ctx: NativeCallContext, r: RunHandle, table: &str, ids: Array| {
+            s.item_embeddings(&r, table, &ids, ctx.call_position())
         },
     );
     let s = session.clone();

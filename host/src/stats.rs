@@ -2,7 +2,9 @@
 //! reports significance of its gains over the best baseline), with the t
 //! distribution's tail from the regularised incomplete beta function
 //! (continued fraction, Numerical Recipes' `betacf`; `statrs` is not in the
-//! offline registry).
+//! offline registry); the sample distance correlation of Székely, Rizzo and
+//! Bakirov (2007) between paired vectors (IV4Rec+ section 6.4.1: item
+//! embeddings against their query embeddings).
 
 /// `ln Gamma(x)` for `x > 0` (Lanczos, g = 7, 9 terms; ~1e-15 relative).
 pub fn ln_gamma(x: f64) -> f64 {
@@ -156,6 +158,107 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<TTest, String> {
     })
 }
 
+/// The most rows [`distance_correlation`] takes: its time grows with the
+/// square of the rows (IV4Rec+ samples 10,000 pairs and averages repeats).
+pub const DCOR_MAX_ROWS: usize = 10_000;
+
+/// Rows of one side of [`distance_correlation`], checked: at least one
+/// column, the same number in every row, finite values.
+fn check_vectors(v: &[Vec<f64>], what: &str) -> Result<usize, String> {
+    let dim = v.first().map_or(0, Vec::len);
+    if dim == 0 {
+        return Err(format!("dcor: {what}[0] is an empty vector"));
+    }
+    for (k, row) in v.iter().enumerate() {
+        if row.len() != dim {
+            return Err(format!(
+                "dcor: {what}[{k}] has {} values, {what}[0] has {dim}; every vector of {what} needs the same length",
+                row.len()
+            ));
+        }
+        if let Some(x) = row.iter().find(|x| !x.is_finite()) {
+            return Err(format!(
+                "dcor: {what}[{k}] holds {x}; values must be finite"
+            ));
+        }
+    }
+    Ok(dim)
+}
+
+fn euclidean(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// The sample distance correlation of paired vectors `xs[k]`, `ys[k]`
+/// (Székely et al. 2007, the V-statistic): with `a_ij = |x_i - x_j|`
+/// double-centred to `A_ij = a_ij - a_i. - a_.j + a_..` (and `B` from the
+/// `y`s), `dCov^2(X, Y) = mean(A * B)` and `dCor = sqrt(dCov^2(X, Y) /
+/// sqrt(dCov^2(X, X) dCov^2(Y, Y)))`, in [0, 1]; 0 when either side is
+/// constant. Invariant to translating, rotating and scaling either side.
+///
+/// Two passes over the pairs (row means, then the centred products) keep
+/// memory at O(n); time is O(n^2 (p + q)), hence [`DCOR_MAX_ROWS`].
+pub fn distance_correlation(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> Result<f64, String> {
+    let n = xs.len();
+    if ys.len() != n {
+        return Err(format!(
+            "dcor needs as many x vectors as y vectors, got {n} and {}",
+            ys.len()
+        ));
+    }
+    if n < 2 {
+        return Err(format!("dcor needs at least 2 pairs, got {n}"));
+    }
+    if n > DCOR_MAX_ROWS {
+        return Err(format!(
+            "dcor takes at most {DCOR_MAX_ROWS} pairs (its time grows with the square of the pairs), got {n}; sample rows and average over repeats"
+        ));
+    }
+    check_vectors(xs, "xs")?;
+    check_vectors(ys, "ys")?;
+    // Pass 1: row means of both distance matrices (symmetric, zero diagonal).
+    let (mut ma, mut mb) = (vec![0.0; n], vec![0.0; n]);
+    for i in 0..n {
+        for j in i + 1..n {
+            let (a, b) = (euclidean(&xs[i], &xs[j]), euclidean(&ys[i], &ys[j]));
+            ma[i] += a;
+            ma[j] += a;
+            mb[i] += b;
+            mb[j] += b;
+        }
+    }
+    let nf = n as f64;
+    for m in ma.iter_mut().chain(mb.iter_mut()) {
+        *m /= nf;
+    }
+    let (ga, gb) = (ma.iter().sum::<f64>() / nf, mb.iter().sum::<f64>() / nf);
+    // Pass 2: sums of the double-centred products; off-diagonal terms twice.
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let (a, b) = (ga - 2.0 * ma[i], gb - 2.0 * mb[i]);
+        ab += a * b;
+        aa += a * a;
+        bb += b * b;
+        for j in i + 1..n {
+            let a = euclidean(&xs[i], &xs[j]) - ma[i] - ma[j] + ga;
+            let b = euclidean(&ys[i], &ys[j]) - mb[i] - mb[j] + gb;
+            ab += 2.0 * a * b;
+            aa += 2.0 * a * a;
+            bb += 2.0 * b * b;
+        }
+    }
+    let n2 = nf * nf;
+    let (cov, var_x, var_y) = ((ab / n2).max(0.0), aa / n2, bb / n2);
+    if var_x <= 0.0 || var_y <= 0.0 {
+        return Ok(0.0);
+    }
+    Ok((cov / (var_x * var_y).sqrt()).sqrt().min(1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +326,108 @@ mod tests {
         assert!(paired_t_test(&[1.0, f64::NAN], &[2.0, 1.0])
             .unwrap_err()
             .contains("finite"));
+    }
+    fn col(v: &[f64]) -> Vec<Vec<f64>> {
+        v.iter().map(|&x| vec![x]).collect()
+    }
+
+    #[test]
+    fn distance_correlation_hand_computed() {
+        // x = 0, 1, 2, 3: a_ij = |i - j|, row means 1.5, 1, 1, 1.5, grand
+        // mean 1.25; A = [[-1.75, -.25, .75, 1.25], [-.25, -.75, .25, .75],
+        // [.75, .25, -.75, -.25], [1.25, .75, -.25, -1.75]], mean(A^2) = 13/16.
+        // y = 0, 0, 1, 1: row means .5, grand mean .5, B = b - .5 = +-.5,
+        // mean(B^2) = 1/4. mean(A B) = (2 + 1 + 1 + 2) / 16 = 3/8.
+        // dCor^2 = (3/8) / sqrt(13/64) = 3 / sqrt(13) -> dCor = 0.912168
+        let r =
+            distance_correlation(&col(&[0.0, 1.0, 2.0, 3.0]), &col(&[0.0, 0.0, 1.0, 1.0])).unwrap();
+        assert!((r - (3.0 / 13f64.sqrt()).sqrt()).abs() < 1e-12, "{r}");
+        assert!((r - 0.912168).abs() < 1e-6);
+        // Identical (and linearly related) vectors: 1.
+        let x = vec![
+            vec![0.1, 2.0],
+            vec![1.5, -1.0],
+            vec![0.3, 0.3],
+            vec![4.0, 1.0],
+        ];
+        assert!((distance_correlation(&x, &x).unwrap() - 1.0).abs() < 1e-12);
+        let y: Vec<Vec<f64>> = col(&[1.0, 2.0, 3.0, 4.0]);
+        let y3: Vec<Vec<f64>> = col(&[-5.0, -8.0, -11.0, -14.0]);
+        assert!((distance_correlation(&y, &y3).unwrap() - 1.0).abs() < 1e-12);
+        // A constant side has distance variance 0: dCor 0.
+        assert_eq!(distance_correlation(&x, &col(&[2.0; 4])).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn distance_correlation_invariances_and_independence() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let n = 1000;
+        let x: Vec<Vec<f64>> = (0..n)
+            .map(|_| vec![rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)])
+            .collect();
+        // y depends on x non-linearly (no linear correlation with x[0]).
+        let y: Vec<Vec<f64>> = x
+            .iter()
+            .map(|v| vec![v[0] * v[0] + 0.1 * rng.random_range(-1.0..1.0)])
+            .collect();
+        let r = distance_correlation(&x, &y).unwrap();
+        assert!(r > 0.3 && r <= 1.0, "{r}");
+        // Scaling, translating and rotating either side leave dCor as it is.
+        let (c, s) = (0.6, 0.8);
+        let x2: Vec<Vec<f64>> = x
+            .iter()
+            .map(|v| {
+                vec![
+                    3.0 * (c * v[0] - s * v[1]) + 7.0,
+                    3.0 * (s * v[0] + c * v[1]) - 2.0,
+                ]
+            })
+            .collect();
+        let y2: Vec<Vec<f64>> = y.iter().map(|v| vec![-0.01 * v[0] + 100.0]).collect();
+        let r2 = distance_correlation(&x2, &y2).unwrap();
+        assert!((r - r2).abs() < 1e-9, "{r} vs {r2}");
+        // Symmetric.
+        assert!((distance_correlation(&y, &x).unwrap() - r).abs() < 1e-12);
+        // Independent samples: small (the V-statistic is biased upwards, ~n^-1/2).
+        let z: Vec<Vec<f64>> = (0..n)
+            .map(|_| {
+                vec![
+                    rng.random_range(-1.0..1.0),
+                    rng.random_range(-1.0..1.0),
+                    rng.random_range(-1.0..1.0),
+                ]
+            })
+            .collect();
+        let r0 = distance_correlation(&x, &z).unwrap();
+        assert!(r0 < 0.15, "{r0}");
+    }
+
+    #[test]
+    fn distance_correlation_errors() {
+        let x = col(&[1.0, 2.0, 3.0]);
+        for (xs, ys, want) in [
+            (
+                x.clone(),
+                col(&[1.0, 2.0]),
+                "as many x vectors as y vectors, got 3 and 2",
+            ),
+            (col(&[1.0]), col(&[1.0]), "at least 2 pairs, got 1"),
+            (
+                x.clone(),
+                vec![vec![1.0], vec![1.0, 2.0], vec![3.0]],
+                "ys[1] has 2 values, ys[0] has 1",
+            ),
+            (vec![vec![]; 3], x.clone(), "xs[0] is an empty vector"),
+            (x.clone(), col(&[1.0, f64::NAN, 2.0]), "ys[1] holds NaN"),
+            (
+                col(&vec![0.0; DCOR_MAX_ROWS + 1]),
+                col(&vec![0.0; DCOR_MAX_ROWS + 1]),
+                "at most 10000 pairs",
+            ),
+        ] {
+            let e = distance_correlation(&xs, &ys).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`TableStore`]: embedding tables in a row-sparse store. A lookup gathers
 //!   the touched rows into a fresh leaf; after backward, the leaf's gradient is
 //!   scattered into row-wise optimizer state. A step never touches or allocates
-//!   a whole table.
+//!   a whole table. Tables are found by full name (`main/item`) or, when one
+//!   matches, by the name after the role (`item`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -340,6 +341,32 @@ impl TableStore {
             Table::new(rows, dim, init, name_seed(self.seed, name)),
         );
         Ok(())
+    }
+
+    /// The table `name` by its full name (`main/item`), else the one table
+    /// whose name ends in `/name` (`item`); errors list the tables.
+    pub fn find(&self, name: &str) -> Result<(&str, &Table), String> {
+        if let Some((k, t)) = self.tables.get_key_value(name) {
+            return Ok((k, t));
+        }
+        let suffix = format!("/{name}");
+        let found: Vec<(&String, &Table)> = self
+            .tables
+            .iter()
+            .filter(|(k, _)| k.ends_with(&suffix))
+            .collect();
+        let names = || self.tables.keys().cloned().collect::<Vec<_>>().join(", ");
+        match found.as_slice() {
+            [(k, t)] => Ok((k, t)),
+            [] => Err(format!("no embedding table '{name}' (tables: {})", names())),
+            many => Err(format!(
+                "embedding table name '{name}' is ambiguous: {}; give the full name",
+                many.iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
     }
 
     /// Gather `rows` of table `name` into a `[rows.len(), dim]` tensor.
