@@ -11,7 +11,7 @@
 //! with a printed note, without `../shared/data/ctar`.
 //!
 //! `cargo bench -p causalrec-datasets [-- --quick]`; every bench takes 10
-//! samples, so the whole run is a couple of minutes. End-to-end: `host data
+//! samples, so the whole run is under a minute on two cores. End-to-end: `host data
 //! info <source>` prints the load time and rows/s on stderr, `host data gen`
 //! the generation time and rows/s.
 
