@@ -390,6 +390,22 @@ impl Column {
         }
     }
 
+    /// The token ids of `row` whatever the token kind: the one id of a
+    /// [`Column::Token`], the list of a [`Column::TokenSeq`]; empty for
+    /// float columns and for a row out of range. Never panics.
+    pub fn row_tokens(&self, row: usize) -> &[u32] {
+        match self {
+            Column::Token(v) => v.get(row).map(std::slice::from_ref).unwrap_or(&[]),
+            Column::TokenSeq { offsets, values } => {
+                match (offsets.get(row), offsets.get(row + 1)) {
+                    (Some(&a), Some(&b)) => values.get(a as usize..b as usize).unwrap_or(&[]),
+                    _ => &[],
+                }
+            }
+            _ => &[],
+        }
+    }
+
     /// The largest number of values in a row (1 for scalar columns with
     /// rows, 0 for an empty column).
     pub fn max_seq_len(&self) -> usize {
@@ -1037,6 +1053,19 @@ mod tests {
         assert!(f.vocab.is_empty());
         f.max_len = 4;
         assert_eq!(f.dim(), 4);
+    }
+
+    #[test]
+    fn row_tokens_reads_either_token_kind_without_panics() {
+        let s = seq_col(&[&[1, 2], &[], &[3]]);
+        assert_eq!(s.row_tokens(0), &[1, 2]);
+        assert_eq!(s.row_tokens(1), &[] as &[u32]);
+        assert_eq!(s.row_tokens(3), &[] as &[u32]);
+        let t = Column::Token(vec![4, 0]);
+        assert_eq!(t.row_tokens(0), &[4]);
+        assert_eq!(t.row_tokens(1), &[0]);
+        assert_eq!(t.row_tokens(2), &[] as &[u32]);
+        assert_eq!(Column::Float(vec![1.0]).row_tokens(0), &[] as &[u32]);
     }
 
     #[test]

@@ -160,6 +160,27 @@ pub enum Part {
     Test,
 }
 
+/// The value of reader option `key` (`--set key=value`, a recipe's `reader`).
+fn reader_option<'a>(cfg: &'a DataConfig, key: &str) -> Option<&'a str> {
+    cfg.reader
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The reader a configuration names: of a folder `atomic` (the default),
+/// `ctar`, `movielens`, `kuairec`, `mind` or `obd`, of a file `amazon`
+/// (reader option `format`); the named sources `ctar` and `obd` are the
+/// releases in ../shared/data.
+pub fn source_format(cfg: &DataConfig) -> &str {
+    match (cfg.source.as_str(), reader_option(cfg, "format")) {
+        ("ctar", _) => "ctar",
+        ("obd", _) => "obd",
+        (_, Some(f)) => f,
+        (_, None) => "atomic",
+    }
+}
+
 /// Load the data set a configuration names (no splitting).
 pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, String> {
     let mut roles = Vec::new();
@@ -176,21 +197,8 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
         })?;
         roles.push((f.clone(), role));
     }
-    let reader_opt = |k: &str| {
-        cfg.reader
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    };
-    // `format` names the reader of a folder (`atomic` by default; `ctar`,
-    // `movielens`, `kuairec`, `mind`, `obd`) or of a file (`amazon`); the
-    // named sources `ctar` and `obd` are the releases in ../shared/data.
-    let format = match (cfg.source.as_str(), reader_opt("format")) {
-        ("ctar", _) => "ctar",
-        ("obd", _) => "obd",
-        (_, Some(f)) => f,
-        (_, None) => "atomic",
-    };
+    let reader_opt = |k: &str| reader_option(cfg, k);
+    let format = source_format(cfg);
     if let Some((k, _)) = cfg
         .reader
         .iter()
@@ -281,47 +289,6 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
         }
     }
     .map_err(|e| e.to_string())
-}
-
-/// A data set's statistics as a paper's data table: sizes and density,
-/// then each part (rows, users, items and, with a `label` column, the
-/// number and share of positive labels, label >= 0.5).
-pub fn describe(ds: &Dataset, label: Option<&str>) -> Result<String, String> {
-    use std::collections::HashSet;
-    let mut s = format!("{}\n{}\n", ds::DatasetStats::HEADER, ds.stats());
-    let labels = label.map(|l| label_column(ds, l)).transpose()?;
-    let all: Vec<usize> = (0..ds.n_inter()).collect();
-    let mut parts: Vec<(&str, &[usize])> = vec![("(all)", &all)];
-    parts.extend(ds.parts.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
-    s.push_str("\n| part | rows | users | items |");
-    if labels.is_some() {
-        s.push_str(" positives | positive share |");
-    }
-    s.push_str(if labels.is_some() {
-        "\n|---|---:|---:|---:|---:|---:|\n"
-    } else {
-        "\n|---|---:|---:|---:|\n"
-    });
-    let (u, i) = (ds.user_col(), ds.item_col());
-    for (name, rows) in parts {
-        let users: HashSet<u32> = rows.iter().map(|&r| u[r]).collect();
-        let items: HashSet<u32> = rows.iter().map(|&r| i[r]).collect();
-        s.push_str(&format!(
-            "| {name} | {} | {} | {} |",
-            rows.len(),
-            users.len(),
-            items.len()
-        ));
-        if let Some(y) = &labels {
-            let pos = rows.iter().filter(|&&r| y[r] >= 0.5).count();
-            s.push_str(&format!(
-                " {pos} | {:.4} |",
-                pos as f64 / rows.len().max(1) as f64
-            ));
-        }
-        s.push('\n');
-    }
-    Ok(s)
 }
 
 /// Sources named by the host rather than by a path.
@@ -741,7 +708,7 @@ pub fn row_times(ds: &Dataset) -> Vec<f64> {
     }
 }
 
-fn label_column(ds: &Dataset, name: &str) -> Result<Vec<f32>, String> {
+pub(crate) fn label_column(ds: &Dataset, name: &str) -> Result<Vec<f32>, String> {
     let col = ds.inter.column(name).ok_or_else(|| {
         format!(
             "data set '{}' has no label column '{name}' (interaction columns: {})",

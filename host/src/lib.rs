@@ -3,6 +3,7 @@
 //! - [`plugins`]: discovery and loading of stable-ABI plugins.
 //! - [`exec`]: the candle executor behind the graph handle, parameter stores, optimizers.
 //! - [`data`]: data sets prepared for training (split, positives, schema, batches).
+//! - [`info`]: `host data info`: statistics and the seed papers' data set tables.
 //! - [`history`]: per-user positive sequences as `history` batch inputs.
 //! - [`train`]: components, the training loop, scoring.
 //! - [`checks`]: finite-difference gradient checks, `score_all` vs `predict`.
@@ -17,6 +18,7 @@ pub mod data;
 pub mod eval;
 pub mod exec;
 pub mod history;
+pub mod info;
 pub mod plot;
 pub mod plugins;
 pub mod protocols;

@@ -80,13 +80,15 @@ impl GenReport {
 
 impl fmt::Display for GenReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: usize = self.tables.iter().map(|(_, n)| n).sum();
         writeln!(
             f,
-            "scenario {} (seed {}) -> {} in {:.2} s",
+            "scenario {} (seed {}) -> {} in {:.2} s: {rows} rows written, {:.0} rows/s",
             self.scenario.display(),
             self.seed,
             self.out.display(),
-            self.seconds
+            self.seconds,
+            rows as f64 / self.seconds.max(1e-9)
         )?;
         writeln!(f, "parameters:")?;
         for (k, v) in &self.params {
