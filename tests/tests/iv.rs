@@ -1,5 +1,5 @@
 //! The `iv` plugin (search queries as instruments) on sequential backbones,
-//! with ML-100K queries built from the movie titles (hashed bag of words;
+//! with ML-100K queries built from the genres and title words (hashed bag of words;
 //! the bundled data's genres when ML-100K is absent):
 //! - the analytic gradient of each estimator's training loss matches
 //!   central finite differences (IV4Rec+(I) over DIN, IV4Rec+(UI) over DIN,
@@ -14,15 +14,21 @@
 use causalrec_e2e::*;
 
 fn data_expr() -> String {
+    data_with_history(20)
+}
+
+fn data_with_history(len: usize) -> String {
     if shared_data("ml-100k").is_some() {
-        r#"dataset("ml-100k", #{ split: "chrono_user", ratios: [0.8, 0.1, 0.1],
-            positive_threshold: 4.0, drop: ["zip_code", "movie_title"], history: 20,
-            modalities: #{ query: #{ from: "movie_title", hash: 32 } } })"#
-            .to_string()
+        format!(
+            r#"dataset("ml-100k", #{{ split: "chrono_user", ratios: [0.8, 0.1, 0.1],
+            positive_threshold: 4.0, drop: ["zip_code", "movie_title"], history: {len},
+            modalities: #{{ query: #{{ from: "class+movie_title", hash: 32 }} }} }})"#
+        )
     } else {
-        r#"dataset("bundled", #{ split: "chrono_user", ratios: [0.8, 0.1, 0.1], history: 20,
-            modalities: #{ query: #{ from: "genre", hash: 16 } } })"#
-            .to_string()
+        format!(
+            r#"dataset("bundled", #{{ split: "chrono_user", ratios: [0.8, 0.1, 0.1], history: {len},
+            modalities: #{{ query: #{{ from: "genre", hash: 16 }} }} }})"#
+        )
     }
 }
 
@@ -123,11 +129,11 @@ fn iv4rec_plus_din_learns() {
     // Cheap to evaluate in a debug build: AUC of the test interactions,
     // liked (rating >= 4) against rated but not liked, from models trained
     // on the liked ones with sampled negatives (all-ranking would score
-    // every (user, item) pair through DIN).
+    // every (user, item) pair through DIN); one epoch, histories of 10.
     let body = format!(
         r#"
 let data = {};
-let fit = #{{ epochs: 3, batch_size: 1024, lr: 0.01, negatives: 1, loss: "bce", seed: 11 }};
+let fit = #{{ epochs: 1, batch_size: 1024, lr: 0.01, negatives: 1, loss: "bce", seed: 11 }};
 let din = #{{ dim: 8, attention_layers: "8", layers: "16", activation: "prelu" }};
 for v in ["i", "ui"] {{
     let est = estimator("iv4rec_plus", #{{ variant: v, proj_layers: "16", weight_layers: "8" }});
@@ -137,7 +143,7 @@ for v in ["i", "ui"] {{
     print(`CHECK ${{v}} ${{evaluate(r, "auc")["auc"]}}`);
 }}
 "#,
-        data_expr()
+        data_with_history(10)
     );
     let c = run("iv-learns", &body);
     for v in ["i", "ui"] {
