@@ -23,6 +23,7 @@ pub mod atomic;
 pub mod cache;
 pub mod error;
 pub mod features;
+pub mod impressions;
 pub mod kcore;
 pub mod readers;
 pub mod sim;

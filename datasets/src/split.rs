@@ -287,12 +287,12 @@ pub fn threshold_positive(ds: &Dataset, rows: &[usize], min_rating: f32) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::table::{Column, FieldKind, FieldMeta, Role, Table};
 
     /// Interactions (user, item, rating, timestamp), users/items dense.
-    fn ds(rows: &[(u32, u32, f32, f32)], with_time: bool) -> Dataset {
+    pub(crate) fn ds(rows: &[(u32, u32, f32, f32)], with_time: bool) -> Dataset {
         let n_users = rows.iter().map(|r| r.0 + 1).max().unwrap_or(0) as usize;
         let n_items = rows.iter().map(|r| r.1 + 1).max().unwrap_or(0) as usize;
         let user_ids: Vec<String> = (0..n_users).map(|u| format!("u{u}")).collect();
