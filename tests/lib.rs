@@ -125,6 +125,32 @@ pub fn shared_data(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Runs `host data gen <scenario> --seed s --set k=v..` for every seed into
+/// `<scratch(name)>/s<seed>` and returns the scratch folder.
+pub fn generate_seeds(scenario: &str, name: &str, seeds: &[u32], sets: &[String]) -> PathBuf {
+    let dir = scratch(name);
+    for s in seeds {
+        let out = dir.join(format!("s{s}"));
+        let seed = s.to_string();
+        let mut args = vec![
+            "data",
+            "gen",
+            scenario,
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            &seed,
+        ];
+        for kv in sets {
+            args.extend(["--set", kv.as_str()]);
+        }
+        let o = host(&args);
+        let (so, se) = text(&o);
+        assert!(o.status.success(), "{scenario} seed {s}: {so}\n{se}");
+    }
+    dir
+}
+
 /// `CHECK <name> <value>` lines a recipe printed.
 pub fn checks(stdout: &str) -> std::collections::BTreeMap<String, f64> {
     stdout

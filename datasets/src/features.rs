@@ -3,7 +3,11 @@
 //! vector over a field's vocabulary (e.g. genres), or a hashed bag of words
 //! over the words of a text field (e.g. titles). Rows are scaled to unit L2
 //! norm (an item with no values keeps a zero row). The result is an item
-//! field of kind `float_seq` and role [`Role::Modality`].
+//! field of kind `float_seq` and role [`Role::Modality`]. An item field that
+//! is already dense (`float_seq`, or `float` = one dimension, e.g. the
+//! features a simulator writes) becomes a modality as it is: its values are
+//! copied unscaled (or, when the modality keeps the field's name, the field
+//! itself takes the role).
 
 use crate::table::{Column, Dataset, FieldKind, FieldMeta, Role};
 use crate::{DataError, Result};
@@ -25,9 +29,12 @@ fn fnv1a(s: &str) -> u64 {
 }
 
 /// Add item field `name` built from item field `from` with `enc`. `from`
-/// may join several fields with `+` (`"genre+movie_title"`, the IV4Rec+
-/// query of an item from its genres and title words): multi-hot blocks are
-/// concatenated in that order, hashed words of all of them share the buckets.
+/// may join several token fields with `+` (`"genre+movie_title"`, the
+/// IV4Rec+ query of an item from its genres and title words): multi-hot
+/// blocks are concatenated in that order, hashed words of all of them share
+/// the buckets. A single dense `from` (float or float_seq) is taken as it
+/// is; `enc` must then be [`DenseEncoding::MultiHot`], the default, since
+/// there is nothing to hash.
 pub fn add_dense_item_feature(
     ds: &mut Dataset,
     name: &str,
@@ -41,6 +48,50 @@ pub fn add_dense_item_feature(
             ds.name
         ))
     })?;
+    if !from.contains('+') {
+        if let Some((idx, meta)) = items.field(from) {
+            let dense = match &items.columns[idx] {
+                Column::FloatSeq { offsets, values } => Some((offsets.clone(), values.clone())),
+                Column::Float(v) => Some(((0..=v.len() as u32).collect(), v.clone())),
+                _ => None,
+            };
+            if let Some((offsets, values)) = dense {
+                if let DenseEncoding::HashedWords(_) = enc {
+                    return Err(DataError::Config(format!(
+                        "dense feature '{name}': item field '{from}' is {} (already dense); `hash` applies to token fields only",
+                        meta.kind
+                    )));
+                }
+                let widths: Vec<u32> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
+                let dim = widths.first().copied().unwrap_or(0) as usize;
+                if let Some(r) = widths.iter().position(|&w| w as usize != dim) {
+                    return Err(DataError::Config(format!(
+                        "dense feature '{name}': item field '{from}' must have the same width on every item: item 0 has {dim}, item {r} has {}",
+                        widths[r]
+                    )));
+                }
+                if dim == 0 {
+                    return Err(DataError::Config(format!(
+                        "dense feature '{name}': item field '{from}' has zero width"
+                    )));
+                }
+                if name == from {
+                    let f = &mut items.fields[idx];
+                    if f.kind == FieldKind::FloatSeq {
+                        f.role = Role::Modality;
+                        f.max_len = dim;
+                        return Ok(());
+                    }
+                    return Err(DataError::Config(format!(
+                        "dense feature '{name}': item field '{from}' is float; name the modality differently to build a float_seq copy"
+                    )));
+                }
+                let mut field = FieldMeta::new(name, FieldKind::FloatSeq, Role::Modality);
+                field.max_len = dim;
+                return items.push(field, Column::FloatSeq { offsets, values });
+            }
+        }
+    }
     // Per source field: its rows of token ids and its vocabulary.
     let mut sources = Vec::new();
     for src in from.split('+').map(str::trim) {
@@ -58,7 +109,8 @@ pub fn add_dense_item_feature(
                 .collect(),
             _ => {
                 return Err(DataError::Config(format!(
-                    "dense feature '{name}': item field '{src}' is {}, expected token or token_seq",
+                    "dense feature '{name}': item field '{src}' is {}, expected token or token_seq \
+                     (a float or float_seq field is taken alone, not joined)",
                     meta.kind
                 )))
             }
@@ -179,6 +231,43 @@ mod tests {
         let t = ds.items.as_ref().unwrap();
         let meta = t.field("g").unwrap().1;
         assert_eq!((meta.role, meta.dim()), (Role::Modality, 3));
+    }
+
+    #[test]
+    fn dense_fields_become_modalities_as_they_are() {
+        let mut ds = with_items();
+        let items = ds.items.as_mut().unwrap();
+        let mut cover = FieldMeta::new("cover", FieldKind::FloatSeq, Role::Feature);
+        cover.max_len = 2;
+        items
+            .push(
+                cover,
+                Column::FloatSeq {
+                    offsets: vec![0, 2, 4],
+                    values: vec![3.0, -1.0, 0.5, 0.0],
+                },
+            )
+            .unwrap();
+        let price = FieldMeta::new("price", FieldKind::Float, Role::Feature);
+        items.push(price, Column::Float(vec![9.5, 12.0])).unwrap();
+        // a copy under a new name, unscaled
+        add_dense_item_feature(&mut ds, "c2", "cover", DenseEncoding::MultiHot).unwrap();
+        assert_eq!(column(&ds, "c2"), vec![3.0, -1.0, 0.5, 0.0]);
+        // in place: the field takes the role
+        add_dense_item_feature(&mut ds, "cover", "cover", DenseEncoding::MultiHot).unwrap();
+        let meta = ds.items.as_ref().unwrap().field("cover").unwrap().1;
+        assert_eq!((meta.role, meta.dim()), (Role::Modality, 2));
+        // a float is one dimension
+        add_dense_item_feature(&mut ds, "p", "price", DenseEncoding::MultiHot).unwrap();
+        assert_eq!(column(&ds, "p"), vec![9.5, 12.0]);
+        let e = add_dense_item_feature(&mut ds, "h", "cover", DenseEncoding::HashedWords(8))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'cover'") && e.contains("hash"), "{e}");
+        let e = add_dense_item_feature(&mut ds, "price", "price", DenseEncoding::MultiHot)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'price'") && e.contains("float"), "{e}");
     }
 
     #[test]

@@ -58,7 +58,8 @@ pub struct DataConfig {
     #[serde(default = "default_history")]
     pub history: usize,
     /// Dense item features to derive: (new field, source item field, hash
-    /// buckets; 0 = multi-hot over the source's vocabulary).
+    /// buckets; 0 = multi-hot over the source's vocabulary, or the source
+    /// as it is when it is already dense: float / float_seq).
     #[serde(default)]
     pub modalities: Vec<(String, String, usize)>,
     /// Dense item feature files (`.npy`: one field named after the file;
@@ -414,9 +415,9 @@ impl Data {
             ds::add_dense_item_feature(&mut ds, name, from, enc).map_err(|e| e.to_string())?;
         }
         if let Some(items) = ds.items.as_mut() {
-            for (_, from, _) in &cfg.modalities {
+            for (name, from, _) in &cfg.modalities {
                 for src in from.split('+').map(str::trim) {
-                    if cfg.drop_fields.iter().any(|f| f == src) {
+                    if name != src && cfg.drop_fields.iter().any(|f| f == src) {
                         items.remove_field(src);
                     }
                 }

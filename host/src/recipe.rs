@@ -159,7 +159,7 @@ fn get_f64(m: &Map, k: &str, default: f64, pos: Position) -> Res<f64> {
 fn modalities(v: &Dynamic, pos: Position) -> Res<Vec<(String, String, usize)>> {
     let Some(m) = v.clone().try_cast::<Map>() else {
         return fail(
-            "modalities must be a map #{name: \"field\"} or #{name: #{from: \"field\", hash: 64}}",
+            "modalities must be a map #{name: \"field\"} (a token/token_seq field, multi-hot, or a dense float/float_seq field as it is) or #{name: #{from: \"field\", hash: 64}}",
             pos,
         );
     };

@@ -15,26 +15,12 @@ const SEEDS: [u32; 5] = [1, 2, 3, 4, 5];
 
 /// Generate the scenario for every seed under one scratch folder.
 fn generate(strength: &str) -> std::path::PathBuf {
-    let dir = scratch(&format!("decrs-sim-{strength}"));
-    for s in SEEDS {
-        let out = dir.join(format!("s{s}"));
-        let o = host(&[
-            "data",
-            "gen",
-            "scripts/scenarios/group_imbalance.rhai",
-            "--out",
-            out.to_str().unwrap(),
-            "--seed",
-            &s.to_string(),
-            "--set",
-            &format!("strength={strength}"),
-            "--set",
-            "n_users=600",
-        ]);
-        let (so, se) = text(&o);
-        assert!(o.status.success(), "{so}\n{se}");
-    }
-    dir
+    generate_seeds(
+        "scripts/scenarios/group_imbalance.rhai",
+        &format!("decrs-sim-{strength}"),
+        &SEEDS,
+        &[format!("strength={strength}"), "n_users=600".into()],
+    )
 }
 
 /// FM and DecRS on each seed's data; the paired comparison as CHECK lines.

@@ -862,6 +862,43 @@ fn register_cols(engine: &mut Engine) {
             mask: None,
         })
     });
+    // a over [A, K], b over [B, K]: out[a, b] = sum_k a[a, k] b[b, k]
+    engine.register_fn("inner", |a: Col, b: Col| -> RResult<Col> {
+        if a.axes.len() != 2 || b.axes.len() != 2 || a.axes[1] != b.axes[1] {
+            return Err(format!(
+                "inner: needs Cols over [A, K] and [B, K] with the same last axis, got {:?} and {:?}",
+                a.axes, b.axes
+            )
+            .into());
+        }
+        let (na, nb, k) = (a.axes[0].1, b.axes[0].1, a.axes[1].1);
+        let mut data = Vec::with_capacity(na * nb);
+        for x in a.data.chunks(k.max(1)).take(na) {
+            for y in b.data.chunks(k.max(1)).take(nb) {
+                data.push(x.iter().zip(y).map(|(p, q)| p * q).sum());
+            }
+        }
+        Ok(Col {
+            axes: vec![a.axes[0].clone(), b.axes[0].clone()],
+            data,
+            mask: None,
+        })
+    });
+    // c over [A, K]: one "x1 x2 .. xK" string per unit of A (a dense
+    // float_seq cell of an atomic item file)
+    engine.register_fn("vectors", |c: Col| -> RResult<Array> {
+        if c.axes.len() != 2 {
+            return Err("vectors: needs a Col over two axes".into());
+        }
+        let k = c.axes[1].1.max(1);
+        Ok(c.data
+            .chunks(k)
+            .map(|r| {
+                let cells: Vec<String> = r.iter().map(|x| format!("{x:.5}")).collect();
+                Dynamic::from(cells.join(" "))
+            })
+            .collect())
+    });
     engine.register_fn("row", |c: &mut Col, i: INT| -> RResult<Array> {
         if c.axes.len() != 2 {
             return Err("row: needs a Col over two axes".into());

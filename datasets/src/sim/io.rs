@@ -43,7 +43,9 @@ fn ints(t: &Table, name: &str) -> Result<Vec<i64>, String> {
 /// chosen by name: `rating`, `label`/`click`/`like`, `timestamp`,
 /// `position`, `propensity`, `group`, `query`, `proxy_*`, `exposure_*`,
 /// else feature) and an optional item table keyed by `item_id` (integer
-/// columns there become token fields, e.g. a `group`).
+/// columns there become token fields, e.g. a `group`; text columns of
+/// space-separated numbers, as `vectors` writes them, become float_seq
+/// fields: dense features such as a modality).
 pub fn to_dataset(name: &str, inter: &Table, items: Option<&Table>) -> Result<Dataset, String> {
     let users = ints(inter, "user_id")?;
     let its = ints(inter, "item_id")?;
@@ -110,6 +112,13 @@ pub fn to_dataset(name: &str, inter: &Table, items: Option<&Table>) -> Result<Da
                         .map_err(|e| e.to_string())?;
                     continue;
                 }
+                if let TCol::Str(v) = c {
+                    // text item columns hold dense vectors ("x1 x2 ..", see
+                    // `vectors`) and become float_seq fields
+                    ft.push(vector_field(n, v, &row_of)?, vector_column(n, v, &row_of)?)
+                        .map_err(|e| e.to_string())?;
+                    continue;
+                }
                 let v = c.as_f64().map_err(|e| format!("item column '{n}': {e}"))?;
                 let col = row_of
                     .iter()
@@ -135,6 +144,54 @@ pub fn to_dataset(name: &str, inter: &Table, items: Option<&Table>) -> Result<Da
         item_ids,
         parts: Default::default(),
     })
+}
+
+/// The float_seq field of text item column `n` (cells of space-separated numbers).
+fn vector_field(n: &str, cells: &[String], row_of: &[Option<usize>]) -> Result<FieldMeta, String> {
+    let width = row_of
+        .iter()
+        .flatten()
+        .map(|&r| cells[r].split_whitespace().count())
+        .max()
+        .unwrap_or(0);
+    let mut meta = FieldMeta::new(n, FieldKind::FloatSeq, role_of(n));
+    meta.max_len = width;
+    Ok(meta)
+}
+
+/// The values of text item column `n` per dense item (an item missing
+/// from the item table gets zeros); every cell must hold the same number
+/// of numbers.
+fn vector_column(n: &str, cells: &[String], row_of: &[Option<usize>]) -> Result<Column, String> {
+    let parse = |r: usize| -> Result<Vec<f32>, String> {
+        cells[r]
+            .split_whitespace()
+            .map(|x| {
+                x.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                    format!("item column '{n}', row {r}: '{x}' is not a number (text item columns hold dense vectors \"x1 x2 ..\")")
+                })
+            })
+            .collect()
+    };
+    let width = vector_field(n, cells, row_of)?.max_len;
+    let (mut offsets, mut values) = (vec![0u32], Vec::new());
+    for r in row_of {
+        match r {
+            Some(r) => {
+                let v = parse(*r)?;
+                if v.len() != width {
+                    return Err(format!(
+                        "item column '{n}', row {r}: {} numbers, other rows have {width}",
+                        v.len()
+                    ));
+                }
+                values.extend(v);
+            }
+            None => values.extend(std::iter::repeat_n(0.0, width)),
+        }
+        offsets.push(values.len() as u32);
+    }
+    Ok(Column::FloatSeq { offsets, values })
 }
 
 /// The record written to `out/scenario.ron`.
