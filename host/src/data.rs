@@ -66,6 +66,11 @@ pub struct DataConfig {
     /// `.npz`: one field per array), row `i` = item `i`, role `modality`.
     #[serde(default)]
     pub item_features: Vec<PathBuf>,
+    /// Impression lists for a rating log (`window` seconds, `like`
+    /// threshold): adds the columns `impression` and `click`
+    /// ([`ds::impressions::chrono_window_impressions`]).
+    #[serde(default)]
+    pub impressions: Option<(f64, f32)>,
 }
 
 fn default_history() -> usize {
@@ -117,6 +122,7 @@ impl Default for DataConfig {
             history: default_history(),
             modalities: Vec::new(),
             item_features: Vec::new(),
+            impressions: None,
         }
     }
 }
@@ -403,6 +409,10 @@ impl Data {
 
     /// Split and index a loaded data set.
     pub fn from_dataset(mut ds: Dataset, cfg: DataConfig) -> Result<Data, String> {
+        if let Some((window, like)) = cfg.impressions {
+            ds::impressions::chrono_window_impressions(&mut ds, window, like)
+                .map_err(|e| e.to_string())?;
+        }
         for f in &cfg.item_features {
             ds::attach_item_features(&mut ds, f, &ds::NpyOptions::default())
                 .map_err(|e| e.to_string())?;

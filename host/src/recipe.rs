@@ -601,6 +601,7 @@ impl Session {
                 "history",
                 "modalities",
                 "item_features",
+                "impressions",
             ],
             "dataset()",
             pos,
@@ -638,6 +639,20 @@ impl Session {
             } else {
                 Some(get_f64(opts, "positive_threshold", 4.0, pos)? as f32)
             };
+        }
+        if let Some(v) = opts.get("impressions") {
+            let m = v.clone().try_cast::<Map>().ok_or_else(|| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    "impressions must be a map #{window: <seconds>, like: <rating threshold>}"
+                        .into(),
+                    pos,
+                ))
+            })?;
+            check_keys(&m, &["window", "like"], "dataset().impressions", pos)?;
+            cfg.impressions = Some((
+                get_f64(&m, "window", 86400.0, pos)?,
+                get_f64(&m, "like", 4.0, pos)? as f32,
+            ));
         }
         if opts.contains_key("train_positives") {
             let v = get_str(opts, "train_positives", "threshold", pos)?;
