@@ -138,7 +138,7 @@ pub fn add_dense_item_feature(
             "dense feature '{name}': zero dimensions (empty vocabulary of '{from}' or hash size 0)"
         )));
     }
-    let n = sources.first().map_or(n_items as usize, |s| s.1.len());
+    let n = sources.first().map_or(n_items, |s| s.1.len());
     let mut values = vec![0f32; n * dim];
     for (k, (_, rows, vocab)) in sources.iter().enumerate() {
         for (r, ids) in rows.iter().enumerate() {

@@ -96,11 +96,11 @@ mod tests {
         // Twice is refused, naming the column.
         let e = chrono_window_impressions(&mut d, 100.0, 4.0).unwrap_err();
         assert!(e.to_string().contains("'impression'"), "{e}");
-        let e = chrono_window_impressions(&mut ds(&[(0, 0, 5.0, 1.0)], false), 10.0, 4.0)
-            .unwrap_err();
+        let e =
+            chrono_window_impressions(&mut ds(&[(0, 0, 5.0, 1.0)], false), 10.0, 4.0).unwrap_err();
         assert!(e.to_string().contains("no timestamp"), "{e}");
-        let e = chrono_window_impressions(&mut ds(&[(0, 0, 5.0, 1.0)], true), 0.0, 4.0)
-            .unwrap_err();
+        let e =
+            chrono_window_impressions(&mut ds(&[(0, 0, 5.0, 1.0)], true), 0.0, 4.0).unwrap_err();
         assert!(e.to_string().contains("positive number of seconds"), "{e}");
     }
 }

@@ -179,13 +179,7 @@ pub trait EstimatorImpl: Send + Sync + 'static {
         loss: &LossHandle<'_>,
     ) -> Result<Vec<(String, Var<'c>)>> {
         let logit = self.score(g, bb)?;
-        let l = loss.compute(
-            g,
-            &[("logit", logit)],
-            g.input("label"),
-            g.try_input("weight"),
-        )?;
-        Ok(vec![("loss".into(), l)])
+        Ok(vec![("loss".into(), loss.on_labels(g, logit)?)])
     }
     /// Inference: one score (logit) per example.
     fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>>;
@@ -361,6 +355,16 @@ impl<'r> LossHandle<'r> {
             .with_graph(|gr| self.inner.compute(gr, preds.as_rslice(), labels.id, w))
             .map_err(|e| format!("loss: {e}"))?;
         Ok(g.var(id))
+    }
+    /// The loss of one logit against the batch's `label` input, weighted
+    /// by its `weight` input when there is one (conventional training).
+    pub fn on_labels<'c>(&self, g: &'c Ctx<'_, '_>, logit: Var<'_>) -> Result<Var<'c>> {
+        self.compute(
+            g,
+            &[("logit", logit)],
+            g.input("label"),
+            g.try_input("weight"),
+        )
     }
 }
 

@@ -266,13 +266,12 @@ impl EstimatorImpl for DecRs {
         let need_rs = self.inference != Inference::Deconfounded;
         let need_de = self.inference != Inference::Conventional;
         let (rs, de) = self.logits(g, bb, need_rs, need_de)?;
-        let (y, w) = (g.input("label"), g.try_input("weight"));
         let mut terms = Vec::new();
         if let Some(rs) = rs {
-            terms.push(("rs".into(), loss.compute(g, &[("logit", rs)], y, w)?));
+            terms.push(("rs".into(), loss.on_labels(g, rs)?));
         }
         if let Some(de) = de {
-            terms.push(("de".into(), loss.compute(g, &[("logit", de)], y, w)?));
+            terms.push(("de".into(), loss.on_labels(g, de)?));
         }
         Ok(terms)
     }

@@ -81,12 +81,7 @@ impl EstimatorImpl for Jsr {
     ) -> Result<Vec<(String, Var<'c>)>> {
         let table = prepared(&self.table, "jsr")?;
         let (logit, emb) = bb.main()?.forward(g)?;
-        let rec = loss.compute(
-            g,
-            &[("logit", logit)],
-            g.input("label"),
-            g.try_input("weight"),
-        )?;
+        let rec = loss.on_labels(g, logit)?;
         let item = g
             .get(&emb, "item")
             .map_err(|e| format!("jsr needs the backbone's candidate item representation: {e}"))?;

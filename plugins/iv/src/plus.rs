@@ -290,12 +290,7 @@ impl EstimatorImpl for IvPlus {
         loss: &LossHandle<'_>,
     ) -> Result<Vec<(String, Var<'c>)>> {
         let (logit, err) = self.forward(g, bb)?;
-        let l_o = loss.compute(
-            g,
-            &[("logit", logit)],
-            g.input("label"),
-            g.try_input("weight"),
-        )?;
+        let l_o = loss.on_labels(g, logit)?;
         let mut terms = vec![("loss".to_string(), l_o)];
         if self.iv_loss {
             let w = match self.variant {
