@@ -1,0 +1,144 @@
+//! IV4Rec+(I) (search queries as instruments) against DIN on the
+//! simulator's instruments scenario (`scripts/scenarios/instruments.rhai`):
+//! a hidden per-item promotion B raises exposure and clicks in the logged
+//! impression lists; each item's query vector is a noisy copy of its latent
+//! content (the instrument); the test lists are fresh impressions clicked
+//! without B. Over 5 seeds, paired by seed, truth-based per-impression AUC
+//! of DIN and IV4Rec+(I)-DIN at confounding strength 1.5 and 0 (300 users x
+//! 100 items, 16 training + 2 validation + 2 test lists of 5 per user); on
+//! one seed, the distance correlation of IV4Rec+'s trained item embeddings
+//! with the items' own query vectors against shuffled ones. IV4Rec+(I) is
+//! asserted not worse than DIN beyond noise at both strengths, not better:
+//! on this scenario it is not (scripts/scenarios/README.md has the numbers).
+
+use causalrec_e2e::*;
+use std::collections::{BTreeMap, HashMap};
+
+const SEEDS: [u32; 5] = [1, 2, 3, 4, 5];
+
+/// Scenario size.
+const SIZE: [&str; 2] = ["n_users=300", "n_items=100"];
+
+fn generate(strength: &str) -> std::path::PathBuf {
+    let mut sets = vec![format!("strength={strength}")];
+    sets.extend(SIZE.map(String::from));
+    generate_seeds(
+        "scripts/scenarios/instruments.rhai",
+        &format!("iv-sim-{strength}"),
+        &SEEDS,
+        &sets,
+    )
+}
+
+/// The query vectors of `dir`'s items in the data set's dense id order
+/// (first appearance in `iv.inter`), as a Rhai array literal, and the same
+/// vectors with a fixed derangement of the items (shuffled pairs).
+fn queries_literal(dir: &std::path::Path) -> (String, String) {
+    let item = std::fs::read_to_string(dir.join("iv.item")).unwrap();
+    let q: HashMap<String, String> = item
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (id, v) = l.split_once('\t')?;
+            Some((
+                id.to_string(),
+                format!("[{}]", v.split(' ').collect::<Vec<_>>().join(", ")),
+            ))
+        })
+        .collect();
+    let inter = std::fs::read_to_string(dir.join("iv.inter")).unwrap();
+    let mut order: Vec<String> = Vec::new();
+    for l in inter.lines().skip(1) {
+        let id = l.split('\t').nth(1).unwrap().to_string();
+        if !order.contains(&id) {
+            order.push(id);
+        }
+    }
+    let real: Vec<&str> = order.iter().map(|id| q[id].as_str()).collect();
+    let n = real.len();
+    // i -> (37 i + 11) mod n, with n = 100: a permutation without fixed points
+    let shuffled: Vec<&str> = (0..n).map(|i| real[(37 * i + 11) % n]).collect();
+    (
+        format!("[{}]", real.join(", ")),
+        format!("[{}]", shuffled.join(", ")),
+    )
+}
+
+/// DIN and IV4Rec+(I)-DIN on each seed's data; the paired comparison (and
+/// on seed 1 the dCor check) as CHECK lines.
+fn compare(strength: &str) -> BTreeMap<String, f64> {
+    let dir = generate(strength);
+    let (real, shuffled) = queries_literal(&dir.join("s1"));
+    let body = format!(
+        r#"
+let base = "{}";
+let fit = #{{ epochs: 5, batch_size: 256, lr: 0.01, optimizer: "adam", loss: "bce", seed: 11 }};
+let din = #{{ dim: 8, attention_layers: "8", layers: "16", activation: "prelu" }};
+let ivp = #{{ variant: "i", proj_layers: "16", weight_layers: "8" }};
+let q_real = {real};
+let q_shuffled = {shuffled};
+let auc = |r| evaluate(r, "impressions", #{{ part: "test", by: "impression", k: [5, 10] }}).auc;
+let a = []; let b = [];
+for s in [{}] {{
+    let d = dataset(base + "/s" + s + "/iv", #{{ split: "chrono_user", ratios: [0.8, 0.1, 0.1],
+        label: "click", positive_threshold: 0.5, history: 10, modalities: #{{ query: "query" }} }});
+    a.push(auc.call(train(d, backbone("din", din), estimator("naive"), fit)));
+    let r = train(d, backbone("din", din), estimator("iv4rec_plus", ivp), fit);
+    b.push(auc.call(r));
+    if s == 1 {{
+        let ids = []; for i in 0..q_real.len() {{ ids.push(i); }}
+        let e = item_embeddings(r, "item", ids);
+        print("CHECK dcor_real " + dcor(e, q_real));
+        print("CHECK dcor_shuffled " + dcor(e, q_shuffled));
+    }}
+}}
+let mean = |x| x.reduce(|s, y| s + y, 0.0) / x.len();
+let p = paired_t_test(b, a);
+print("CHECK diff " + p.mean_diff);
+print("CHECK p " + p.p);
+print("CHECK sd_diff " + (p.mean_diff / p.t * sqrt(p.n.to_float())));
+print("CHECK din " + mean.call(a));
+print("CHECK iv " + mean.call(b));
+print("per seed: DIN " + a + " IV4Rec+(I) " + b);
+"#,
+        dir.display(),
+        SEEDS.map(|s| s.to_string()).join(", ")
+    );
+    let (o, _) = run_recipe(&format!("iv-sim-cmp-{strength}"), &body, &[]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{so}\n{se}");
+    eprintln!(
+        "{}",
+        so.lines()
+            .filter(|l| l.starts_with("per seed"))
+            .collect::<String>()
+    );
+    let c = checks(&so);
+    eprintln!("strength {strength}: {c:?}");
+    c
+}
+
+#[test]
+fn iv4rec_plus_against_din_on_the_instruments_scenario() {
+    let biased = compare("1.5");
+    let neutral = compare("0");
+    // IV4Rec+(I) is not worse than DIN beyond noise (mean paired
+    // difference above -2 standard errors), without and with confounding.
+    // That it beats DIN with confounding (the paper's claim) does NOT hold
+    // here: measured 2026-11-23, diff -0.0027, p = 0.50 at strength 1.5
+    // (see scripts/scenarios/README.md), so it is not asserted.
+    for m in [&neutral, &biased] {
+        let se = m["sd_diff"] / (SEEDS.len() as f64).sqrt();
+        assert!(m["diff"] > -2.0 * se - 1e-4, "{m:?}");
+    }
+    // Confounding costs both models truth-based AUC.
+    assert!(
+        biased["din"] < neutral["din"] && biased["iv"] < neutral["iv"],
+        "{biased:?} {neutral:?}"
+    );
+    // The trained item embeddings depend on the items' own queries more
+    // than on shuffled ones.
+    for m in [&biased, &neutral] {
+        assert!(m["dcor_real"] > m["dcor_shuffled"], "{m:?}");
+    }
+}
