@@ -123,6 +123,13 @@ pub fn score_rows(run: &mut Run, data: &Data, rows: &[usize]) -> Result<Vec<f64>
     run.prepare(data)?;
     let (users, items) = (data.ds.user_col(), data.ds.item_col());
     let mut scores = Vec::with_capacity(rows.len());
+    if data.labels.is_some() {
+        // Labelled rows carry their interaction columns (context fields).
+        for chunk in rows.chunks(8192) {
+            scores.extend(run.score_labelled_rows(data, chunk)?.into_iter().map(f64::from));
+        }
+        return Ok(scores);
+    }
     for chunk in rows.chunks(8192) {
         let us: Vec<u32> = chunk.iter().map(|&k| users[k]).collect();
         let is: Vec<u32> = chunk.iter().map(|&k| items[k]).collect();

@@ -818,6 +818,31 @@ impl Run {
         f32_values(t)
     }
 
+    /// Scores of labelled interaction rows (pointwise data): like
+    /// [`Run::score_pairs`], but the batch is the rows' own
+    /// ([`Data::row_batch`]), so context fields (`inter.<column>`, e.g. the
+    /// display position) reach the model as in training.
+    pub fn score_labelled_rows(&mut self, data: &Data, rows: &[usize]) -> Result<Vec<f32>, String> {
+        self.prepare(data)?;
+        let dev = self.model.device.clone();
+        let mut batch = data.row_batch(rows, &dev)?;
+        let users: Vec<u32> = rows.iter().map(|&r| data.ds.user_col()[r]).collect();
+        self.add_latest_history(data, &mut batch, &users)?;
+        let (v, out) = self.infer_graph(data, &batch, |g, c| {
+            c.estimator.score(g, c.backbones.as_rslice())
+        })?;
+        let t = out.get(v)?;
+        if t.elem_count() != rows.len() {
+            return Err(format!(
+                "{}: score returned shape {:?}, expected [{}]",
+                self.comps.label,
+                t.dims(),
+                rows.len()
+            ));
+        }
+        f32_values(t)
+    }
+
     /// All-ranking Recall/NDCG@K on a part of the split.
     pub fn rank_eval(
         &mut self,
