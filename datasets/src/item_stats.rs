@@ -157,10 +157,7 @@ mod tests {
     /// (item 3, a click) is test only.
     fn tiny() -> (Dataset, Vec<usize>, Vec<bool>) {
         let rows = [(0, 0), (1, 0), (2, 0), (0, 1), (1, 2), (2, 2), (0, 3)];
-        let d = ds(
-            &rows.map(|(u, i)| (u, i, 1.0, 0.0)),
-            false,
-        );
+        let d = ds(&rows.map(|(u, i)| (u, i, 1.0, 0.0)), false);
         let clicked = vec![true, true, false, true, false, false, true];
         (d, (0..6).collect(), clicked)
     }
@@ -198,7 +195,10 @@ mod tests {
             ],
         );
         let e = item_stat(&d, ItemStat::Ctr, &train, None).unwrap_err();
-        assert!(e.to_string().contains("'ctr'") && e.to_string().contains("labels"), "{e}");
+        assert!(
+            e.to_string().contains("'ctr'") && e.to_string().contains("labels"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -218,6 +218,9 @@ mod tests {
     fn unknown_names_list_the_valid_ones() {
         assert_eq!(ItemStat::parse("ctr").unwrap(), ItemStat::Ctr);
         let e = ItemStat::parse("popularity").unwrap_err().to_string();
-        assert!(e.contains("'popularity'") && e.contains("exposure, ctr"), "{e}");
+        assert!(
+            e.contains("'popularity'") && e.contains("exposure, ctr"),
+            "{e}"
+        );
     }
 }

@@ -242,7 +242,11 @@ pub fn hold_out_valid(split: &mut Split, share: f64, seed: u64) -> Result<()> {
             split.valid.len()
         )));
     }
-    let cut = shuffle_cut(std::mem::take(&mut split.train), [1.0 - share, share, 0.0], seed);
+    let cut = shuffle_cut(
+        std::mem::take(&mut split.train),
+        [1.0 - share, share, 0.0],
+        seed,
+    );
     split.train = cut.train;
     split.valid = cut.valid;
     Ok(())
@@ -520,13 +524,25 @@ pub(crate) mod tests {
     fn parts_column_errors_name_the_column_and_what_was_expected() {
         let mut d = with_policy();
         let e = parts_from_column(&mut d, "arm").unwrap_err().to_string();
-        assert!(e.contains("'arm'") && e.contains("'tiny'") && e.contains("policy"), "{e}");
+        assert!(
+            e.contains("'arm'") && e.contains("'tiny'") && e.contains("policy"),
+            "{e}"
+        );
         assert!(e.contains("token column"), "{e}");
         let e = parts_from_column(&mut d, "rating").unwrap_err().to_string();
-        assert!(e.contains("'rating'") && e.contains("float") && e.contains("token column"), "{e}");
-        let e = parts_from_column(&mut d, "user_id").unwrap_err().to_string();
+        assert!(
+            e.contains("'rating'") && e.contains("float") && e.contains("token column"),
+            "{e}"
+        );
+        let e = parts_from_column(&mut d, "user_id")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'user_id'") && e.contains("user"), "{e}");
-        assert_eq!(d.parts.keys().collect::<Vec<_>>(), ["old"], "untouched on error");
+        assert_eq!(
+            d.parts.keys().collect::<Vec<_>>(),
+            ["old"],
+            "untouched on error"
+        );
     }
 
     #[test]
@@ -574,7 +590,10 @@ pub(crate) mod tests {
         }
         s.valid = vec![3];
         let e = hold_out_valid(&mut s, 0.5, 0).unwrap_err().to_string();
-        assert!(e.contains("valid_share") && e.contains("1 validation rows"), "{e}");
+        assert!(
+            e.contains("valid_share") && e.contains("1 validation rows"),
+            "{e}"
+        );
         assert_eq!(s.train, vec![0, 1, 2]);
     }
 

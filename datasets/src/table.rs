@@ -919,7 +919,11 @@ impl Dataset {
                 )));
             }
             let mut found = false;
-            let tables = [Some(&mut self.inter), self.users.as_mut(), self.items.as_mut()];
+            let tables = [
+                Some(&mut self.inter),
+                self.users.as_mut(),
+                self.items.as_mut(),
+            ];
             for t in tables.into_iter().flatten() {
                 if let Some(meta) = t.fields.iter_mut().find(|f| &f.name == name) {
                     if matches!(meta.role, Role::User | Role::Item) {
