@@ -4,7 +4,8 @@
 //! CTAR, Open Bandit, MIND, NumPy features: [`readers`]), k-core filtering
 //! ([`kcore`]), dense item features derived from categorical fields
 //! ([`features`]), a binary cache of parsed data sets ([`cache`]),
-//! train/validation/test splits ([`split`]), the seeded synthetic data set
+//! train/validation/test splits ([`split`]), item statistics from the
+//! training rows ([`item_stats`]), the seeded synthetic data set
 //! bundled for the quick start ([`synthetic`]) and the causal simulator that
 //! generates data from m-graph scenarios ([`sim`]).
 //!
@@ -24,6 +25,7 @@ pub mod cache;
 pub mod error;
 pub mod features;
 pub mod impressions;
+pub mod item_stats;
 pub mod kcore;
 pub mod readers;
 pub mod sim;
@@ -34,6 +36,7 @@ pub mod table;
 pub use atomic::{load_atomic, write_atomic, AtomicOptions};
 pub use error::{DataError, Result};
 pub use features::{add_dense_item_feature, DenseEncoding};
+pub use item_stats::{add_item_stats, item_stat, ItemStat, CTR_PRIOR_ROWS};
 pub use readers::ctar::{
     ctar_file_stats, ctar_table4, load_ctar, CtarFileStat, CtarOptions, CtarTask,
 };
@@ -49,8 +52,8 @@ pub use readers::amazon::{load_amazon, AmazonOptions};
 pub use readers::kuairec::{load_kuairec, KuaiRecOptions};
 pub use readers::movielens::{detect_movielens, load_movielens, MovieLensFormat, MovieLensOptions};
 pub use split::{
-    chrono_clicks, chrono_global, chrono_per_user, given, leave_one_out, random_split,
-    threshold_positive, Split,
+    chrono_clicks, chrono_global, chrono_per_user, given, hold_out_valid, leave_one_out,
+    parts_from_column, random_split, threshold_positive, Split,
 };
 pub use synthetic::{
     bundled_dir, generate, load_bundled, synth_options, SynthConfig, AGE_GROUPS, BUNDLED_NAME,

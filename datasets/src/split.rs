@@ -17,8 +17,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use crate::error::{DataError, Result};
-use crate::table::Dataset;
+use crate::table::{Dataset, Role};
 
 /// Row indices (into [`Dataset::inter`]) of the three parts of a split.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -200,7 +202,12 @@ pub fn chrono_per_user(ds: &Dataset, ratios: [f64; 3]) -> Result<Split> {
 /// sorted by row index.
 pub fn random_split(ds: &Dataset, ratios: [f64; 3], seed: u64) -> Result<Split> {
     check_ratios(ratios)?;
-    let mut order: Vec<usize> = (0..ds.n_inter()).collect();
+    Ok(shuffle_cut((0..ds.n_inter()).collect(), ratios, seed))
+}
+
+/// Shuffles `order` with a [`ChaCha8Rng`] seeded by `seed`, cuts it by
+/// `ratios` (checked by the caller) and sorts each part.
+fn shuffle_cut(mut order: Vec<usize>, ratios: [f64; 3], seed: u64) -> Split {
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     let (c1, c2) = cuts(order.len(), ratios);
     let mut split = Split {
@@ -211,7 +218,82 @@ pub fn random_split(ds: &Dataset, ratios: [f64; 3], seed: u64) -> Result<Split> 
     split.train.sort_unstable();
     split.valid.sort_unstable();
     split.test.sort_unstable();
-    Ok(split)
+    split
+}
+
+/// Moves a seeded random `share` of `split.train` to `split.valid` (CP2Rec's
+/// protocol: the biased feedback split 8:2 into train and validation, the
+/// unbiased part kept as test). `split.valid` must be empty and `share` in
+/// (0, 1). The train rows are shuffled with a [`ChaCha8Rng`] seeded by
+/// `seed` and cut like [`random_split`] with ratios `[1 - share, share, 0]`:
+/// of `n` rows, `round_half_down(n * (1 - share))` stay in train and the
+/// rest go to validation. Both parts end sorted by row index; test is
+/// untouched. The same seed gives the same rows.
+pub fn hold_out_valid(split: &mut Split, share: f64, seed: u64) -> Result<()> {
+    if !(share > 0.0 && share < 1.0) {
+        return Err(DataError::Config(format!(
+            "valid_share must be a number in (0, 1), got {share}"
+        )));
+    }
+    if !split.valid.is_empty() {
+        return Err(DataError::Config(format!(
+            "valid_share: the split already has {} validation rows (a given 'valid' part); \
+             drop valid_share or the part",
+            split.valid.len()
+        )));
+    }
+    let cut = shuffle_cut(
+        std::mem::take(&mut split.train),
+        [1.0 - share, share, 0.0],
+        seed,
+    );
+    split.train = cut.train;
+    split.valid = cut.valid;
+    Ok(())
+}
+
+/// Replaces the data set's named parts ([`Dataset::parts`]) by the values
+/// of the token interaction column `column`: each distinct value names the
+/// part of the rows holding it (e.g. a `policy` column with values `train`
+/// and `test`, so that one atomic file carries a biased-train /
+/// unbiased-test pair for [`given`]). Rows with an empty cell (the padding
+/// token) go to no part. Parts the reader gave are dropped. Fails, naming
+/// the column and the data set, when `column` is missing or not a token
+/// column, or when no row has a value.
+pub fn parts_from_column(ds: &mut Dataset, column: &str) -> Result<()> {
+    let Some((i, meta)) = ds.inter.field(column) else {
+        return Err(DataError::Config(format!(
+            "parts_column: data set '{}' has no interaction column '{column}' \
+             (expected a token column; interaction columns: {})",
+            ds.name,
+            ds.inter.field_names()
+        )));
+    };
+    let ids = match ds.inter.columns[i].as_tokens() {
+        Some(ids) if !matches!(meta.role, Role::User | Role::Item) => ids,
+        _ => {
+            return Err(DataError::Config(format!(
+                "parts_column: column '{column}' of data set '{}' is a {} {} column; \
+                 expected a token column whose values name parts (e.g. train, test)",
+                ds.name, meta.kind, meta.role
+            )))
+        }
+    };
+    let mut parts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (row, &id) in ids.iter().enumerate() {
+        match meta.token_str(id) {
+            Some(name) if id != 0 => parts.entry(name.to_string()).or_default().push(row),
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        return Err(DataError::Config(format!(
+            "parts_column: column '{column}' of data set '{}' has no values to name parts",
+            ds.name
+        )));
+    }
+    ds.parts = parts;
+    Ok(())
 }
 
 /// Leave-one-out: per user, in time order (row order if the data set has no
@@ -412,6 +494,107 @@ pub(crate) mod tests {
         assert_eq!(all, (0..10).collect::<Vec<_>>());
         let differs = (2..20).any(|seed| random_split(&d, [0.6, 0.2, 0.2], seed).unwrap() != a);
         assert!(differs);
+    }
+
+    /// `ten()` plus a token column `policy`: rows 0..10 hold train, test,
+    /// train, (empty), test, train, train, test, train, train.
+    fn with_policy() -> Dataset {
+        let mut d = ten();
+        let mut meta = FieldMeta::new("policy", FieldKind::Token, Role::Feature);
+        meta.vocab.extend(["train".to_string(), "test".to_string()]);
+        d.inter
+            .push(meta, Column::Token(vec![1, 2, 1, 0, 2, 1, 1, 2, 1, 1]))
+            .unwrap();
+        d.parts.insert("old".into(), vec![0]);
+        d
+    }
+
+    #[test]
+    fn parts_from_a_token_column() {
+        let mut d = with_policy();
+        parts_from_column(&mut d, "policy").unwrap();
+        assert_eq!(d.parts.keys().collect::<Vec<_>>(), ["test", "train"]);
+        assert_eq!(d.parts["train"], vec![0, 2, 5, 6, 8, 9]);
+        assert_eq!(d.parts["test"], vec![1, 4, 7]);
+        let s = given(&d).unwrap();
+        assert_eq!(s.sizes(), [6, 0, 3]);
+    }
+
+    #[test]
+    fn parts_column_errors_name_the_column_and_what_was_expected() {
+        let mut d = with_policy();
+        let e = parts_from_column(&mut d, "arm").unwrap_err().to_string();
+        assert!(
+            e.contains("'arm'") && e.contains("'tiny'") && e.contains("policy"),
+            "{e}"
+        );
+        assert!(e.contains("token column"), "{e}");
+        let e = parts_from_column(&mut d, "rating").unwrap_err().to_string();
+        assert!(
+            e.contains("'rating'") && e.contains("float") && e.contains("token column"),
+            "{e}"
+        );
+        let e = parts_from_column(&mut d, "user_id")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'user_id'") && e.contains("user"), "{e}");
+        assert_eq!(
+            d.parts.keys().collect::<Vec<_>>(),
+            ["old"],
+            "untouched on error"
+        );
+    }
+
+    #[test]
+    fn hold_out_valid_is_seeded_and_keeps_test() {
+        let d = with_policy();
+        let mut d2 = d.clone();
+        parts_from_column(&mut d2, "policy").unwrap();
+        let given = given(&d2).unwrap();
+        let mut a = given.clone();
+        hold_out_valid(&mut a, 0.25, 7).unwrap();
+        // 6 train rows: round_half_down(6 * 0.75) = rhd(4.5) = 4 stay
+        assert_eq!(a.sizes(), [4, 2, 3]);
+        assert_eq!(a.test, given.test);
+        let mut all = [a.train.clone(), a.valid.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, given.train);
+        let mut b = given.clone();
+        hold_out_valid(&mut b, 0.25, 7).unwrap();
+        assert_eq!(a, b);
+        // the same shuffle as random_split over those rows
+        let mut whole = Split {
+            train: (0..10).collect(),
+            ..Split::default()
+        };
+        hold_out_valid(&mut whole, 0.2, 3).unwrap();
+        let r = random_split(&d, [0.8, 0.2, 0.0], 3).unwrap();
+        assert_eq!((whole.train, whole.valid), (r.train, r.valid));
+        let differs = (8..30).any(|seed| {
+            let mut c = given.clone();
+            hold_out_valid(&mut c, 0.25, seed).unwrap();
+            c != a
+        });
+        assert!(differs);
+    }
+
+    #[test]
+    fn hold_out_valid_rejects_bad_shares_and_given_valid_rows() {
+        let mut s = Split {
+            train: vec![0, 1, 2],
+            ..Split::default()
+        };
+        for bad in [0.0, 1.0, -0.1, f64::NAN] {
+            let e = hold_out_valid(&mut s, bad, 0).unwrap_err().to_string();
+            assert!(e.contains("valid_share") && e.contains("(0, 1)"), "{e}");
+        }
+        s.valid = vec![3];
+        let e = hold_out_valid(&mut s, 0.5, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("valid_share") && e.contains("1 validation rows"),
+            "{e}"
+        );
+        assert_eq!(s.train, vec![0, 1, 2]);
     }
 
     #[test]

@@ -903,6 +903,59 @@ impl Dataset {
         Ok(())
     }
 
+    /// Sets the role of every field named in `roles`, in whichever of
+    /// `inter`, `users` and `items` has it (all of them when several do;
+    /// later entries win). A name no table has is an error listing every
+    /// field; [`Role::User`] / [`Role::Item`] cannot be assigned and the
+    /// user / item id columns of `inter` cannot be changed (the [`Dataset`]
+    /// contract needs exactly one of each).
+    pub fn set_roles(&mut self, roles: &[(String, Role)]) -> Result<()> {
+        for (name, role) in roles {
+            if matches!(role, Role::User | Role::Item) {
+                return Err(DataError::Config(format!(
+                    "roles: cannot assign role '{role}' to field '{name}' of data set '{}' \
+                     (the user and item id columns are fixed by the reader)",
+                    self.name
+                )));
+            }
+            let mut found = false;
+            let tables = [
+                Some(&mut self.inter),
+                self.users.as_mut(),
+                self.items.as_mut(),
+            ];
+            for t in tables.into_iter().flatten() {
+                if let Some(meta) = t.fields.iter_mut().find(|f| &f.name == name) {
+                    if matches!(meta.role, Role::User | Role::Item) {
+                        return Err(DataError::Config(format!(
+                            "roles: field '{name}' of data set '{}' is the {} id column; \
+                             its role cannot change",
+                            self.name, meta.role
+                        )));
+                    }
+                    meta.role = *role;
+                    found = true;
+                }
+            }
+            if !found {
+                let list = |t: Option<&Table>| {
+                    t.map(Table::field_names)
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "none".into())
+                };
+                return Err(DataError::Config(format!(
+                    "roles: data set '{}' has no field '{name}' (interaction fields: {}; \
+                     user fields: {}; item fields: {})",
+                    self.name,
+                    self.inter.field_names(),
+                    list(self.users.as_ref()),
+                    list(self.items.as_ref())
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Renumbers users and items densely by first appearance in `inter`
     /// (the order [`crate::atomic::load_atomic`] uses), drops users/items
     /// without interactions, and reorders the feature tables to match.
@@ -1023,6 +1076,48 @@ mod tests {
             offsets.push(values.len() as u32);
         }
         Column::TokenSeq { offsets, values }
+    }
+
+    #[test]
+    fn set_roles_reaches_every_table_and_names_missing_fields() {
+        let mut d = crate::split::tests::ds(&[(0, 0, 1.0, 0.0), (1, 1, 0.0, 1.0)], true);
+        let mut items = Table::new();
+        items
+            .push(
+                FieldMeta::new("price", FieldKind::Float, Role::Feature),
+                Column::Float(vec![1.0, 2.0]),
+            )
+            .unwrap();
+        d.items = Some(items);
+        d.set_roles(&[
+            ("price".into(), Role::Proxy),
+            ("rating".into(), Role::Label),
+        ])
+        .unwrap();
+        assert_eq!(d.items.as_ref().unwrap().fields[0].role, Role::Proxy);
+        assert_eq!(d.inter.field("rating").unwrap().1.role, Role::Label);
+        let e = d
+            .set_roles(&[("cost".into(), Role::Proxy)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'cost'") && e.contains("'tiny'"), "{e}");
+        assert!(
+            e.contains("interaction fields: user_id, item_id, rating, timestamp")
+                && e.contains("user fields: none")
+                && e.contains("item fields: price"),
+            "{e}"
+        );
+        let e = d
+            .set_roles(&[("user_id".into(), Role::Feature)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'user_id'") && e.contains("id column"), "{e}");
+        let e = d
+            .set_roles(&[("price".into(), Role::Item)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'item'") && e.contains("'price'"), "{e}");
+        d.validate().unwrap();
     }
 
     #[test]

@@ -71,6 +71,25 @@ pub struct DataConfig {
     /// ([`ds::impressions::chrono_window_impressions`]).
     #[serde(default)]
     pub impressions: Option<(f64, f32)>,
+    /// A token interaction column whose values name the data set's parts
+    /// ([`ds::parts_from_column`]; e.g. `policy` with values `train` /
+    /// `test` for `split: "given"`), replacing parts the reader gave.
+    #[serde(default)]
+    pub parts_column: Option<String>,
+    /// With `split: "given"` and no given `valid` part: the share of the
+    /// training rows moved, seeded by `seed`, to validation
+    /// ([`ds::hold_out_valid`]; CP2Rec's 8:2 train/validation protocol).
+    #[serde(default)]
+    pub valid_share: Option<f64>,
+    /// Interaction columns that become context feature fields
+    /// `inter.<name>` ([`FieldSide::Context`]); batches of interaction rows
+    /// carry them (pointwise training, every row-scored evaluation).
+    #[serde(default)]
+    pub context: Vec<String>,
+    /// Item statistics from the training rows ([`ds::ItemStat`]: `exposure`,
+    /// `ctr`), added as float item fields `stat_<name>` with role `proxy`.
+    #[serde(default)]
+    pub item_stats: Vec<String>,
 }
 
 fn default_history() -> usize {
@@ -123,6 +142,10 @@ impl Default for DataConfig {
             modalities: Vec::new(),
             item_features: Vec::new(),
             impressions: None,
+            parts_column: None,
+            valid_share: None,
+            context: Vec::new(),
+            item_stats: Vec::new(),
         }
     }
 }
@@ -188,8 +211,18 @@ pub fn source_format(cfg: &DataConfig) -> &str {
     }
 }
 
-/// Load the data set a configuration names (no splitting).
+/// Load the data set a configuration names (no splitting); `roles` apply
+/// to the loaded fields of every format ([`Dataset::set_roles`]: an error
+/// for a field no table has).
 pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, String> {
+    let roles = parse_roles(cfg)?;
+    let mut ds = load_source(cfg, repo_root, roles.clone())?;
+    ds.set_roles(&roles).map_err(|e| e.to_string())?;
+    Ok(ds)
+}
+
+/// The `roles` option as typed roles; the error names the field and lists the roles.
+fn parse_roles(cfg: &DataConfig) -> Result<Vec<(String, Role)>, String> {
     let mut roles = Vec::new();
     for (f, r) in &cfg.roles {
         let role = Role::parse(r).ok_or_else(|| {
@@ -204,6 +237,16 @@ pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, Strin
         })?;
         roles.push((f.clone(), role));
     }
+    Ok(roles)
+}
+
+/// The data set of the configured source and format, as its reader gives
+/// it (`roles` go to the atomic reader, which types fields by them).
+fn load_source(
+    cfg: &DataConfig,
+    repo_root: &Path,
+    roles: Vec<(String, Role)>,
+) -> Result<Dataset, String> {
     let reader_opt = |k: &str| reader_option(cfg, k);
     let format = source_format(cfg);
     if let Some((k, _)) = cfg
@@ -362,22 +405,92 @@ fn field_type(k: FieldKind) -> FieldType {
     }
 }
 
+fn field_schema(f: &causalrec_datasets::FieldMeta, side: FieldSide, prefix: &str) -> FieldSchema {
+    FieldSchema {
+        name: format!("{prefix}.{}", f.name).into(),
+        side,
+        ty: field_type(f.kind),
+        role: f.role.as_str().into(),
+        vocab: if f.kind.is_token() {
+            f.vocab_size() as u64
+        } else {
+            0
+        },
+        dim: f.dim() as u64,
+    }
+}
+
 fn side_fields(t: Option<&Table>, side: FieldSide, prefix: &str, out: &mut Vec<FieldSchema>) {
     let Some(t) = t else { return };
-    for f in &t.fields {
-        out.push(FieldSchema {
-            name: format!("{prefix}.{}", f.name).into(),
-            side,
-            ty: field_type(f.kind),
-            role: f.role.as_str().into(),
-            vocab: if f.kind.is_token() {
-                f.vocab_size() as u64
-            } else {
-                0
-            },
-            dim: f.dim() as u64,
-        });
+    out.extend(t.fields.iter().map(|f| field_schema(f, side, prefix)));
+}
+
+/// The `item_stats` option: each statistic from the training rows as the
+/// float item field `stat_<name>` (role `proxy`); `clicks` are the positive
+/// training rows of pointwise data (`ctr` needs them).
+fn add_item_stats(
+    ds: &mut Dataset,
+    names: &[String],
+    train: &[usize],
+    clicks: Option<&[usize]>,
+) -> Result<(), String> {
+    if names.is_empty() {
+        return Ok(());
     }
+    let stats = names
+        .iter()
+        .map(|s| ds::ItemStat::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let clicked = match clicks {
+        Some(rows) => {
+            let mut c = vec![false; ds.n_inter()];
+            for &r in rows {
+                c[r] = true;
+            }
+            Some(c)
+        }
+        None if stats.contains(&ds::ItemStat::Ctr) => {
+            return Err(
+                "item_stats 'ctr' needs labelled rows: dataset(.., #{label: \"<column>\"})".into(),
+            )
+        }
+        None => None,
+    };
+    ds::add_item_stats(ds, &stats, train, clicked.as_deref()).map_err(|e| e.to_string())
+}
+
+/// The `context` option's interaction columns as fields `inter.<name>`
+/// ([`FieldSide::Context`], the column's type, vocabulary and role). The
+/// user / item id columns and the label column cannot be context.
+fn context_fields(ds: &Dataset, cfg: &DataConfig) -> Result<Vec<FieldSchema>, String> {
+    let mut out: Vec<FieldSchema> = Vec::new();
+    for name in &cfg.context {
+        let (_, f) = ds.inter.field(name).ok_or_else(|| {
+            format!(
+                "context: data set '{}' has no interaction column '{name}' (interaction columns: {})",
+                ds.name,
+                ds.inter.field_names()
+            )
+        })?;
+        if matches!(f.role, Role::User | Role::Item) || cfg.label.as_deref() == Some(name) {
+            let what = if matches!(f.role, Role::User | Role::Item) {
+                format!("the {} id column", f.role)
+            } else {
+                "the label column".to_string()
+            };
+            return Err(format!(
+                "context: column '{name}' of data set '{}' is {what}; name other interaction columns (interaction columns: {})",
+                ds.name,
+                ds.inter.field_names()
+            ));
+        }
+        let field = field_schema(f, FieldSide::Context, "inter");
+        if !out.iter().any(|o| o.name == field.name) {
+            out.push(field);
+        }
+    }
+    Ok(out)
 }
 
 /// 1.0 for each of `rows` that is in `liked`, else 0.0.
@@ -432,6 +545,9 @@ impl Data {
                     }
                 }
             }
+        }
+        if let Some(col) = &cfg.parts_column {
+            ds::parts_from_column(&mut ds, col).map_err(|e| e.to_string())?;
         }
         let labels = match &cfg.label {
             None => None,
@@ -489,12 +605,21 @@ impl Data {
             rows.dedup();
             split.train = rows;
         }
-        let (users, items) = (ds.user_col(), ds.item_col());
-        let pairs = |rows: &[usize]| {
-            rows.iter()
-                .map(|&r| (users[r], items[r]))
-                .collect::<Vec<_>>()
-        };
+        if let Some(share) = cfg.valid_share {
+            if cfg.split != "given" {
+                return Err(format!(
+                    "valid_share needs split: \"given\" (the split is '{}'; computed splits take ratios)",
+                    cfg.split
+                ));
+            }
+            if ds.parts.contains_key("valid") {
+                return Err(format!(
+                    "valid_share: data set '{}' gives a 'valid' part already; drop valid_share",
+                    ds.name
+                ));
+            }
+            ds::hold_out_valid(&mut split, share, cfg.seed).map_err(|e| e.to_string())?;
+        }
         let (train_pos_rows, train_pos_like) = match cfg.train_positives {
             TrainPositives::Threshold => (pos(&split.train)?, None),
             TrainPositives::All => {
@@ -502,6 +627,19 @@ impl Data {
                 let flags = like_flags(&split.train, &liked);
                 (split.train.clone(), Some(flags))
             }
+        };
+        let (valid_pos_rows, test_pos_rows) = (pos(&split.valid)?, pos(&split.test)?);
+        // Item statistics: a click is a positive training row (pointwise data).
+        let clicks = match &labels {
+            Some(_) if !cfg.item_stats.is_empty() => Some(pos(&split.train)?),
+            _ => None,
+        };
+        add_item_stats(&mut ds, &cfg.item_stats, &split.train, clicks.as_deref())?;
+        let (users, items) = (ds.user_col(), ds.item_col());
+        let pairs = |rows: &[usize]| {
+            rows.iter()
+                .map(|&r| (users[r], items[r]))
+                .collect::<Vec<_>>()
         };
         let train_pos = pairs(&train_pos_rows);
         if train_pos.is_empty() {
@@ -511,6 +649,7 @@ impl Data {
         let mut fields = Vec::new();
         side_fields(ds.users.as_ref(), FieldSide::User, "user", &mut fields);
         side_fields(ds.items.as_ref(), FieldSide::Item, "item", &mut fields);
+        fields.extend(context_fields(&ds, &cfg)?);
         let schema = Schema {
             n_users: ds.n_users as u64,
             n_items: ds.n_items as u64,
@@ -527,8 +666,8 @@ impl Data {
         Ok(Data {
             name: ds.name.clone(),
             train_seen: by_user(n, pairs(&split.train).into_iter()),
-            valid_pos: by_user(n, pairs(&pos(&split.valid)?).into_iter()),
-            test_pos: by_user(n, pairs(&pos(&split.test)?).into_iter()),
+            valid_pos: by_user(n, pairs(&valid_pos_rows).into_iter()),
+            test_pos: by_user(n, pairs(&test_pos_rows).into_iter()),
             valid_seen: by_user(n, pairs(&split.valid).into_iter()),
             labels,
             train_pos,
@@ -585,6 +724,27 @@ impl Data {
         let rows32: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
         add_table(&mut b, "inter", &self.ds.inter, &rows32, device)?;
         Ok(b)
+    }
+
+    /// Add the `context` fields (`inter.<name>`) of interaction `rows` to
+    /// a batch of those rows' (user, item) pairs; nothing without `context`.
+    pub fn add_context(
+        &self,
+        batch: &mut Batch,
+        rows: &[usize],
+        device: &Device,
+    ) -> Result<(), String> {
+        if self.config.context.is_empty() {
+            return Ok(());
+        }
+        let inter = &self.ds.inter;
+        let cols = inter
+            .fields
+            .iter()
+            .zip(&inter.columns)
+            .filter(|(f, _)| self.config.context.contains(&f.name));
+        let rows32: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        add_columns(batch, "inter", cols, &rows32, device)
     }
 
     /// What components see in `prepare`: the interaction table, item
@@ -770,8 +930,20 @@ fn add_table(
     rows: &[u32],
     device: &Device,
 ) -> Result<(), String> {
+    add_columns(batch, prefix, t.fields.iter().zip(&t.columns), rows, device)
+}
+
+/// Add `rows` of each column as the input `<prefix>.<field>` (with
+/// `.mask` for token bags).
+fn add_columns<'a>(
+    batch: &mut Batch,
+    prefix: &str,
+    cols: impl IntoIterator<Item = (&'a causalrec_datasets::FieldMeta, &'a Column)>,
+    rows: &[u32],
+    device: &Device,
+) -> Result<(), String> {
     let b = rows.len();
-    for (meta, col) in t.fields.iter().zip(&t.columns) {
+    for (meta, col) in cols {
         let name = format!("{prefix}.{}", meta.name);
         let te = |r: candle_core::Result<Tensor>| r.map_err(|e| format!("{name}: {e}"));
         match col {

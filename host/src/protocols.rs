@@ -118,10 +118,10 @@ pub fn pointwise_eval(
 }
 
 /// The run's score of every interaction row in `rows` (one (user, item)
-/// example per row, in row order), in chunks of 8192.
+/// example per row with the row's context fields, in row order), in chunks
+/// of 8192.
 pub fn score_rows(run: &mut Run, data: &Data, rows: &[usize]) -> Result<Vec<f64>, String> {
     run.prepare(data)?;
-    let (users, items) = (data.ds.user_col(), data.ds.item_col());
     let mut scores = Vec::with_capacity(rows.len());
     if data.labels.is_some() {
         // Labelled rows carry their interaction columns (context fields).
@@ -131,9 +131,7 @@ pub fn score_rows(run: &mut Run, data: &Data, rows: &[usize]) -> Result<Vec<f64>
         return Ok(scores);
     }
     for chunk in rows.chunks(8192) {
-        let us: Vec<u32> = chunk.iter().map(|&k| users[k]).collect();
-        let is: Vec<u32> = chunk.iter().map(|&k| items[k]).collect();
-        scores.extend(run.score_pairs(data, &us, &is)?.into_iter().map(f64::from));
+        scores.extend(run.score_rows(data, chunk)?.into_iter().map(f64::from));
     }
     Ok(scores)
 }

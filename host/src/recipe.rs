@@ -255,6 +255,31 @@ fn get_str(m: &Map, k: &str, default: &str, pos: Position) -> Res<String> {
     }
 }
 
+/// Option `k` as an array of strings (empty when absent); the error names
+/// the option, the index and what the strings are (`what`).
+fn string_list(m: &Map, k: &str, what: &str, pos: Position) -> Res<Vec<String>> {
+    let Some(v) = m.get(k) else {
+        return Ok(Vec::new());
+    };
+    let a = v.clone().into_array().or_else(|t| {
+        fail(
+            format!("option '{k}' must be an array of {what}, got {t}"),
+            pos,
+        )
+    })?;
+    a.into_iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.into_string().or_else(|t| {
+                fail(
+                    format!("option '{k}'[{i}] must be a string ({what}), got {t}"),
+                    pos,
+                )
+            })
+        })
+        .collect()
+}
+
 fn check_keys(m: &Map, valid: &[&str], what: &str, pos: Position) -> Res<()> {
     for k in m.keys() {
         if !valid.contains(&k.as_str()) {
@@ -605,6 +630,10 @@ impl Session {
                 "modalities",
                 "item_features",
                 "impressions",
+                "parts_column",
+                "valid_share",
+                "context",
+                "item_stats",
             ],
             "dataset()",
             pos,
@@ -714,6 +743,14 @@ impl Session {
                 cfg.reader.push((key.into(), get_str(opts, key, "", pos)?));
             }
         }
+        if opts.contains_key("parts_column") {
+            cfg.parts_column = Some(get_str(opts, "parts_column", "", pos)?);
+        }
+        if opts.contains_key("valid_share") {
+            cfg.valid_share = Some(get_f64(opts, "valid_share", 0.0, pos)?);
+        }
+        cfg.context = string_list(opts, "context", "interaction column names", pos)?;
+        cfg.item_stats = string_list(opts, "item_stats", "statistic names (exposure, ctr)", pos)?;
         if !crate::data::is_named_source(source) {
             let p = self.cfg.repo_root.join(source);
             self.check_path(&p).or_else(|e| fail(e, pos))?;

@@ -799,9 +799,32 @@ impl Run {
         users: &[u32],
         items: &[u32],
     ) -> Result<Vec<f32>, String> {
+        self.score_pairs_of(data, users, items, None)
+    }
+
+    /// One score per interaction row: its (user, item) pair with the row's
+    /// context fields (`dataset(.., #{context})`), as in training.
+    pub fn score_rows(&mut self, data: &Data, rows: &[usize]) -> Result<Vec<f32>, String> {
+        let (u, i) = (data.ds.user_col(), data.ds.item_col());
+        let users: Vec<u32> = rows.iter().map(|&r| u[r]).collect();
+        let items: Vec<u32> = rows.iter().map(|&r| i[r]).collect();
+        self.score_pairs_of(data, &users, &items, Some(rows))
+    }
+
+    /// [`Run::score_pairs`], with the context fields of `rows` when given.
+    fn score_pairs_of(
+        &mut self,
+        data: &Data,
+        users: &[u32],
+        items: &[u32],
+        rows: Option<&[usize]>,
+    ) -> Result<Vec<f32>, String> {
         self.prepare(data)?;
         let dev = self.model.device.clone();
         let mut batch = data.pair_batch(users, items, &dev)?;
+        if let Some(rows) = rows {
+            data.add_context(&mut batch, rows, &dev)?;
+        }
         self.add_latest_history(data, &mut batch, users)?;
         let (v, out) = self.infer_graph(data, &batch, |g, c| {
             c.estimator.score(g, c.backbones.as_rslice())
