@@ -123,13 +123,6 @@ pub fn pointwise_eval(
 pub fn score_rows(run: &mut Run, data: &Data, rows: &[usize]) -> Result<Vec<f64>, String> {
     run.prepare(data)?;
     let mut scores = Vec::with_capacity(rows.len());
-    if data.labels.is_some() {
-        // Labelled rows carry their interaction columns (context fields).
-        for chunk in rows.chunks(8192) {
-            scores.extend(run.score_labelled_rows(data, chunk)?.into_iter().map(f64::from));
-        }
-        return Ok(scores);
-    }
     for chunk in rows.chunks(8192) {
         scores.extend(run.score_rows(data, chunk)?.into_iter().map(f64::from));
     }

@@ -841,35 +841,9 @@ impl Run {
         f32_values(t)
     }
 
-    /// Scores of labelled interaction rows (pointwise data): like
-    /// [`Run::score_pairs`], but the batch is the rows' own
-    /// ([`Data::row_batch`]), so context fields (`inter.<column>`, e.g. the
-    /// display position) reach the model as in training.
-    pub fn score_labelled_rows(&mut self, data: &Data, rows: &[usize]) -> Result<Vec<f32>, String> {
-        self.prepare(data)?;
-        let dev = self.model.device.clone();
-        let mut batch = data.row_batch(rows, &dev)?;
-        let users: Vec<u32> = rows.iter().map(|&r| data.ds.user_col()[r]).collect();
-        self.add_latest_history(data, &mut batch, &users)?;
-        let (v, out) = self.infer_graph(data, &batch, |g, c| {
-            c.estimator.score(g, c.backbones.as_rslice())
-        })?;
-        let t = out.get(v)?;
-        if t.elem_count() != rows.len() {
-            return Err(format!(
-                "{}: score returned shape {:?}, expected [{}]",
-                self.comps.label,
-                t.dims(),
-                rows.len()
-            ));
-        }
-        f32_values(t)
-    }
-
     /// The estimator's named representations ([`causalrec_sdk::EstimatorImpl::represent`])
-    /// of interaction rows: per name, one vector per row. Labelled data is
-    /// batched as its own rows (context fields included), other data as
-    /// (user, item) pairs.
+    /// of interaction rows: per name, one vector per row (each row's
+    /// (user, item) pair with its context fields, as in scoring).
     pub fn represent_rows(
         &mut self,
         data: &Data,
@@ -882,11 +856,8 @@ impl Run {
         for chunk in rows.chunks(4096) {
             let users: Vec<u32> = chunk.iter().map(|&r| uc[r]).collect();
             let items: Vec<u32> = chunk.iter().map(|&r| ic[r]).collect();
-            let mut batch = if data.labels.is_some() {
-                data.row_batch(chunk, &dev)?
-            } else {
-                data.pair_batch(&users, &items, &dev)?
-            };
+            let mut batch = data.pair_batch(&users, &items, &dev)?;
+            data.add_context(&mut batch, chunk, &dev)?;
             self.add_latest_history(data, &mut batch, &users)?;
             let (named, g) = self.infer_graph(data, &batch, |g, c| {
                 c.estimator.represent(g, c.backbones.as_rslice())
