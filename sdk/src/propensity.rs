@@ -461,7 +461,9 @@ pub fn position_propensities(data: &TrainData, part: &str, column: &str) -> Resu
         .require_part(part)
         .map_err(|e| format!("propensity 'position' (parameter 'stats_part'): {e}"))?;
     let (ids, values) = position_ids(col)?;
-    let n = values.len().max(ids.iter().copied().max().map_or(0, |m| m + 1));
+    let n = values
+        .len()
+        .max(ids.iter().copied().max().map_or(0, |m| m + 1));
     let (mut shown, mut clicks) = (vec![0u64; n], vec![0u64; n]);
     for &r in rows {
         let k = *ids.get(r as usize).ok_or_else(|| {
@@ -620,7 +622,10 @@ mod tests {
         )
         .unwrap();
         let e = m.prepare(&d).unwrap_err();
-        assert!(e.starts_with("propensity 'group':") && e.contains("'year'"), "{e}");
+        assert!(
+            e.starts_with("propensity 'group':") && e.contains("'year'"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -639,7 +644,10 @@ mod tests {
         for (a, b) in t.iter().zip(want) {
             assert!((a - b).abs() < 1e-12, "{t:?}");
         }
-        assert_eq!(item_popularity(&d, "train", 1.0).unwrap(), vec![1.0, 0.25, 0.5, 0.0]);
+        assert_eq!(
+            item_popularity(&d, "train", 1.0).unwrap(),
+            vec![1.0, 0.25, 0.5, 0.0]
+        );
         // The model clips: 0 -> clip, and eta defaults to 0.5.
         let m = Propensity::from_params(
             &params(r#"{"propensity": "popularity", "clip": 0.1}"#).unwrap(),
@@ -652,7 +660,10 @@ mod tests {
         assert_eq!(p[3], 0.1);
         assert!((p[1] - 0.5).abs() < 1e-12, "{p:?}");
         let e = item_popularity(&d, "valid", 0.5).unwrap_err();
-        assert!(e.contains("'stats_part'") && e.contains("no part 'valid'"), "{e}");
+        assert!(
+            e.contains("'stats_part'") && e.contains("no part 'valid'"),
+            "{e}"
+        );
         let e = Propensity::from_params(
             &params(r#"{"propensity": "popularity", "eta": -1.0}"#).unwrap(),
         )
@@ -692,10 +703,9 @@ mod tests {
         let t = position_propensities(&d, "train", "position").unwrap();
         // id 0 (padding) never shown -> 1
         assert_eq!(t, vec![1.0, 0.5, 1.0, 0.0]);
-        let m = Propensity::from_params(
-            &params(r#"{"propensity": "position", "clip": 0.2}"#).unwrap(),
-        )
-        .unwrap();
+        let m =
+            Propensity::from_params(&params(r#"{"propensity": "position", "clip": 0.2}"#).unwrap())
+                .unwrap();
         m.prepare(&d).unwrap();
         assert_eq!(
             m.prepared().unwrap(),
@@ -708,9 +718,15 @@ mod tests {
             ..DataColumn::default()
         };
         let d = position_data(col, vec![1., 0., 1., 0., 0., 0., 0.]);
-        assert_eq!(position_propensities(&d, "train", "rank").unwrap(), vec![1.0, 0.5]);
+        assert_eq!(
+            position_propensities(&d, "train", "rank").unwrap(),
+            vec![1.0, 0.5]
+        );
         let e = position_propensities(&d, "train", "position").unwrap_err();
-        assert!(e.contains("'position_column'") && e.contains("no column 'position'"), "{e}");
+        assert!(
+            e.contains("'position_column'") && e.contains("no column 'position'"),
+            "{e}"
+        );
         // No click at the top.
         let d = position_data(
             DataColumn {
@@ -726,11 +742,16 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_parameter() {
-        let e = Propensity::from_params(&params(r#"{"propensity": "magic"}"#).unwrap()).unwrap_err();
-        assert!(e.contains("'propensity'") && e.contains("'popularity'"), "{e}");
+        let e =
+            Propensity::from_params(&params(r#"{"propensity": "magic"}"#).unwrap()).unwrap_err();
+        assert!(
+            e.contains("'propensity'") && e.contains("'popularity'"),
+            "{e}"
+        );
         let e = Propensity::from_params(&params(r#"{"clip": 1.0}"#).unwrap()).unwrap_err();
         assert!(e.contains("'clip'") && e.contains("[0, 1)"), "{e}");
-        let m = Propensity::from_params(&params(r#"{"propensity": "popularity"}"#).unwrap()).unwrap();
+        let m =
+            Propensity::from_params(&params(r#"{"propensity": "popularity"}"#).unwrap()).unwrap();
         let e = m.prepared().unwrap_err();
         assert!(e.contains("prepare() was not called"), "{e}");
     }

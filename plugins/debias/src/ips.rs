@@ -1,4 +1,6 @@
-//! IPS and SNIPS: the recipe's loss weighted by inverse propensities.
+//! IPS and SNIPS: the recipe's loss weighted by inverse propensities; the
+//! estimator struct is shared with Rel ([`crate::rel`]), which uses the
+//! same propensities on the labels instead.
 //!
 //! The propensities come from [`causalrec_sdk::propensity::Propensity`]
 //! (sources `naive_bayes`, `column`, `group`, `popularity`, `position`; see
@@ -8,19 +10,32 @@
 //! (0 = no clipping).
 
 use causalrec_sdk::propensity::Propensity;
+
+use crate::rel::rel_loss;
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, EstimatorImpl, LossHandle, Params, Result, TrainData, Var,
 };
 
-pub struct Ips {
-    propensity: Propensity,
-    self_normalise: bool,
+/// How the propensities enter the objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// The recipe's loss weighted by `1 / p`.
+    Ips,
+    /// IPS with the weights divided by their batch mean.
+    Snips,
+    /// Rel's log loss on the labels `y / p` ([`crate::rel::rel_loss`]).
+    Rel,
 }
 
-fn make(p: &Params, self_normalise: bool) -> Result<Ips> {
+pub struct Ips {
+    propensity: Propensity,
+    objective: Objective,
+}
+
+pub fn make(p: &Params, objective: Objective) -> Result<Ips> {
     Ok(Ips {
         propensity: Propensity::from_params(p)?,
-        self_normalise,
+        objective,
     })
 }
 
@@ -29,7 +44,7 @@ pub fn ips_def() -> ComponentDef {
         "ips",
         "Inverse propensity scoring: the loss weighted by 1/propensity (naive-Bayes, logged, group, popularity or position propensities)",
         Propensity::param_specs(),
-        |p| make(p, false),
+        |p| make(p, Objective::Ips),
     )
 }
 
@@ -38,19 +53,8 @@ pub fn snips_def() -> ComponentDef {
         "snips",
         "Self-normalised IPS: inverse-propensity weights divided by their batch mean",
         Propensity::param_specs(),
-        |p| make(p, true),
+        |p| make(p, Objective::Snips),
     )
-}
-
-impl Ips {
-    fn weights<'c>(&self, g: &'c Ctx<'_, '_>) -> Result<Var<'c>> {
-        let w = self.propensity.weights(g)?;
-        Ok(if self.self_normalise {
-            w / w.mean_all()
-        } else {
-            w
-        })
-    }
 }
 
 impl EstimatorImpl for Ips {
@@ -65,8 +69,19 @@ impl EstimatorImpl for Ips {
         loss: &LossHandle<'_>,
     ) -> Result<Vec<(String, Var<'c>)>> {
         let logit = self.score(g, bb)?;
-        let w = self.weights(g)?;
-        let l = loss.compute(g, &[("logit", logit)], g.input("label"), Some(w))?;
+        let y = g.input("label");
+        let w = match self.objective {
+            Objective::Rel => {
+                let theta = self.propensity.propensity(g)?;
+                return Ok(vec![("rel".into(), rel_loss(logit, y, theta))]);
+            }
+            Objective::Ips => self.propensity.weights(g)?,
+            Objective::Snips => {
+                let w = self.propensity.weights(g)?;
+                w / w.mean_all()
+            }
+        };
+        let l = loss.compute(g, &[("logit", logit)], y, Some(w))?;
         Ok(vec![("loss".into(), l)])
     }
 
