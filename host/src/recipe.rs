@@ -1114,6 +1114,13 @@ impl Session {
         let Some(series) = spec.get("series").and_then(|v| v.clone().try_cast::<Map>()) else {
             return fail("plot_pca needs 'series': a map #{name: [[vector], ..]}", pos);
         };
+        if self.cfg.check_only {
+            // `representations` has no real vectors to give in check mode.
+            let mut out = Map::new();
+            out.insert("file".into(), file.into());
+            out.insert("explained".into(), Dynamic::from_array(vec![0.0.into(), 0.0.into()]));
+            return Ok(out);
+        }
         let mut names = Vec::new();
         let mut all = Vec::new();
         let mut sizes = Vec::new();
@@ -1143,10 +1150,6 @@ impl Session {
             "explained".into(),
             Dynamic::from_array(pca.explained.iter().map(|&x| Dynamic::from_float(x)).collect()),
         );
-        if self.cfg.check_only {
-            out.insert("file".into(), file.into());
-            return Ok(out);
-        }
         let path = self.output_file(file).or_else(|e| fail(e, pos))?;
         crate::plot::write_scatter_svg(&path, &sc).or_else(|e| fail(e, pos))?;
         out.insert("file".into(), path.display().to_string().into());

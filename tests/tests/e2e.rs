@@ -379,9 +379,10 @@ fn every_recipe_passes_check() {
     names.sort();
     assert!(names.len() >= 7, "{names:?}");
     let have_ml100k = shared_data("ml-100k").is_some();
+    let have_obd = shared_data("obd").is_some();
     for n in names {
         let src = std::fs::read_to_string(dir.join(&n)).unwrap();
-        if src.contains("\"ml-100k\"") && !have_ml100k {
+        if (src.contains("\"ml-100k\"") && !have_ml100k) || (src.contains("\"obd\"") && !have_obd) {
             continue;
         }
         // A recipe over a simulator's output names the scenario in its
