@@ -164,3 +164,19 @@ pub fn checks(stdout: &str) -> std::collections::BTreeMap<String, f64> {
         })
         .collect()
 }
+
+/// Run a recipe body, require success, echo its `per seed` and `first
+/// failure` lines to stderr and return its `CHECK` values.
+pub fn recipe_checks(name: &str, body: &str) -> std::collections::BTreeMap<String, f64> {
+    let (o, _) = run_recipe(name, body, &[]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{name}: {se}\n{so}");
+    for l in so.lines() {
+        if l.starts_with("per seed") || l.starts_with("first failure") {
+            eprintln!("{l}");
+        }
+    }
+    let c = checks(&so);
+    eprintln!("{name}: {c:?}");
+    c
+}

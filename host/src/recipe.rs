@@ -892,7 +892,7 @@ impl Session {
                 &run.model,
                 &o.path
                     .join("checkpoints")
-                    .join(format!("{name}.safetensors")),
+                    .join(format!("{}.safetensors", crate::report::file_stem(&name))),
             )
             .or_else(|e| fail(e, pos))?;
         }

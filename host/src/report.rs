@@ -125,6 +125,14 @@ pub fn fmt_value(v: &serde_json::Value) -> String {
     }
 }
 
+/// A run name as a file name: characters other than ASCII letters, digits,
+/// `.`, `-` and `_` become `_` (names such as "w/o ABT" hold separators).
+pub fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect()
+}
+
 /// Save every dense parameter and table of a model as safetensors.
 pub fn save_checkpoint(model: &Model, path: &Path) -> Result<(), String> {
     let mut map: HashMap<String, Tensor> = HashMap::new();
@@ -144,4 +152,13 @@ pub fn save_checkpoint(model: &Model, path: &Path) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
     candle_core::safetensors::save(&map, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn run_names_become_safe_file_stems() {
+        assert_eq!(super::file_stem("w/o ABT, BD-0"), "w_o_ABT__BD-0");
+        assert_eq!(super::file_stem("CP2Rec-PROJ-NCF.1"), "CP2Rec-PROJ-NCF.1");
+    }
 }

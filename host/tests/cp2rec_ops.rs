@@ -4,16 +4,11 @@
 //! upper bound (Eq. 8, with the explicit I x I double sum over Gaussian
 //! log-densities) and fitting loss.
 
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::RVec;
-use candle_core::{DType, Device};
-use causalrec_host::exec::store::OptimConfig;
-use causalrec_host::exec::{Batch, HostGraph, Model};
+mod common;
+
 use causalrec_proxy::club::Club;
 use causalrec_proxy::cp2rec::{mean_abs_cos, project_out};
-use causalrec_sdk::{Ctx, GraphMut, Schema};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use common::with_ctx;
 
 const B: usize = 3;
 const D: usize = 2;
@@ -22,23 +17,6 @@ const C: [[f64; D]; B] = [[0.5, 0.0], [1.0, 1.0], [-0.2, 0.4]];
 
 fn flat(x: &[[f64; D]; B]) -> Vec<f64> {
     x.iter().flatten().copied().collect()
-}
-
-fn with_ctx(f: impl FnOnce(&Ctx<'_, '_>)) {
-    let mut model = Model::new(3, DType::F64, Device::Cpu, OptimConfig::default());
-    let batch = Batch::default();
-    let schema = Schema {
-        n_users: 0,
-        n_items: 0,
-        fields: RVec::new(),
-        history_len: 0,
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut g = HostGraph::new(&mut model, &batch, &schema, true, &mut rng);
-    let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
-    let ctx = Ctx::new(&mut gm);
-    f(&ctx);
-    assert!(ctx.error().is_none(), "{:?}", ctx.error());
 }
 
 #[test]

@@ -15,14 +15,6 @@ const DATA: &str = r#"dataset("obd", #{ label: "click", split: "given", valid_sh
     item_stats: ["exposure", "ctr"] })"#;
 const PROXIES: &str = "inter.position,item.stat_exposure,item.stat_ctr";
 
-fn run(name: &str, body: &str) -> std::collections::BTreeMap<String, f64> {
-    let (o, _) = run_recipe(name, body, &[]);
-    let (so, se) = text(&o);
-    assert!(o.status.success(), "{name}: {se}\n{so}");
-    eprintln!("{}", so.lines().filter(|l| l.starts_with("first")).collect::<Vec<_>>().join("\n"));
-    checks(&so)
-}
-
 fn grad_check(backbone: &str, est: &str) -> std::collections::BTreeMap<String, f64> {
     let body = format!(
         r#"
@@ -34,7 +26,7 @@ print(`CHECK failures ${{c.failures}}`);
 print(`first failure: ${{c.first_failure}}; zero grad: ${{c.zero_grad}}`);
 "#
     );
-    run("cp2rec-grad", &body)
+    recipe_checks("cp2rec-grad", &body)
 }
 
 const NCF: &str = r#"backbone("ncf_fields", #{ dim: 4, layers: [6] })"#;

@@ -64,18 +64,7 @@ print("per seed: NCF " + a + " CP2Rec-PROJ-NCF " + b + " NCF with the proxy fiel
         dir.display(),
         SEEDS.map(|s| s.to_string()).join(", ")
     );
-    let (o, _) = run_recipe(&format!("cp2rec-sim-cmp-{strength}"), &body, &[]);
-    let (so, se) = text(&o);
-    assert!(o.status.success(), "{so}\n{se}");
-    eprintln!(
-        "{}",
-        so.lines()
-            .filter(|l| l.starts_with("per seed"))
-            .collect::<String>()
-    );
-    let c = checks(&so);
-    eprintln!("strength {strength}: {c:?}");
-    c
+    recipe_checks(&format!("cp2rec-sim-cmp-{strength}"), &body)
 }
 
 #[test]
