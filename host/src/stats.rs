@@ -562,21 +562,23 @@ mod tests {
     fn pca_finds_the_spread_axes() {
         // Points on the line y = 2x in the (x, y) plane, plus a small
         // orthogonal wobble in z: the first axis is (1, 2, 0) / sqrt 5.
+        // Each t twice, with wobble +0.1 and -0.1 (uncorrelated with t).
+        let t_of = |i: usize| (i / 2) as f64 - 4.5;
         let xs: Vec<Vec<f64>> = (0..20)
             .map(|i| {
-                let t = i as f64 - 9.5;
+                let t = t_of(i);
                 vec![t, 2.0 * t, if i % 2 == 0 { 0.1 } else { -0.1 }]
             })
             .collect();
         let p = pca_2d(&xs).unwrap();
         // projections on the first axis: t * sqrt(5)
         for (i, pt) in p.points.iter().enumerate() {
-            let t = i as f64 - 9.5;
+            let t = t_of(i);
             assert!((pt[0] - t * 5f64.sqrt()).abs() < 1e-9, "{i}: {pt:?}");
             assert!((pt[1].abs() - 0.1).abs() < 1e-9, "{i}: {pt:?}");
         }
         // variances: 5 * var(t) and 0.01 (n / (n - 1)), shares of their sum
-        let vt: f64 = (0..20).map(|i| (i as f64 - 9.5).powi(2)).sum::<f64>() / 19.0;
+        let vt: f64 = (0..20).map(|i| t_of(i).powi(2)).sum::<f64>() / 19.0;
         let (v1, v2) = (5.0 * vt, 0.01 * 20.0 / 19.0);
         assert!((p.explained[0] - v1 / (v1 + v2)).abs() < 1e-9, "{:?}", p.explained);
         assert!((p.explained[1] - v2 / (v1 + v2)).abs() < 1e-9, "{:?}", p.explained);

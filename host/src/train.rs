@@ -848,11 +848,11 @@ impl Run {
         &mut self,
         data: &Data,
         rows: &[usize],
-    ) -> Result<Vec<(String, Vec<Vec<f32>>)>, String> {
+    ) -> Result<Representations, String> {
         self.prepare(data)?;
         let dev = self.model.device.clone();
         let (uc, ic) = (data.ds.user_col(), data.ds.item_col());
-        let mut out: Vec<(String, Vec<Vec<f32>>)> = Vec::new();
+        let mut out: Representations = Vec::new();
         for chunk in rows.chunks(4096) {
             let users: Vec<u32> = chunk.iter().map(|&r| uc[r]).collect();
             let items: Vec<u32> = chunk.iter().map(|&r| ic[r]).collect();
@@ -918,6 +918,9 @@ pub fn lower_is_better(metric: &str) -> bool {
 }
 
 /// The tape of a finished inference graph.
+/// Named per-example vectors: (name, one vector per row).
+pub type Representations = Vec<(String, Vec<Vec<f32>>)>;
+
 struct HostGraphOut {
     tape: Vec<Tensor>,
 }
