@@ -48,6 +48,8 @@ pub fn build() {
                 "-p",
                 "causalrec-plugin-graph",
                 "-p",
+                "causalrec-plugin-proxy",
+                "-p",
                 "causalrec-toy-plugins",
                 "-p",
                 "causalrec-bad-abi-plugin",

@@ -1,7 +1,9 @@
-//! Figures for recipes: grouped bar charts written as SVG with `plotters`
-//! (SVG backend only; text is laid out with plotters' built-in font
-//! metrics, so no system fonts are needed). DecRS Figure 4 is such a chart:
-//! one group of bars per user group, one bar per method.
+//! Figures for recipes, written as SVG with `plotters` (SVG backend only;
+//! text is laid out with plotters' built-in font metrics, so no system
+//! fonts are needed): grouped bar charts (DecRS Figure 4: one group of bars
+//! per user group, one bar per method) and 2-D scatter plots with one
+//! colour per series (CP2Rec Figure 4: the proxy embeddings c against the
+//! purified embeddings z', projected by PCA).
 
 use std::path::Path;
 
@@ -127,6 +129,67 @@ pub fn write_bars_svg(path: &Path, bars: &Bars) -> Result<(), String> {
     Ok(())
 }
 
+/// A scatter plot: one colour per series of (x, y) points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scatter {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// (series name, points).
+    pub series: Vec<(String, Vec<[f64; 2]>)>,
+}
+
+/// Write `sc` as an SVG file at `path` (points as small filled circles).
+pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
+    let e = |err: &dyn std::fmt::Display| format!("scatter plot: {}: {err}", path.display());
+    let all: Vec<[f64; 2]> = sc.series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    if all.is_empty() {
+        return Err("scatter plot: no points".into());
+    }
+    if all.iter().flatten().any(|v| !v.is_finite()) {
+        return Err("scatter plot: a point holds a non-finite coordinate".into());
+    }
+    let range = |k: usize| {
+        let (lo, hi) = all
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p[k]), hi.max(p[k])));
+        let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
+        (lo - pad)..(hi + pad)
+    };
+    let root = SVGBackend::new(path, (640, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&sc.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(range(0), range(1))
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc(&sc.x_label)
+        .y_desc(&sc.y_label)
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (s, (name, pts)) in sc.series.iter().enumerate() {
+        let colour = COLOURS[s % COLOURS.len()];
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new((p[0], p[1]), 2, colour.mix(0.6).filled())))
+            .map_err(|x| e(&x))?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x + 5, y), 4, colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +244,31 @@ mod tests {
         assert!(b.validate().unwrap_err().contains("non-finite"));
         b.categories.clear();
         assert!(b.validate().unwrap_err().contains("'categories'"));
+    }
+
+    #[test]
+    fn scatter_svg_has_one_circle_per_point() {
+        let dir = std::env::temp_dir().join(format!("causalrec-scatter-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pca.svg");
+        let sc = Scatter {
+            title: "c vs z'".into(),
+            x_label: "PC1".into(),
+            y_label: "PC2".into(),
+            series: vec![
+                ("c".into(), vec![[0.0, 1.0], [1.0, 2.0], [2.0, 0.5]]),
+                ("z'".into(), vec![[-1.0, -1.0], [-2.0, 0.0]]),
+            ],
+        };
+        write_scatter_svg(&path, &sc).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(svg.starts_with("<svg") && svg.contains("c vs z&apos;") || svg.contains("c vs z'"));
+        // 5 points + 2 legend markers
+        assert_eq!(svg.matches("<circle").count(), 7, "{svg}");
+        let bad = Scatter { series: vec![("c".into(), vec![[f64::NAN, 0.0]])], ..sc.clone() };
+        assert!(write_scatter_svg(&path, &bad).unwrap_err().contains("non-finite"));
+        let empty = Scatter { series: vec![], ..sc };
+        assert!(write_scatter_svg(&path, &empty).unwrap_err().contains("no points"));
     }
 }

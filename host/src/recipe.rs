@@ -9,7 +9,10 @@
 //! `paired_t_test(a, b)`, `dcor(xs, ys)` (distance correlation of paired
 //! vectors), `item_embeddings(run, table, ids)` (rows of a trained embedding
 //! table), `plot_bars(file, #{..})`, `set_estimator(run, estimator(..))`
-//! (a trained run under another inference rule, parameters kept).
+//! (a trained run under another inference rule, parameters kept),
+//! `representations(run, #{part, max_rows})` (the estimator's named
+//! per-example representations), `plot_pca(file, #{title, series})` (their
+//! 2-D PCA as an SVG scatter plot).
 //!
 //! Labelled-row protocols: `evaluate(run, "pointwise", #{part, link})` and
 //! `evaluate(run, "impressions", #{part, by, k})` (MIND's per-impression-list
@@ -1063,6 +1066,93 @@ impl Session {
         Ok(path.display().to_string())
     }
 
+    /// `representations(run, #{part, max_rows})`: the estimator's named
+    /// per-example representations on up to `max_rows` rows of a part
+    /// (evenly spaced), as `#{name: [[..], ..]}`.
+    fn representations(&self, r: &RunHandle, opts: &Map, pos: Position) -> Res<Map> {
+        check_keys(opts, &["part", "max_rows"], "representations()", pos)?;
+        let part = get_str(opts, "part", "test", pos)?;
+        let max_rows = get_usize(opts, "max_rows", 2000, pos)?;
+        if max_rows == 0 {
+            return fail("representations: max_rows must be at least 1", pos);
+        }
+        let rows = r.data.part_rows(&part).or_else(|e| fail(e, pos))?;
+        if rows.is_empty() {
+            return fail(format!("representations: part '{part}' has no rows"), pos);
+        }
+        let step = rows.len().div_ceil(max_rows);
+        let picked: Vec<usize> = rows.iter().step_by(step).copied().collect();
+        let mut out = Map::new();
+        if self.cfg.check_only {
+            out.insert("c".into(), Dynamic::from_array(vec![Dynamic::from_array(vec![0.0.into(); 2]); 3]));
+            return Ok(out);
+        }
+        let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
+        let named = run.represent_rows(&r.data, &picked).or_else(|e| fail(e, pos))?;
+        for (name, vecs) in named {
+            let arr: Array = vecs
+                .into_iter()
+                .map(|v| Dynamic::from_array(v.into_iter().map(|x| Dynamic::from_float(f64::from(x))).collect()))
+                .collect();
+            out.insert(name.into(), Dynamic::from_array(arr));
+        }
+        Ok(out)
+    }
+
+    /// `plot_pca(file, #{title, series: #{name: [[..], ..]}})`: every
+    /// series' vectors projected together onto their first two principal
+    /// components, one colour per series, as SVG in the output folder;
+    /// returns `#{file, explained: [share of PC1, share of PC2]}`.
+    fn plot_pca(&self, file: &str, spec: &Map, pos: Position) -> Res<Map> {
+        check_keys(spec, &["title", "series"], "plot_pca()", pos)?;
+        if !file.ends_with(".svg") {
+            return fail(
+                format!("plot_pca writes SVG: the file name must end in .svg, got '{file}'"),
+                pos,
+            );
+        }
+        let Some(series) = spec.get("series").and_then(|v| v.clone().try_cast::<Map>()) else {
+            return fail("plot_pca needs 'series': a map #{name: [[vector], ..]}", pos);
+        };
+        let mut names = Vec::new();
+        let mut all = Vec::new();
+        let mut sizes = Vec::new();
+        for (name, v) in &series {
+            let a = v.clone().into_array().or_else(|t| {
+                fail(format!("plot_pca: series '{name}' must be an array of vectors, got {t}"), pos)
+            })?;
+            let vs = vectors(&a, &format!("plot_pca: series '{name}'"), pos)?;
+            names.push(name.to_string());
+            sizes.push(vs.len());
+            all.extend(vs);
+        }
+        let pca = crate::stats::pca_2d(&all).or_else(|e| fail(e, pos))?;
+        let mut sc = crate::plot::Scatter {
+            title: get_str(spec, "title", "", pos)?,
+            x_label: format!("PC1 ({:.0}% of variance)", 100.0 * pca.explained[0]),
+            y_label: format!("PC2 ({:.0}% of variance)", 100.0 * pca.explained[1]),
+            series: Vec::new(),
+        };
+        let mut at = 0;
+        for (name, n) in names.into_iter().zip(sizes) {
+            sc.series.push((name, pca.points[at..at + n].to_vec()));
+            at += n;
+        }
+        let mut out = Map::new();
+        out.insert(
+            "explained".into(),
+            Dynamic::from_array(pca.explained.iter().map(|&x| Dynamic::from_float(x)).collect()),
+        );
+        if self.cfg.check_only {
+            out.insert("file".into(), file.into());
+            return Ok(out);
+        }
+        let path = self.output_file(file).or_else(|e| fail(e, pos))?;
+        crate::plot::write_scatter_svg(&path, &sc).or_else(|e| fail(e, pos))?;
+        out.insert("file".into(), path.display().to_string().into());
+        Ok(out)
+    }
+
     /// `grad_check(run, #{batch, per_param, h, rtol, atol})`: analytic vs
     /// finite-difference gradients of the run's training loss (f64 runs).
     fn grad_check(&self, r: &RunHandle, opts: &Map, pos: Position) -> Res<Map> {
@@ -1648,6 +1738,21 @@ pub fn engine(session: Arc<Session>) -> Engine {
         "plot_bars",
         move |ctx: NativeCallContext, file: &str, spec: Map| {
             s.plot_bars(file, &spec, ctx.call_position())
+        },
+    );
+
+    let s = session.clone();
+    e.register_fn(
+        "representations",
+        move |ctx: NativeCallContext, r: RunHandle, opts: Map| {
+            s.representations(&r, &opts, ctx.call_position())
+        },
+    );
+    let s = session.clone();
+    e.register_fn(
+        "plot_pca",
+        move |ctx: NativeCallContext, file: &str, spec: Map| {
+            s.plot_pca(file, &spec, ctx.call_position())
         },
     );
 

@@ -4,7 +4,9 @@
 //! (continued fraction, Numerical Recipes' `betacf`; `statrs` is not in the
 //! offline registry); the sample distance correlation of Székely, Rizzo and
 //! Bakirov (2007) between paired vectors (IV4Rec+ section 6.4.1: item
-//! embeddings against their query embeddings).
+//! embeddings against their query embeddings); principal component
+//! analysis onto two axes (CP2Rec Figure 4: proxy vs purified embeddings),
+//! with the covariance matrix diagonalised by cyclic Jacobi rotations.
 
 /// `ln Gamma(x)` for `x > 0` (Lanczos, g = 7, 9 terms; ~1e-15 relative).
 pub fn ln_gamma(x: f64) -> f64 {
@@ -259,6 +261,119 @@ pub fn distance_correlation(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> Result<f64, Str
     Ok((cov / (var_x * var_y).sqrt()).sqrt().min(1.0))
 }
 
+/// Eigenvalues and eigenvectors (columns of the returned row-major matrix)
+/// of a symmetric `k x k` matrix by cyclic Jacobi rotations.
+pub fn symmetric_eigen(mut a: Vec<f64>, k: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0.0; k * k];
+    for i in 0..k {
+        v[i * k + i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..k)
+            .flat_map(|i| (0..k).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * k + j] * a[i * k + j])
+            .sum();
+        if off < 1e-22 {
+            break;
+        }
+        for p in 0..k {
+            for q in p + 1..k {
+                let apq = a[p * k + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * k + q] - a[p * k + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let sn = t * c;
+                for r in 0..k {
+                    let (arp, arq) = (a[r * k + p], a[r * k + q]);
+                    a[r * k + p] = c * arp - sn * arq;
+                    a[r * k + q] = sn * arp + c * arq;
+                }
+                for r in 0..k {
+                    let (apr, aqr) = (a[p * k + r], a[q * k + r]);
+                    a[p * k + r] = c * apr - sn * aqr;
+                    a[q * k + r] = sn * apr + c * aqr;
+                }
+                for r in 0..k {
+                    let (vrp, vrq) = (v[r * k + p], v[r * k + q]);
+                    v[r * k + p] = c * vrp - sn * vrq;
+                    v[r * k + q] = sn * vrp + c * vrq;
+                }
+            }
+        }
+    }
+    ((0..k).map(|i| a[i * k + i]).collect(), v)
+}
+
+/// A two-axis principal component projection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pca2 {
+    /// Every point's coordinates on the first two components.
+    pub points: Vec<[f64; 2]>,
+    /// The share of the total variance each of the two axes explains.
+    pub explained: [f64; 2],
+}
+
+/// Project equally long vectors onto their first two principal components
+/// (centred, covariance eigenvectors; each axis's sign fixed so that its
+/// largest-magnitude loading is positive).
+pub fn pca_2d(xs: &[Vec<f64>]) -> Result<Pca2, String> {
+    let n = xs.len();
+    if n < 3 {
+        return Err(format!("pca: needs at least 3 points, got {n}"));
+    }
+    let k = xs[0].len();
+    if k < 2 {
+        return Err(format!("pca: the vectors need at least 2 dimensions, got {k}"));
+    }
+    if let Some((r, x)) = xs.iter().enumerate().find(|(_, x)| x.len() != k) {
+        return Err(format!("pca: point {r} has {} dimensions, point 0 has {k}", x.len()));
+    }
+    if xs.iter().flatten().any(|x| !x.is_finite()) {
+        return Err("pca: the points hold a non-finite value".into());
+    }
+    let mean: Vec<f64> = (0..k)
+        .map(|j| xs.iter().map(|x| x[j]).sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![0.0; k * k];
+    for x in xs {
+        for i in 0..k {
+            let di = x[i] - mean[i];
+            for j in i..k {
+                cov[i * k + j] += di * (x[j] - mean[j]);
+            }
+        }
+    }
+    for i in 0..k {
+        for j in i..k {
+            cov[i * k + j] /= (n - 1) as f64;
+            cov[j * k + i] = cov[i * k + j];
+        }
+    }
+    let (vals, vecs) = symmetric_eigen(cov, k);
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
+    let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
+    let axis = |c: usize| -> Vec<f64> {
+        let col: Vec<f64> = (0..k).map(|r| vecs[r * k + c]).collect();
+        let big = col.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+        col.iter().map(|x| if big < 0.0 { -x } else { *x }).collect()
+    };
+    let (a1, a2) = (axis(order[0]), axis(order[1]));
+    let dot = |x: &[f64], a: &[f64]| -> f64 { x.iter().zip(&mean).zip(a).map(|((x, m), a)| (x - m) * a).sum() };
+    Ok(Pca2 {
+        points: xs.iter().map(|x| [dot(x, &a1), dot(x, &a2)]).collect(),
+        explained: if total > 0.0 {
+            [vals[order[0]].max(0.0) / total, vals[order[1]].max(0.0) / total]
+        } else {
+            [0.0, 0.0]
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +544,44 @@ mod tests {
             let e = distance_correlation(&xs, &ys).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
+    }
+
+    #[test]
+    fn jacobi_eigen_of_a_hand_matrix() {
+        // [[2, 1], [1, 2]]: eigenvalues 3 and 1, eigenvectors (1, 1) / sqrt 2, (1, -1) / sqrt 2
+        let (vals, vecs) = symmetric_eigen(vec![2.0, 1.0, 1.0, 2.0], 2);
+        let mut v = vals.clone();
+        v.sort_by(f64::total_cmp);
+        assert!((v[0] - 1.0).abs() < 1e-12 && (v[1] - 3.0).abs() < 1e-12, "{vals:?}");
+        let big = if vals[0] > vals[1] { 0 } else { 1 };
+        let (x, y) = (vecs[big], vecs[2 + big]);
+        assert!((x.abs() - 0.5f64.sqrt()).abs() < 1e-12 && (x - y).abs() < 1e-12, "{vecs:?}");
+    }
+
+    #[test]
+    fn pca_finds_the_spread_axes() {
+        // Points on the line y = 2x in the (x, y) plane, plus a small
+        // orthogonal wobble in z: the first axis is (1, 2, 0) / sqrt 5.
+        let xs: Vec<Vec<f64>> = (0..20)
+            .map(|i| {
+                let t = i as f64 - 9.5;
+                vec![t, 2.0 * t, if i % 2 == 0 { 0.1 } else { -0.1 }]
+            })
+            .collect();
+        let p = pca_2d(&xs).unwrap();
+        // projections on the first axis: t * sqrt(5)
+        for (i, pt) in p.points.iter().enumerate() {
+            let t = i as f64 - 9.5;
+            assert!((pt[0] - t * 5f64.sqrt()).abs() < 1e-9, "{i}: {pt:?}");
+            assert!((pt[1].abs() - 0.1).abs() < 1e-9, "{i}: {pt:?}");
+        }
+        // variances: 5 * var(t) and 0.01 (n / (n - 1)), shares of their sum
+        let vt: f64 = (0..20).map(|i| (i as f64 - 9.5).powi(2)).sum::<f64>() / 19.0;
+        let (v1, v2) = (5.0 * vt, 0.01 * 20.0 / 19.0);
+        assert!((p.explained[0] - v1 / (v1 + v2)).abs() < 1e-9, "{:?}", p.explained);
+        assert!((p.explained[1] - v2 / (v1 + v2)).abs() < 1e-9, "{:?}", p.explained);
+        assert!(pca_2d(&xs[..2]).unwrap_err().contains("at least 3 points"));
+        let ragged = vec![vec![1.0, 2.0], vec![1.0], vec![0.0, 0.0]];
+        assert!(pca_2d(&ragged).unwrap_err().contains("point 1 has 1"));
     }
 }

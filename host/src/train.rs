@@ -841,6 +841,55 @@ impl Run {
         f32_values(t)
     }
 
+    /// The estimator's named representations ([`causalrec_sdk::EstimatorImpl::represent`])
+    /// of interaction rows: per name, one vector per row (each row's
+    /// (user, item) pair with its context fields, as in scoring).
+    pub fn represent_rows(
+        &mut self,
+        data: &Data,
+        rows: &[usize],
+    ) -> Result<Vec<(String, Vec<Vec<f32>>)>, String> {
+        self.prepare(data)?;
+        let dev = self.model.device.clone();
+        let (uc, ic) = (data.ds.user_col(), data.ds.item_col());
+        let mut out: Vec<(String, Vec<Vec<f32>>)> = Vec::new();
+        for chunk in rows.chunks(4096) {
+            let users: Vec<u32> = chunk.iter().map(|&r| uc[r]).collect();
+            let items: Vec<u32> = chunk.iter().map(|&r| ic[r]).collect();
+            let mut batch = data.pair_batch(&users, &items, &dev)?;
+            data.add_context(&mut batch, chunk, &dev)?;
+            self.add_latest_history(data, &mut batch, &users)?;
+            let (named, g) = self.infer_graph(data, &batch, |g, c| {
+                c.estimator.represent(g, c.backbones.as_rslice())
+            })?;
+            if named.is_empty() {
+                return Err(format!(
+                    "{}: the estimator offers no representations (represent)",
+                    self.comps.label
+                ));
+            }
+            for (k, nv) in named.iter().enumerate() {
+                let t = g.get(nv.var)?;
+                let dims = t.dims().to_vec();
+                if dims.len() != 2 || dims[0] != chunk.len() {
+                    return Err(format!(
+                        "{}: representation '{}' has shape {dims:?}, expected [{}, k]",
+                        self.comps.label,
+                        nv.name,
+                        chunk.len()
+                    ));
+                }
+                let flat = f32_values(t)?;
+                let vecs = flat.chunks(dims[1]).map(<[f32]>::to_vec);
+                match out.get_mut(k) {
+                    Some((_, v)) => v.extend(vecs),
+                    None => out.push((nv.name.to_string(), vecs.collect())),
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// All-ranking Recall/NDCG@K on a part of the split.
     pub fn rank_eval(
         &mut self,

@@ -103,8 +103,15 @@ pub trait Estimator: Send + Sync {
         backbones: RSlice<'_, BackboneRef>,
     ) -> RResult<ROption<VarId>, RString>;
     /// Study the training data once before training (propensities, priors).
-    #[sabi(last_prefix_field)]
     fn prepare(&self, data: &TrainData) -> RResult<(), RString>;
+    /// Named per-example representations `[B, k]` of an inference batch,
+    /// for diagnostics (CP2Rec's Figure 4: the proxy and purified embeddings).
+    #[sabi(last_prefix_field)]
+    fn represent(
+        &self,
+        g: &mut GraphMut<'_>,
+        backbones: RSlice<'_, BackboneRef>,
+    ) -> RResult<RVec<NamedVar>, RString>;
 }
 
 /// An owned estimator object.
@@ -191,6 +198,15 @@ pub trait EstimatorImpl: Send + Sync + 'static {
     /// the state must be a function of the data only (see [`BackboneImpl::prepare`]).
     fn prepare(&self, _data: &TrainData) -> Result<()> {
         Ok(())
+    }
+    /// Named per-example representations (`[B, k]` each) of an inference
+    /// batch, for diagnostics such as embedding plots; none by default.
+    fn represent<'c>(
+        &self,
+        _g: &'c Ctx<'_, '_>,
+        _bb: &Backbones<'_>,
+    ) -> Result<Vec<(String, Var<'c>)>> {
+        Ok(Vec::new())
     }
 }
 
@@ -516,5 +532,23 @@ impl<T: EstimatorImpl> Estimator for EstimatorAdapter<T> {
     }
     fn prepare(&self, data: &TrainData) -> RResult<(), RString> {
         guard("prepare", || self.0.prepare(data))
+    }
+    fn represent(
+        &self,
+        g: &mut GraphMut<'_>,
+        backbones: RSlice<'_, BackboneRef>,
+    ) -> RResult<RVec<NamedVar>, RString> {
+        let bb = Backbones::new(self.0.roles(), backbones);
+        with_ctx("represent", g, |c| {
+            Ok(self
+                .0
+                .represent(c, &bb)?
+                .into_iter()
+                .map(|(name, v)| NamedVar {
+                    name: name.into(),
+                    var: v.id,
+                })
+                .collect())
+        })
     }
 }

@@ -15,6 +15,8 @@
 //! - [`component`]: the component contracts (backbone, estimator, loss).
 //! - [`plugin`]: the root module, the export macro, panic-catching adapters.
 //! - [`groups`]: item groups and group distributions (DecRS statistics), plain Rust.
+//! - [`propensity`]: propensity models (naive Bayes, logged, item groups, item popularity,
+//!   position) shared by the unbiased-learning estimators.
 //! - [`model`], [`nn`], [`params`]: the ergonomic layer plugin authors write against
 //!   (`Var` with operators, `Linear`/`Mlp`/`Attention`, typed parameters).
 
@@ -29,6 +31,7 @@ pub mod nn;
 pub mod ops;
 pub mod params;
 pub mod plugin;
+pub mod propensity;
 
 pub use abi::*;
 pub use component::{

@@ -76,6 +76,23 @@ pub fn to_dataset(name: &str, inter: &Table, items: Option<&Table>) -> Result<Da
         if n == "user_id" || n == "item_id" {
             continue;
         }
+        if let TCol::Str(v) = c {
+            if v.iter().any(|s| s.trim().parse::<f64>().is_err()) {
+                // text interaction columns (e.g. a part name) become token fields
+                let mut meta = FieldMeta::new(n.clone(), FieldKind::Token, role_of(n));
+                let mut distinct = v.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                meta.vocab.extend(distinct.iter().cloned());
+                let col = v
+                    .iter()
+                    .map(|s| distinct.binary_search(s).map_or(0, |p| p as u32 + 1))
+                    .collect();
+                t.push(meta, Column::Token(col))
+                    .map_err(|e| e.to_string())?;
+                continue;
+            }
+        }
         let v = c.as_f64().map_err(|e| format!("column '{n}': {e}"))?;
         t.push(
             FieldMeta::new(n.clone(), FieldKind::Float, role_of(n)),

@@ -606,34 +606,61 @@ fn instruments_scenario_confounds_the_log_but_not_the_test_lists() {
     assert!(t0.abs() < 0.25 && t2.abs() < 0.25, "{t0} {t2}");
 }
 
-/// CP2Rec: mean (click - true click probability) over the logged and the
-/// random-policy rows.
-fn cp2rec_bias(strength: &str) -> (f64, f64) {
+/// CP2Rec: mean (click - exam(position) * unbiased click probability) over
+/// the logged (`policy` = train) and the random-policy (test) rows, and the
+/// correlation of the items' exposure proxy with their hidden popularity bias.
+fn cp2rec_bias(strength: &str) -> (f64, f64, f64) {
     let r = gen_at("cp2rec", "proxies.rhai", strength);
     let truth = truth_map(&r.out.join("truth/p_click.csv"), 2);
-    let bias = |name: &str| {
-        let (names, rows) = read_atomic_numbers(&r.out.join(format!("{name}.inter")));
-        let (u, i, c) = (
-            col_idx(&names, "user_id"),
-            col_idx(&names, "item_id"),
-            col_idx(&names, "click"),
-        );
-        rows.iter()
-            .map(|r| r[c] - truth[&vec![r[u] as i64, r[i] as i64]])
-            .sum::<f64>()
-            / rows.len() as f64
+    let exam = truth_map(&r.out.join("truth/examination.csv"), 1);
+    let text = std::fs::read_to_string(r.out.join("cp2rec.inter")).unwrap();
+    let (names, rows) = read_atomic_numbers(&r.out.join("cp2rec.inter"));
+    let (u, i, c, k) = (
+        col_idx(&names, "user_id"),
+        col_idx(&names, "item_id"),
+        col_idx(&names, "click"),
+        col_idx(&names, "position"),
+    );
+    let policy: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit('\t').next().unwrap())
+        .collect();
+    let bias = |part: &str| {
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (row, p) in rows.iter().zip(&policy) {
+            if *p == part {
+                let e = exam[&vec![row[k] as i64]];
+                sum += row[c] - e * truth[&vec![row[u] as i64, row[i] as i64]];
+                n += 1;
+            }
+        }
+        sum / n as f64
     };
-    (bias("cp2rec"), bias("cp2rec_random"))
+    let items = read_rows(&r.out.join("truth/item_bias.csv"));
+    let pop: HashMap<i64, f64> = items
+        .iter()
+        .map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap()))
+        .collect();
+    let mut seen = HashMap::new();
+    let e = col_idx(&names, "proxy_exposure");
+    for row in &rows {
+        seen.insert(row[i] as i64, row[e]);
+    }
+    let (x, y): (Vec<f64>, Vec<f64>) = seen.iter().map(|(it, ex)| (*ex, pop[it])).unzip();
+    (bias("train"), bias("test"), correlation(&x, &y))
 }
 
 #[test]
 fn proxies_scenario_biases_the_log_but_not_the_random_test_set() {
-    let (l0, r0) = cp2rec_bias("0");
-    let (l1, r1) = cp2rec_bias("1");
+    let (l0, r0, c0) = cp2rec_bias("0");
+    let (l1, r1, c1) = cp2rec_bias("1");
     eprintln!(
-        "CP2Rec logged/random CTR - truth: strength 0 {l0:.4}/{r0:.4}, strength 1 {l1:.4}/{r1:.4}"
+        "CP2Rec logged/random CTR - truth, corr(exposure, pop): strength 0 {l0:.4}/{r0:.4} {c0:.3}, strength 1 {l1:.4}/{r1:.4} {c1:.3}"
     );
     assert!(l0.abs() < 0.02 && r0.abs() < 0.03, "{l0} {r0}");
     assert!(l1 > 0.05, "{l1}");
     assert!(r1.abs() < 0.03, "{r1}");
+    // the exposure proxy tracks the hidden popularity bias only when there is one
+    assert!(c1 > 0.6 && c0.abs() < 0.3, "{c0} {c1}");
 }

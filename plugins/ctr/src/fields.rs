@@ -149,7 +149,7 @@ impl FieldEmbedder {
     }
 
     /// Sum of the fields of one side (user- or item-side representation).
-    fn side_sum<'c>(g: &'c Ctx<'_, '_>, emb: &Emb, side: &str) -> Result<Var<'c>> {
+    pub fn side_sum<'c>(g: &'c Ctx<'_, '_>, emb: &Emb, side: &str) -> Result<Var<'c>> {
         let prefix = format!("{side}.");
         let vs: Vec<Var<'c>> = emb
             .fields

@@ -1,5 +1,5 @@
 //! Built-in plugin `ctr`: click-through backbones (MF, NCF/NeuMF; the
-//! field-interaction FM, NFM and DCN), the naive (CT) estimator and the basic
+//! field-interaction FM, NFM, DCN and NCF over fields), the naive (CT) estimator and the basic
 //! losses (BCE, BPR, MSE). Built against `causalrec-sdk` only.
 
 #![allow(non_local_definitions)]
@@ -12,6 +12,7 @@ mod losses;
 mod mf;
 mod naive;
 mod ncf;
+mod ncf_fields;
 
 use causalrec_sdk::ComponentDef;
 
@@ -19,6 +20,7 @@ fn components() -> Vec<ComponentDef> {
     vec![
         mf::def(),
         ncf::def(),
+        ncf_fields::def(),
         fm::fm_def(),
         fm::nfm_def(),
         dcn::def(),
