@@ -773,9 +773,11 @@ impl Run {
         let dev = self.model.device.clone();
         let mut batch = data.user_batch(users, &dev)?;
         self.add_latest_history(data, &mut batch, users)?;
-        let (opt, out) = self.infer_graph(data, &batch, |g, c| {
-            c.estimator.score_all(g, c.backbones.as_rslice())
-        })?;
+        let (opt, out) = self
+            .infer_graph(data, &batch, |g, c| {
+                c.estimator.score_all(g, c.backbones.as_rslice())
+            })
+            .map_err(|e| with_context_hint(data, e))?;
         let ROption::RSome(v) = opt else {
             return Ok(None);
         };
@@ -826,9 +828,14 @@ impl Run {
             data.add_context(&mut batch, rows, &dev)?;
         }
         self.add_latest_history(data, &mut batch, users)?;
-        let (v, out) = self.infer_graph(data, &batch, |g, c| {
-            c.estimator.score(g, c.backbones.as_rslice())
-        })?;
+        let (v, out) = self
+            .infer_graph(data, &batch, |g, c| {
+                c.estimator.score(g, c.backbones.as_rslice())
+            })
+            .map_err(|e| match rows {
+                None => with_context_hint(data, e),
+                Some(_) => e,
+            })?;
         let t = out.get(v)?;
         if t.elem_count() != users.len() {
             return Err(format!(
@@ -976,4 +983,25 @@ impl Snapshot {
         }
         Ok(())
     }
+}
+
+/// A scoring error of a batch without interaction rows (all-ranking,
+/// plain pairs), with a hint when the data has context fields: such
+/// batches do not carry them, so a backbone whose shapes count the fields
+/// (DCN) sees fewer than in training.
+fn with_context_hint(data: &Data, e: String) -> String {
+    if data.config.context.is_empty() {
+        return e;
+    }
+    format!(
+        "{e} (the data set has context fields {}, which batches without interaction rows, \
+         all-ranking and plain (user, item) pairs, do not carry; evaluate on rows: \
+         \"pointwise\", \"impressions\" or \"auc\")",
+        data.config
+            .context
+            .iter()
+            .map(|c| format!("inter.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }

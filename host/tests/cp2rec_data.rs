@@ -95,6 +95,12 @@ fn item_values(d: &Data, field: &str) -> BTreeMap<String, f32> {
         .collect()
 }
 
+/// The schema field called `name`.
+fn field<'a>(d: &'a Data, name: &str) -> &'a causalrec_sdk::FieldSchema {
+    let f = d.schema.fields.iter().find(|f| f.name.as_str() == name);
+    f.unwrap_or_else(|| panic!("{name} in the schema"))
+}
+
 fn close(got: f32, want: f64, what: &str) {
     assert!((got as f64 - want).abs() < 1e-6, "{what}: {got} vs {want}");
 }
@@ -143,8 +149,7 @@ fn item_stats_are_the_hand_computed_training_statistics() {
     close(c["i3"], (10.0 * g) / 11.0, "ctr i3");
     close(c["i4"], g, "ctr i4 (unseen: the global rate)");
     for name in ["item.stat_exposure", "item.stat_ctr"] {
-        let f = d.schema.fields.iter().find(|f| f.name.as_str() == name);
-        let f = f.unwrap_or_else(|| panic!("{name} in the schema"));
+        let f = field(&d, name);
         assert_eq!((f.side, f.role.as_str()), (FieldSide::Item, "proxy"));
     }
     // an item batch carries them
@@ -207,12 +212,7 @@ fn context_columns_become_context_fields_of_row_batches() {
            roles: #{ position: "proxy" }"#,
     )
     .unwrap();
-    let f = d
-        .schema
-        .fields
-        .iter()
-        .find(|f| f.name.as_str() == "inter.position")
-        .expect("inter.position in the schema");
+    let f = field(&d, "inter.position");
     // vocabulary: [PAD], 1, 2, 3
     assert_eq!(
         (f.side, f.ty, f.vocab, f.dim, f.role.as_str()),
@@ -351,12 +351,7 @@ fn open_bandit_with_the_cp2rec_protocol() {
         .chain(&d.split.valid)
         .all(|&r| r < 10000));
     assert!(d.split.test.iter().all(|&r| r >= 10000));
-    let f = d
-        .schema
-        .fields
-        .iter()
-        .find(|f| f.name.as_str() == "inter.position")
-        .expect("inter.position");
+    let f = field(&d, "inter.position");
     assert_eq!(
         (f.side, f.vocab, f.role.as_str()),
         (FieldSide::Context, 4, "position")
@@ -398,10 +393,7 @@ fn open_bandit_with_the_cp2rec_protocol() {
            roles: #{ position: "proxy", item_feature_0: "proxy" }"#,
     )
     .unwrap();
-    let role = |name: &str| {
-        let f = d.schema.fields.iter().find(|f| f.name.as_str() == name);
-        f.unwrap_or_else(|| panic!("{name}")).role.to_string()
-    };
+    let role = |name: &str| field(&d, name).role.to_string();
     assert_eq!(
         (role("inter.position"), role("item.item_feature_0")),
         ("proxy".into(), "proxy".into())
