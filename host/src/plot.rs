@@ -142,7 +142,11 @@ pub struct Scatter {
 /// Write `sc` as an SVG file at `path` (points as small filled circles).
 pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
     let e = |err: &dyn std::fmt::Display| format!("scatter plot: {}: {err}", path.display());
-    let all: Vec<[f64; 2]> = sc.series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let all: Vec<[f64; 2]> = sc
+        .series
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
     if all.is_empty() {
         return Err("scatter plot: no points".into());
     }
@@ -152,7 +156,9 @@ pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
     let range = |k: usize| {
         let (lo, hi) = all
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p[k]), hi.max(p[k])));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p[k]), hi.max(p[k]))
+            });
         let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
         (lo - pad)..(hi + pad)
     };
@@ -174,7 +180,10 @@ pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
     for (s, (name, pts)) in sc.series.iter().enumerate() {
         let colour = COLOURS[s % COLOURS.len()];
         chart
-            .draw_series(pts.iter().map(|p| Circle::new((p[0], p[1]), 2, colour.mix(0.6).filled())))
+            .draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p[0], p[1]), 2, colour.mix(0.6).filled())),
+            )
             .map_err(|x| e(&x))?
             .label(name.as_str())
             .legend(move |(x, y)| Circle::new((x + 5, y), 4, colour.filled()));
@@ -266,9 +275,19 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("c vs z&apos;") || svg.contains("c vs z'"));
         // 5 points + 2 legend markers
         assert_eq!(svg.matches("<circle").count(), 7, "{svg}");
-        let bad = Scatter { series: vec![("c".into(), vec![[f64::NAN, 0.0]])], ..sc.clone() };
-        assert!(write_scatter_svg(&path, &bad).unwrap_err().contains("non-finite"));
-        let empty = Scatter { series: vec![], ..sc };
-        assert!(write_scatter_svg(&path, &empty).unwrap_err().contains("no points"));
+        let bad = Scatter {
+            series: vec![("c".into(), vec![[f64::NAN, 0.0]])],
+            ..sc.clone()
+        };
+        assert!(write_scatter_svg(&path, &bad)
+            .unwrap_err()
+            .contains("non-finite"));
+        let empty = Scatter {
+            series: vec![],
+            ..sc
+        };
+        assert!(write_scatter_svg(&path, &empty)
+            .unwrap_err()
+            .contains("no points"));
     }
 }

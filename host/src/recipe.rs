@@ -1084,15 +1084,26 @@ impl Session {
         let picked: Vec<usize> = rows.iter().step_by(step).copied().collect();
         let mut out = Map::new();
         if self.cfg.check_only {
-            out.insert("c".into(), Dynamic::from_array(vec![Dynamic::from_array(vec![0.0.into(); 2]); 3]));
+            out.insert(
+                "c".into(),
+                Dynamic::from_array(vec![Dynamic::from_array(vec![0.0.into(); 2]); 3]),
+            );
             return Ok(out);
         }
         let mut run = r.run.lock().unwrap_or_else(|e| e.into_inner());
-        let named = run.represent_rows(&r.data, &picked).or_else(|e| fail(e, pos))?;
+        let named = run
+            .represent_rows(&r.data, &picked)
+            .or_else(|e| fail(e, pos))?;
         for (name, vecs) in named {
             let arr: Array = vecs
                 .into_iter()
-                .map(|v| Dynamic::from_array(v.into_iter().map(|x| Dynamic::from_float(f64::from(x))).collect()))
+                .map(|v| {
+                    Dynamic::from_array(
+                        v.into_iter()
+                            .map(|x| Dynamic::from_float(f64::from(x)))
+                            .collect(),
+                    )
+                })
                 .collect();
             out.insert(name.into(), Dynamic::from_array(arr));
         }
@@ -1112,13 +1123,19 @@ impl Session {
             );
         }
         let Some(series) = spec.get("series").and_then(|v| v.clone().try_cast::<Map>()) else {
-            return fail("plot_pca needs 'series': a map #{name: [[vector], ..]}", pos);
+            return fail(
+                "plot_pca needs 'series': a map #{name: [[vector], ..]}",
+                pos,
+            );
         };
         if self.cfg.check_only {
             // `representations` has no real vectors to give in check mode.
             let mut out = Map::new();
             out.insert("file".into(), file.into());
-            out.insert("explained".into(), Dynamic::from_array(vec![0.0.into(), 0.0.into()]));
+            out.insert(
+                "explained".into(),
+                Dynamic::from_array(vec![0.0.into(), 0.0.into()]),
+            );
             return Ok(out);
         }
         let mut names = Vec::new();
@@ -1126,7 +1143,10 @@ impl Session {
         let mut sizes = Vec::new();
         for (name, v) in &series {
             let a = v.clone().into_array().or_else(|t| {
-                fail(format!("plot_pca: series '{name}' must be an array of vectors, got {t}"), pos)
+                fail(
+                    format!("plot_pca: series '{name}' must be an array of vectors, got {t}"),
+                    pos,
+                )
             })?;
             let vs = vectors(&a, &format!("plot_pca: series '{name}'"), pos)?;
             names.push(name.to_string());
@@ -1148,7 +1168,12 @@ impl Session {
         let mut out = Map::new();
         out.insert(
             "explained".into(),
-            Dynamic::from_array(pca.explained.iter().map(|&x| Dynamic::from_float(x)).collect()),
+            Dynamic::from_array(
+                pca.explained
+                    .iter()
+                    .map(|&x| Dynamic::from_float(x))
+                    .collect(),
+            ),
         );
         let path = self.output_file(file).or_else(|e| fail(e, pos))?;
         crate::plot::write_scatter_svg(&path, &sc).or_else(|e| fail(e, pos))?;

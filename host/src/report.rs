@@ -129,7 +129,13 @@ pub fn fmt_value(v: &serde_json::Value) -> String {
 /// `.`, `-` and `_` become `_` (names such as "w/o ABT" hold separators).
 pub fn file_stem(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

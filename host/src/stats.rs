@@ -327,10 +327,15 @@ pub fn pca_2d(xs: &[Vec<f64>]) -> Result<Pca2, String> {
     }
     let k = xs[0].len();
     if k < 2 {
-        return Err(format!("pca: the vectors need at least 2 dimensions, got {k}"));
+        return Err(format!(
+            "pca: the vectors need at least 2 dimensions, got {k}"
+        ));
     }
     if let Some((r, x)) = xs.iter().enumerate().find(|(_, x)| x.len() != k) {
-        return Err(format!("pca: point {r} has {} dimensions, point 0 has {k}", x.len()));
+        return Err(format!(
+            "pca: point {r} has {} dimensions, point 0 has {k}",
+            x.len()
+        ));
     }
     if xs.iter().flatten().any(|x| !x.is_finite()) {
         return Err("pca: the points hold a non-finite value".into());
@@ -359,15 +364,29 @@ pub fn pca_2d(xs: &[Vec<f64>]) -> Result<Pca2, String> {
     let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
     let axis = |c: usize| -> Vec<f64> {
         let col: Vec<f64> = (0..k).map(|r| vecs[r * k + c]).collect();
-        let big = col.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
-        col.iter().map(|x| if big < 0.0 { -x } else { *x }).collect()
+        let big = col
+            .iter()
+            .copied()
+            .fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+        col.iter()
+            .map(|x| if big < 0.0 { -x } else { *x })
+            .collect()
     };
     let (a1, a2) = (axis(order[0]), axis(order[1]));
-    let dot = |x: &[f64], a: &[f64]| -> f64 { x.iter().zip(&mean).zip(a).map(|((x, m), a)| (x - m) * a).sum() };
+    let dot = |x: &[f64], a: &[f64]| -> f64 {
+        x.iter()
+            .zip(&mean)
+            .zip(a)
+            .map(|((x, m), a)| (x - m) * a)
+            .sum()
+    };
     Ok(Pca2 {
         points: xs.iter().map(|x| [dot(x, &a1), dot(x, &a2)]).collect(),
         explained: if total > 0.0 {
-            [vals[order[0]].max(0.0) / total, vals[order[1]].max(0.0) / total]
+            [
+                vals[order[0]].max(0.0) / total,
+                vals[order[1]].max(0.0) / total,
+            ]
         } else {
             [0.0, 0.0]
         },
@@ -552,10 +571,16 @@ mod tests {
         let (vals, vecs) = symmetric_eigen(vec![2.0, 1.0, 1.0, 2.0], 2);
         let mut v = vals.clone();
         v.sort_by(f64::total_cmp);
-        assert!((v[0] - 1.0).abs() < 1e-12 && (v[1] - 3.0).abs() < 1e-12, "{vals:?}");
+        assert!(
+            (v[0] - 1.0).abs() < 1e-12 && (v[1] - 3.0).abs() < 1e-12,
+            "{vals:?}"
+        );
         let big = if vals[0] > vals[1] { 0 } else { 1 };
         let (x, y) = (vecs[big], vecs[2 + big]);
-        assert!((x.abs() - 0.5f64.sqrt()).abs() < 1e-12 && (x - y).abs() < 1e-12, "{vecs:?}");
+        assert!(
+            (x.abs() - 0.5f64.sqrt()).abs() < 1e-12 && (x - y).abs() < 1e-12,
+            "{vecs:?}"
+        );
     }
 
     #[test]
@@ -580,8 +605,16 @@ mod tests {
         // variances: 5 * var(t) and 0.01 (n / (n - 1)), shares of their sum
         let vt: f64 = (0..20).map(|i| t_of(i).powi(2)).sum::<f64>() / 19.0;
         let (v1, v2) = (5.0 * vt, 0.01 * 20.0 / 19.0);
-        assert!((p.explained[0] - v1 / (v1 + v2)).abs() < 1e-9, "{:?}", p.explained);
-        assert!((p.explained[1] - v2 / (v1 + v2)).abs() < 1e-9, "{:?}", p.explained);
+        assert!(
+            (p.explained[0] - v1 / (v1 + v2)).abs() < 1e-9,
+            "{:?}",
+            p.explained
+        );
+        assert!(
+            (p.explained[1] - v2 / (v1 + v2)).abs() < 1e-9,
+            "{:?}",
+            p.explained
+        );
         assert!(pca_2d(&xs[..2]).unwrap_err().contains("at least 3 points"));
         let ragged = vec![vec![1.0, 2.0], vec![1.0], vec![0.0, 0.0]];
         assert!(pca_2d(&ragged).unwrap_err().contains("point 1 has 1"));

@@ -656,7 +656,10 @@ impl Run {
             on_epoch(&log);
             self.history.push(log);
             if let Some(dir) = ckpt_dir {
-                let p = dir.join(format!("{}-last.safetensors", crate::report::file_stem(&self.name)));
+                let p = dir.join(format!(
+                    "{}-last.safetensors",
+                    crate::report::file_stem(&self.name)
+                ));
                 crate::report::save_checkpoint(&self.model, &p)?;
                 last_ckpt = Some(p);
             }

@@ -33,14 +33,22 @@ fn proj_and_cos_match_the_equations() {
             for k in 0..D {
                 // Eq. 5-6: z - (z . c / |c|) (c / |c|)
                 let want = zz[k] - dot / cn * cc[k];
-                assert!((got[b * D + k] - want).abs() < 1e-9, "[{b}][{k}]: {} vs {want} ({got:?})", got[b * D + k]);
+                assert!(
+                    (got[b * D + k] - want).abs() < 1e-9,
+                    "[{b}][{k}]: {} vs {want} ({got:?})",
+                    got[b * D + k]
+                );
             }
             let purified = [got[b * D], got[b * D + 1]];
             assert!((purified[0] * cc[0] + purified[1] * cc[1]).abs() < 1e-9);
             cos_sum += (dot / ((zz[0] * zz[0] + zz[1] * zz[1]).sqrt() * cn.sqrt())).abs();
         }
         let cos = g.values(mean_abs_cos(z, c)).unwrap()[0];
-        assert!((cos - cos_sum / B as f64).abs() < 1e-9, "{cos} vs {}", cos_sum / B as f64);
+        assert!(
+            (cos - cos_sum / B as f64).abs() < 1e-9,
+            "{cos} vs {}",
+            cos_sum / B as f64
+        );
     });
 }
 
@@ -73,18 +81,22 @@ fn club_upper_bound_and_fit_loss_match_the_double_sum() {
         // Eq. 8: 1/I sum_i [log q(c_i | z_i) - 1/I sum_j log q(c_j | z_i)]
         let mut want = 0.0;
         let mut nll = 0.0;
-        for i in 0..B {
+        for (i, ci) in C.iter().enumerate() {
             let (m, l) = (row(&mu, i), row(&lv, i));
-            let own = log_density(&C[i], &m, &l);
+            let own = log_density(ci, &m, &l);
             let others: f64 = (0..B).map(|j| log_density(&C[j], &m, &l)).sum::<f64>() / B as f64;
             want += own - others;
             nll += (0..D)
-                .map(|k| (C[i][k] - m[k]).powi(2) / l[k].exp() + l[k])
+                .map(|k| (ci[k] - m[k]).powi(2) / l[k].exp() + l[k])
                 .sum::<f64>();
         }
         want /= B as f64;
         assert!((bound - want).abs() < 1e-12, "{bound} vs {want}");
-        assert!((fit - nll / B as f64).abs() < 1e-12, "{fit} vs {}", nll / B as f64);
+        assert!(
+            (fit - nll / B as f64).abs() < 1e-12,
+            "{fit} vs {}",
+            nll / B as f64
+        );
         // the q network is not trivial: the log-variance head is not all 0
         assert!(lv.iter().any(|x| x.abs() > 1e-6), "{lv:?}");
     });

@@ -42,7 +42,10 @@ fn cp2rec_gradients_match_finite_differences() {
     for bb in [NCF, DCN] {
         for op in ["cos", "proj", "none"] {
             for abt in ["true", "false"] {
-                let c = grad_check(bb, &format!(r#"operator: "{op}", abt: {abt}, beta: 0.5, gamma: 0.3"#));
+                let c = grad_check(
+                    bb,
+                    &format!(r#"operator: "{op}", abt: {abt}, beta: 0.5, gamma: 0.3"#),
+                );
                 assert!(c["checked"] > 20.0, "{bb} {op} {abt}: {c:?}");
                 assert_eq!(c["failures"], 0.0, "{bb} {op} abt {abt}: {c:?}");
             }

@@ -182,8 +182,15 @@ pub struct Partition {
 
 /// Split `fields` by the proxy names (full or without the side prefix) or,
 /// when none are named, by the schema roles (`roles`: field name -> role).
-pub fn partition(fields: &[String], named: &[String], roles: &[(String, String)]) -> Result<Partition> {
-    let short = |f: &str| f.split_once('.').map_or(f.to_string(), |(_, s)| s.to_string());
+pub fn partition(
+    fields: &[String],
+    named: &[String],
+    roles: &[(String, String)],
+) -> Result<Partition> {
+    let short = |f: &str| {
+        f.split_once('.')
+            .map_or(f.to_string(), |(_, s)| s.to_string())
+    };
     let chosen: HashSet<usize> = if named.is_empty() {
         let proxy_roles: HashSet<&str> = roles
             .iter()
@@ -308,7 +315,14 @@ impl Cp2Rec {
         let mut pooled = vec![
             ("c".to_string(), c),
             ("z".to_string(), sum(&part.rest)),
-            ("z'".to_string(), part.rest.iter().map(|&i| fields[i]).reduce(|a, b| a + b).unwrap_or(c)),
+            (
+                "z'".to_string(),
+                part.rest
+                    .iter()
+                    .map(|&i| fields[i])
+                    .reduce(|a, b| a + b)
+                    .unwrap_or(c),
+            ),
         ];
         let unbiased = if self.abt {
             let d = c.dim(-1);
@@ -368,7 +382,11 @@ impl EstimatorImpl for Cp2Rec {
     }
 
     /// The pooled `c`, `z`, `z'` (and `c'`) of each example (Figure 4).
-    fn represent<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Vec<(String, Var<'c>)>> {
+    fn represent<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        bb: &Backbones<'_>,
+    ) -> Result<Vec<(String, Var<'c>)>> {
         Ok(self.pass(g, bb, false)?.pooled)
     }
 
