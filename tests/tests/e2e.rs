@@ -566,6 +566,10 @@ fn data_gen_rejects_unknown_parameters_and_writes_truth_apart() {
         "n_users=40",
         "--set",
         "n_items=15",
+        "--set",
+        "n_log=10",
+        "--set",
+        "n_rand=5",
     ]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
