@@ -10,6 +10,9 @@
 //! - Per impression list (MIND's official `evaluate.py`, IV4Rec+ section
 //!   6.2): AUC, MRR and nDCG@K of one list's scores against its clicks,
 //!   averaged over lists by [`ImpressionAccumulator`].
+//! - Normalized recall of item groups (HCR section 4.4.3): per group the
+//!   recall of the user's relevant items in the group, normalized by the
+//!   group's share of the top-K list ([`GroupRecallAccumulator`]).
 
 use std::collections::BTreeMap;
 
@@ -195,6 +198,85 @@ impl RankingAccumulator {
         self.sums
             .iter()
             .map(|(k, v)| (k.clone(), v / if k == "auc" { na } else { n }))
+            .collect()
+    }
+}
+
+/// Recall of item groups normalized by their share of the lists (HCR
+/// section 4.4.3: "the recall metric normalized by proportions of target
+/// item group in recommendation list"). For group `g` and a user with
+/// relevant items in `g`: `grecall@K` = hits of the top K among the
+/// user's relevant items in `g` over their number, `gshare@K` = the
+/// fraction of the top-K list (of its length, when shorter) in `g`. Both
+/// are averaged over the users with relevant items in `g`, and
+/// `nrecall@K = mean grecall@K / mean gshare@K` (NaN when the group is in
+/// none of those lists).
+pub struct GroupRecallAccumulator {
+    pub ks: Vec<usize>,
+    /// The group of every item; `None`: in no group.
+    group_of: Vec<Option<usize>>,
+    /// Per group: users, then per K the sums of recall and share.
+    users: Vec<usize>,
+    recall: Vec<Vec<f64>>,
+    share: Vec<Vec<f64>>,
+}
+
+impl GroupRecallAccumulator {
+    /// `group_of[i]`: the group (below `n_groups`) of item `i`, if any.
+    pub fn new(ks: &[usize], group_of: Vec<Option<usize>>, n_groups: usize) -> Self {
+        GroupRecallAccumulator {
+            ks: ks.to_vec(),
+            group_of,
+            users: vec![0; n_groups],
+            recall: vec![vec![0.0; ks.len()]; n_groups],
+            share: vec![vec![0.0; ks.len()]; n_groups],
+        }
+    }
+
+    /// Add one user's ranked list (at least the largest K long, unless
+    /// fewer candidates) and sorted relevant items.
+    pub fn add_user(&mut self, ranked: &[u32], relevant: &[u32]) {
+        let group = |i: u32| self.group_of.get(i as usize).copied().flatten();
+        for g in 0..self.users.len() {
+            let rel: Vec<u32> = relevant
+                .iter()
+                .copied()
+                .filter(|&i| group(i) == Some(g))
+                .collect();
+            if rel.is_empty() {
+                continue;
+            }
+            self.users[g] += 1;
+            for (j, &k) in self.ks.iter().enumerate() {
+                let top = &ranked[..k.min(ranked.len())];
+                self.recall[g][j] += recall_at_k(top, &rel, k);
+                if !top.is_empty() {
+                    let in_g = top.iter().filter(|&&i| group(i) == Some(g)).count();
+                    self.share[g][j] += in_g as f64 / top.len() as f64;
+                }
+            }
+        }
+    }
+
+    /// Per group: `grecall@K`, `gshare@K`, `nrecall@K` and `users`
+    /// (NaN metrics for a group without users).
+    pub fn finish(&self) -> Vec<BTreeMap<String, f64>> {
+        (0..self.users.len())
+            .map(|g| {
+                let n = self.users[g] as f64;
+                let mut m = BTreeMap::new();
+                for (j, &k) in self.ks.iter().enumerate() {
+                    let (r, s) = (self.recall[g][j] / n, self.share[g][j] / n);
+                    m.insert(format!("grecall@{k}"), r);
+                    m.insert(format!("gshare@{k}"), s);
+                    m.insert(
+                        format!("nrecall@{k}"),
+                        if s > 0.0 { r / s } else { f64::NAN },
+                    );
+                }
+                m.insert("users".into(), n);
+                m
+            })
             .collect()
     }
 }

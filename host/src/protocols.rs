@@ -5,8 +5,13 @@
 //! AUC / MRR / nDCG@K on any labelled part, rows grouped by an interaction
 //! column (MIND's protocol, IV4Rec+ section 6.2); all-ranking over every
 //! item, for a run or for the popularity baseline, optionally with item
-//! groups (`ckl@K`), a post-hoc re-ranker and a split of the users by
-//! interest drift `eta_u` (DecRS Table 4: `<metric>|eta><t>`).
+//! groups (`ckl@K`), a post-hoc re-ranker, a split of the users by
+//! interest drift `eta_u` (DecRS Table 4: `<metric>|eta><t>`), and HCR's
+//! analyses (section 4.4): active vs less-active users by training
+//! interactions (`<metric>|active`, `|less_active`), chronological subsets
+//! of each user's held-out positives (`<metric>|period<j>`), and normalized
+//! recall of item groups split by a ratio of two training statistics
+//! (`nrecall@K|high_ratio`, `|low_ratio`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,7 +19,9 @@ use causalrec_datasets::Column;
 use causalrec_sdk::groups::{user_sequences, ItemGroups};
 
 use crate::data::{Data, Part};
-use crate::eval::{auc, log_loss, top_k, ImpressionAccumulator, RankingAccumulator};
+use crate::eval::{
+    auc, log_loss, top_k, GroupRecallAccumulator, ImpressionAccumulator, RankingAccumulator,
+};
 use crate::rerank::Reranker;
 use crate::train::Run;
 
@@ -243,6 +250,264 @@ pub struct RankingOptions {
     /// Repeat every metric over the users with `eta_u > t`, keyed
     /// `<metric>|eta>t`, with `users|eta>t`.
     pub drift_thresholds: Vec<f64>,
+    /// Repeat every metric over the active users (this share of all users,
+    /// by number of training interactions; [`active_users`]) and the
+    /// others: `<metric>|active`, `<metric>|less_active`.
+    pub active_share: Option<f64>,
+    /// Every metric on each chronological subset of the held-out positives
+    /// ([`period_positives`]): `<metric>|period<j>`, `j` from 1.
+    pub time_subsets: Option<TimeSubsets>,
+    /// Normalized recall of two item groups split by a ratio of training
+    /// statistics ([`ratio_item_groups`]): `nrecall@K|high_ratio`, ...
+    pub ratio_groups: Option<RatioGroups>,
+}
+
+/// The suffixes of the activity groups.
+pub const ACTIVITY_SUFFIXES: [&str; 2] = ["|active", "|less_active"];
+
+/// The suffixes of the like/click-ratio item groups (high first).
+pub const RATIO_SUFFIXES: [&str; 2] = ["|high_ratio", "|low_ratio"];
+
+/// The key suffix of chronological subset `j` (from 1): `|period2`.
+pub fn period_suffix(j: usize) -> String {
+    format!("|period{j}")
+}
+
+/// Which held-out parts the chronological subsets divide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldOut {
+    Valid,
+    Test,
+    /// Validation and test together (HCR section 4.4.2).
+    Both,
+}
+
+impl HeldOut {
+    /// The option values.
+    pub const VALUES: [&'static str; 3] = ["valid+test", "valid", "test"];
+
+    /// Parse `valid+test` / `valid` / `test`.
+    pub fn parse(s: &str) -> Result<HeldOut, String> {
+        match s {
+            "valid+test" => Ok(HeldOut::Both),
+            "valid" => Ok(HeldOut::Valid),
+            "test" => Ok(HeldOut::Test),
+            other => Err(format!(
+                "time_subsets.from must be one of {}, got '{other}'",
+                Self::VALUES.join(", ")
+            )),
+        }
+    }
+}
+
+/// `time_subsets`: `k` chronological subsets of each user's held-out
+/// positives in `from`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeSubsets {
+    pub k: usize,
+    pub from: HeldOut,
+}
+
+/// A per-item statistic of the training interactions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemStat {
+    /// Training rows (clicks, with `train_positives: "all"`).
+    Interactions,
+    /// Training rows at or above `positive_threshold` (likes).
+    Positives,
+    /// The sum of a numeric interaction column over the training rows.
+    Column(String),
+}
+
+impl ItemStat {
+    /// `interactions`, `positives`, or an interaction column's name.
+    pub fn parse(s: &str) -> ItemStat {
+        match s {
+            "interactions" => ItemStat::Interactions,
+            "positives" => ItemStat::Positives,
+            c => ItemStat::Column(c.to_string()),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            ItemStat::Interactions => "interactions",
+            ItemStat::Positives => "positives",
+            ItemStat::Column(c) => c,
+        }
+    }
+}
+
+/// `ratio_groups`: items with a positive `den` sorted by `num / den`
+/// (descending); the first `high_share` of them form the high group, the
+/// rest the low group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RatioGroups {
+    pub num: ItemStat,
+    pub den: ItemStat,
+    pub high_share: f64,
+}
+
+impl Default for RatioGroups {
+    /// HCR's like/click ratio, groups 1:2 in size.
+    fn default() -> Self {
+        RatioGroups {
+            num: ItemStat::Positives,
+            den: ItemStat::Interactions,
+            high_share: 1.0 / 3.0,
+        }
+    }
+}
+
+/// A share strictly between 0 and 1, or an error naming `option`.
+fn open_share(option: &str, s: f64) -> Result<f64, String> {
+    if s.is_finite() && s > 0.0 && s < 1.0 {
+        Ok(s)
+    } else {
+        Err(format!("{option} must be a number in (0, 1), got {s}"))
+    }
+}
+
+/// Of every user of the data set, whether it is active: users sorted by
+/// their number of training interactions (descending, ties by user id),
+/// the first `round(share * n_users)` are active (HCR section 4.4.1: the
+/// top 40% of users by clicks).
+pub fn active_users(data: &Data, share: f64) -> Result<Vec<bool>, String> {
+    let share = open_share("active_share", share)?;
+    let n = data.ds.n_users;
+    let mut count = vec![0usize; n];
+    let users = data.ds.user_col();
+    for &r in &data.split.train {
+        count[users[r] as usize] += 1;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| count[b].cmp(&count[a]).then(a.cmp(&b)));
+    let mut active = vec![false; n];
+    for &u in order.iter().take((share * n as f64).round() as usize) {
+        active[u] = true;
+    }
+    Ok(active)
+}
+
+/// Per subset `j < k`, per user, the sorted held-out positives of subset
+/// `j`: each user's positives in `from` (validation before test) in time
+/// order (ties by row), an item counted once at its first row, divided
+/// into `k` consecutive parts as equal as possible, the first `n mod k`
+/// parts one longer (HCR section 4.4.2: "for each user, we evenly divide
+/// the corresponding liked items in validation and test sets into four
+/// subsets chronologically").
+pub fn period_positives(data: &Data, ts: &TimeSubsets) -> Result<Vec<Vec<Vec<u32>>>, String> {
+    if ts.k == 0 {
+        return Err("time_subsets.k must be at least 1, got 0".into());
+    }
+    let parts: &[Part] = match ts.from {
+        HeldOut::Valid => &[Part::Valid],
+        HeldOut::Test => &[Part::Test],
+        HeldOut::Both => &[Part::Valid, Part::Test],
+    };
+    let (users, items) = (data.ds.user_col(), data.ds.item_col());
+    let n = data.ds.n_users;
+    // (time, part, row, item) of every positive row, per user.
+    let mut rows: Vec<Vec<(f64, usize, usize, u32)>> = vec![Vec::new(); n];
+    for (p, &part) in parts.iter().enumerate() {
+        let split_rows = match part {
+            Part::Valid => &data.split.valid,
+            Part::Test => &data.split.test,
+        };
+        let pos = data.positives(part);
+        for &r in split_rows {
+            let (u, i) = (users[r] as usize, items[r]);
+            if pos[u].binary_search(&i).is_ok() {
+                rows[u].push((data.row_times[r], p, r, i));
+            }
+        }
+    }
+    let mut out = vec![vec![Vec::new(); n]; ts.k];
+    for (u, mut rs) in rows.into_iter().enumerate() {
+        rs.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let mut seen = std::collections::HashSet::new();
+        let seq: Vec<u32> = rs
+            .into_iter()
+            .filter_map(|(.., i)| seen.insert(i).then_some(i))
+            .collect();
+        let (base, extra) = (seq.len() / ts.k, seq.len() % ts.k);
+        let mut start = 0;
+        for (j, subset) in out.iter_mut().enumerate() {
+            let len = base + usize::from(j < extra);
+            let mut s = seq[start..start + len].to_vec();
+            s.sort_unstable();
+            subset[u] = s;
+            start += len;
+        }
+    }
+    Ok(out)
+}
+
+/// Per item, a statistic of the training interactions.
+pub fn item_stat(data: &Data, stat: &ItemStat) -> Result<Vec<f64>, String> {
+    let items = data.ds.item_col();
+    let mut out = vec![0f64; data.ds.n_items];
+    match stat {
+        ItemStat::Interactions => {
+            for &r in &data.split.train {
+                out[items[r] as usize] += 1.0;
+            }
+        }
+        ItemStat::Positives => {
+            // With `train_positives: "all"` the liked ones are flagged.
+            let flags = data.train_pos_like.as_deref();
+            for (k, &r) in data.train_pos_rows.iter().enumerate() {
+                if flags.is_none_or(|f| f[k] > 0.0) {
+                    out[items[r] as usize] += 1.0;
+                }
+            }
+        }
+        ItemStat::Column(name) => {
+            let col = data.ds.inter.column(name).ok_or_else(|| {
+                format!(
+                    "no interaction column '{name}' (a statistic is 'interactions', 'positives' or a numeric interaction column: {})",
+                    data.ds.inter.field_names()
+                )
+            })?;
+            let value: Box<dyn Fn(usize) -> f64> = match (col.as_floats(), col.as_floats64()) {
+                (Some(v), _) => Box::new(move |r| f64::from(v[r])),
+                (_, Some(v)) => Box::new(move |r| v[r]),
+                _ => return Err(format!("interaction column '{name}' is not numeric")),
+            };
+            for &r in &data.split.train {
+                out[items[r] as usize] += value(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The item groups of [`RatioGroups`]: per item `Some(0)` (high ratio),
+/// `Some(1)` (low) or `None` (a zero denominator: no ratio). Items are
+/// sorted by `num / den` descending, ties by item id; the first
+/// `round(high_share * n)` of the `n` items with a ratio are high (HCR
+/// section 4.4.3: sorted by like/click ratio, two subsets 1:2 in size).
+pub fn ratio_item_groups(data: &Data, rg: &RatioGroups) -> Result<Vec<Option<usize>>, String> {
+    let share = open_share("ratio_groups.high_share", rg.high_share)?;
+    let stat = |s: &ItemStat, what: &str| {
+        item_stat(data, s).map_err(|e| format!("ratio_groups.{what}: {e}"))
+    };
+    let (num, den) = (stat(&rg.num, "num")?, stat(&rg.den, "den")?);
+    let mut order: Vec<usize> = (0..den.len()).filter(|&i| den[i] > 0.0).collect();
+    if order.is_empty() {
+        return Err(format!(
+            "ratio_groups.den: no item has a positive '{}' in training",
+            rg.den.name()
+        ));
+    }
+    let ratio = |i: usize| num[i] / den[i];
+    order.sort_by(|&a, &b| ratio(b).total_cmp(&ratio(a)).then(a.cmp(&b)));
+    let n_high = (share * order.len() as f64).round() as usize;
+    let mut group = vec![None; den.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        group[i] = Some(usize::from(rank >= n_high));
+    }
+    Ok(group)
 }
 
 /// The item groups of a data column: `auto` is the item column with role
@@ -257,6 +522,73 @@ pub fn drift_suffix(t: f64) -> String {
     format!("|eta>{t}")
 }
 
+/// Every metric key [`all_ranking_with`] reports for `ks` and `opts`
+/// (what `host check` hands a recipe).
+pub fn ranking_metric_names(ks: &[usize], opts: &RankingOptions) -> Vec<String> {
+    let mut base = vec!["auc".to_string()];
+    for k in ks {
+        base.extend([format!("recall@{k}"), format!("ndcg@{k}")]);
+        if opts.groups.is_some() {
+            base.push(format!("ckl@{k}"));
+        }
+    }
+    let mut names = base.clone();
+    names.push("users".into());
+    let mut suffixes: Vec<String> = opts
+        .drift_thresholds
+        .iter()
+        .map(|&t| drift_suffix(t))
+        .collect();
+    if opts.active_share.is_some() {
+        suffixes.extend(ACTIVITY_SUFFIXES.map(String::from));
+    }
+    if let Some(t) = &opts.time_subsets {
+        suffixes.extend((1..=t.k).map(period_suffix));
+    }
+    for sfx in &suffixes {
+        names.extend(base.iter().map(|m| format!("{m}{sfx}")));
+        names.push(format!("users{sfx}"));
+    }
+    if opts.ratio_groups.is_some() {
+        for sfx in RATIO_SUFFIXES {
+            for k in ks {
+                for m in ["grecall", "gshare", "nrecall"] {
+                    names.push(format!("{m}@{k}{sfx}"));
+                }
+            }
+            names.extend([format!("users{sfx}"), format!("items{sfx}")]);
+        }
+    }
+    names
+}
+
+/// Insert a group's metrics under `sfx`: every name of `names` (NaN when
+/// the group lacks it, as a group without users does) and `users`.
+fn insert_group(
+    m: &mut BTreeMap<String, f64>,
+    names: &[String],
+    sfx: &str,
+    acc: &RankingAccumulator,
+) {
+    let got = acc.finish();
+    for k in names {
+        m.insert(format!("{k}{sfx}"), got.get(k).copied().unwrap_or(f64::NAN));
+    }
+    m.insert(format!("users{sfx}"), acc.users as f64);
+}
+
+/// The items `u` does not rank on `part`: seen in training, and on test
+/// also in validation (sorted).
+fn excluded_items(data: &Data, part: Part, u: usize) -> Vec<u32> {
+    let mut excluded = data.train_seen[u].clone();
+    if part == Part::Test {
+        excluded.extend(&data.valid_seen[u]);
+        excluded.sort_unstable();
+        excluded.dedup();
+    }
+    excluded
+}
+
 /// All-ranking Recall/NDCG@K on a part of the split: every user with
 /// positives there ranks every item, excluding items seen in training (and
 /// in validation, on test). `score` gives `[users.len() * n_items]` row-major.
@@ -269,8 +601,56 @@ pub fn all_ranking(
     all_ranking_with(data, part, ks, RankingOptions::default(), score)
 }
 
+/// The user and item segments of [`RankingOptions`], checked against the
+/// data: activity per user, chronological subsets, ratio item groups.
+pub struct Segments {
+    pub active: Option<Vec<bool>>,
+    pub periods: Option<Vec<Vec<Vec<u32>>>>,
+    /// The held-out parts the periods exclude, as on the part evaluated:
+    /// `Test` only when they are the test positives alone.
+    pub period_part: Part,
+    pub ratio_groups: Option<Vec<Option<usize>>>,
+}
+
+impl Segments {
+    /// Compute (and so check) the segments `opts` asks for.
+    pub fn new(data: &Data, opts: &RankingOptions) -> Result<Segments, String> {
+        if let (Some(_), Some(r)) = (&opts.time_subsets, &opts.rerank) {
+            return Err(format!(
+                "time_subsets ranks each subset by score; it cannot be combined with rerank ({})",
+                r.name()
+            ));
+        }
+        Ok(Segments {
+            active: opts
+                .active_share
+                .map(|s| active_users(data, s))
+                .transpose()?,
+            periods: opts
+                .time_subsets
+                .as_ref()
+                .map(|t| period_positives(data, t))
+                .transpose()?,
+            period_part: match &opts.time_subsets {
+                Some(TimeSubsets {
+                    from: HeldOut::Test,
+                    ..
+                }) => Part::Test,
+                _ => Part::Valid,
+            },
+            ratio_groups: opts
+                .ratio_groups
+                .as_ref()
+                .map(|r| ratio_item_groups(data, r))
+                .transpose()?,
+        })
+    }
+}
+
 /// [`all_ranking`] with [`RankingOptions`]: `ckl@K` with groups, metrics on
-/// re-ranked lists, and per-drift-group metrics.
+/// re-ranked lists, per-drift-group and per-activity-group metrics,
+/// metrics per chronological subset of the held-out positives, and
+/// normalized recall of ratio item groups.
 pub fn all_ranking_with(
     data: &Data,
     part: Part,
@@ -313,6 +693,7 @@ pub fn all_ranking_with(
             ));
         }
     }
+    let seg = Segments::new(data, &opts)?;
     // Each user's training positives (their group distribution is p_u).
     let history: Vec<Vec<u32>> = match &opts.groups {
         Some(_) => {
@@ -333,16 +714,30 @@ pub fn all_ranking_with(
         _ => Vec::new(),
     };
     let relevant = data.positives(part);
+    // Users with positives on the part, or in a chronological subset.
     let users: Vec<u32> = (0..data.ds.n_users as u32)
-        .filter(|&u| !relevant[u as usize].is_empty())
+        .filter(|&u| {
+            !relevant[u as usize].is_empty()
+                || seg
+                    .periods
+                    .as_ref()
+                    .is_some_and(|p| p.iter().any(|s| !s[u as usize].is_empty()))
+        })
         .collect();
     let chunk = (1 << 16) / n.max(1) + 1;
+    let new_acc = |len: usize| -> Vec<RankingAccumulator> {
+        (0..len).map(|_| RankingAccumulator::new(ks)).collect()
+    };
     let mut acc = RankingAccumulator::new(ks);
-    let mut by_drift: Vec<RankingAccumulator> = opts
-        .drift_thresholds
-        .iter()
-        .map(|_| RankingAccumulator::new(ks))
-        .collect();
+    let mut by_drift = new_acc(opts.drift_thresholds.len());
+    let mut by_activity = new_acc(if seg.active.is_some() { 2 } else { 0 });
+    let mut by_period = new_acc(seg.periods.as_ref().map_or(0, Vec::len));
+    let mut by_ratio = seg
+        .ratio_groups
+        .clone()
+        .map(|g| GroupRecallAccumulator::new(ks, g, 2));
+    // One top-K list for every group of users.
+    let shared_list = !by_drift.is_empty() || !by_activity.is_empty() || by_ratio.is_some();
     for us in users.chunks(chunk.clamp(1, 256)) {
         let scores = score(us)?;
         if scores.len() != us.len() * n {
@@ -353,29 +748,42 @@ pub fn all_ranking_with(
             ));
         }
         for (k, &u) in us.iter().enumerate() {
-            let mut excluded = data.train_seen[u as usize].clone();
-            if part == Part::Test {
-                excluded.extend(&data.valid_seen[u as usize]);
-                excluded.sort_unstable();
-                excluded.dedup();
-            }
             let s = &scores[k * n..(k + 1) * n];
             let p = opts
                 .groups
                 .as_ref()
                 .map(|g| g.distribution(&history[u as usize]));
-            let ranked = match (&mut opts.rerank, &opts.groups, &p) {
-                (Some(r), Some(g), Some(p)) => Some(r.rerank(s, &excluded, g, p, kmax)),
-                // One top-K for every drift group.
-                _ if !by_drift.is_empty() => Some(top_k(s, kmax, &excluded)),
-                _ => None,
-            };
             let calibration = opts.groups.as_ref().zip(p.as_deref());
             let rel = &relevant[u as usize];
-            acc.add_user(s, &excluded, rel, ranked.as_deref(), calibration);
-            for (a, &t) in by_drift.iter_mut().zip(&opts.drift_thresholds) {
-                if eta[u as usize] > t {
+            if !rel.is_empty() {
+                let excluded = excluded_items(data, part, u as usize);
+                let ranked = match (&mut opts.rerank, &opts.groups, &p) {
+                    (Some(r), Some(g), Some(p)) => Some(r.rerank(s, &excluded, g, p, kmax)),
+                    _ if shared_list => Some(top_k(s, kmax, &excluded)),
+                    _ => None,
+                };
+                acc.add_user(s, &excluded, rel, ranked.as_deref(), calibration);
+                for (a, &t) in by_drift.iter_mut().zip(&opts.drift_thresholds) {
+                    if eta[u as usize] > t {
+                        a.add_user(s, &excluded, rel, ranked.as_deref(), calibration);
+                    }
+                }
+                if let Some(active) = &seg.active {
+                    let a = &mut by_activity[usize::from(!active[u as usize])];
                     a.add_user(s, &excluded, rel, ranked.as_deref(), calibration);
+                }
+                if let (Some(g), Some(r)) = (&mut by_ratio, &ranked) {
+                    g.add_user(r, rel);
+                }
+            }
+            if let Some(periods) = &seg.periods {
+                let excluded = excluded_items(data, seg.period_part, u as usize);
+                let ranked = top_k(s, kmax, &excluded);
+                for (a, subset) in by_period.iter_mut().zip(periods) {
+                    let rel = &subset[u as usize];
+                    if !rel.is_empty() {
+                        a.add_user(s, &excluded, rel, Some(&ranked), calibration);
+                    }
                 }
             }
         }
@@ -384,13 +792,22 @@ pub fn all_ranking_with(
     let names: Vec<String> = m.keys().cloned().collect();
     m.insert("users".into(), acc.users as f64);
     for (a, &t) in by_drift.iter().zip(&opts.drift_thresholds) {
-        let sfx = drift_suffix(t);
-        let got = a.finish();
-        // A group without users reports NaN for every metric.
-        for k in &names {
-            m.insert(format!("{k}{sfx}"), got.get(k).copied().unwrap_or(f64::NAN));
+        insert_group(&mut m, &names, &drift_suffix(t), a);
+    }
+    for (a, sfx) in by_activity.iter().zip(ACTIVITY_SUFFIXES) {
+        insert_group(&mut m, &names, sfx, a);
+    }
+    for (j, a) in by_period.iter().enumerate() {
+        insert_group(&mut m, &names, &period_suffix(j + 1), a);
+    }
+    if let (Some(g), Some(groups)) = (&by_ratio, &seg.ratio_groups) {
+        for (gi, (got, sfx)) in g.finish().into_iter().zip(RATIO_SUFFIXES).enumerate() {
+            for (k, v) in got {
+                m.insert(format!("{k}{sfx}"), v);
+            }
+            let items = groups.iter().filter(|&&x| x == Some(gi)).count();
+            m.insert(format!("items{sfx}"), items as f64);
         }
-        m.insert(format!("users{sfx}"), a.users as f64);
     }
     Ok(m)
 }
@@ -439,29 +856,9 @@ mod tests {
             (1, 4, 9.0),
             (2, 0, 9.0),
         ];
-        let mut inter = Table::new();
-        let mut um = FieldMeta::new("user_id", FieldKind::Token, Role::User);
-        um.vocab = (0..3).map(|u| format!("u{u}")).collect();
-        let mut im = FieldMeta::new("item_id", FieldKind::Token, Role::Item);
-        im.vocab = (0..5).map(|i| format!("i{i}")).collect();
-        inter
-            .push(
-                um.clone(),
-                Column::Token(rows.iter().map(|r| r.0).collect()),
-            )
-            .unwrap();
-        inter
-            .push(
-                im.clone(),
-                Column::Token(rows.iter().map(|r| r.1).collect()),
-            )
-            .unwrap();
-        inter
-            .push(
-                FieldMeta::new("timestamp", FieldKind::Float, Role::Timestamp),
-                Column::Float64(rows.iter().map(|r| r.2).collect()),
-            )
-            .unwrap();
+        let pairs: Vec<(u32, u32)> = rows.iter().map(|r| (r.0, r.1)).collect();
+        let times: Vec<f64> = rows.iter().map(|r| r.2).collect();
+        let (inter, user_ids, item_ids) = id_table(3, 5, &pairs, times);
         let mut items = Table::new();
         let mut gm = FieldMeta::new("genre", FieldKind::Token, Role::Group);
         gm.vocab = vec!["".into(), "A".into(), "B".into()];
@@ -473,8 +870,8 @@ mod tests {
             items: Some(items),
             n_users: 3,
             n_items: 5,
-            user_ids: um.vocab,
-            item_ids: im.vocab,
+            user_ids,
+            item_ids,
             parts: [
                 ("train".to_string(), vec![0, 1, 2, 3, 4]),
                 ("test".to_string(), vec![5, 6, 7]),
@@ -490,6 +887,31 @@ mod tests {
         Data::from_dataset(ds, cfg).unwrap()
     }
 
+    /// An interaction table of (user, item) rows and their times, with
+    /// vocabularies `u<k>` / `i<k>`; also the two vocabularies.
+    pub(super) fn id_table(
+        n_users: usize,
+        n_items: usize,
+        rows: &[(u32, u32)],
+        times: Vec<f64>,
+    ) -> (Table, Vec<String>, Vec<String>) {
+        let mut inter = Table::new();
+        let mut um = FieldMeta::new("user_id", FieldKind::Token, Role::User);
+        um.vocab = (0..n_users).map(|u| format!("u{u}")).collect();
+        let mut im = FieldMeta::new("item_id", FieldKind::Token, Role::Item);
+        im.vocab = (0..n_items).map(|i| format!("i{i}")).collect();
+        let (users, items) = rows.iter().copied().unzip();
+        inter.push(um.clone(), Column::Token(users)).unwrap();
+        inter.push(im.clone(), Column::Token(items)).unwrap();
+        inter
+            .push(
+                FieldMeta::new("timestamp", FieldKind::Float, Role::Timestamp),
+                Column::Float64(times),
+            )
+            .unwrap();
+        (inter, um.vocab, im.vocab)
+    }
+
     /// Every user scores item i as 5 - i.
     fn scores(us: &[u32]) -> Result<Vec<f32>, String> {
         Ok(us
@@ -498,7 +920,7 @@ mod tests {
             .collect())
     }
 
-    fn close(m: &BTreeMap<String, f64>, k: &str, want: f64) {
+    pub(super) fn close(m: &BTreeMap<String, f64>, k: &str, want: f64) {
         let got = m
             .get(k)
             .copied()
@@ -604,5 +1026,367 @@ mod tests {
         let m = all_ranking(&data, Part::Test, &[1, 2], scores).unwrap();
         close(&m, "recall@2", 2.0 / 3.0);
         assert!(!m.contains_key("ckl@2"));
+    }
+}
+
+/// HCR's analyses (section 4.4) on a data set small enough to rank by hand.
+#[cfg(test)]
+mod hcr_analyses {
+    use super::tests::close;
+    use super::*;
+    use crate::data::{DataConfig, TrainPositives};
+    use causalrec_datasets::{Column, Dataset, FieldKind, FieldMeta, Role};
+
+    /// 3 users, 8 items; (user, item, like, time), `like` the rating.
+    /// Train (clicks): u0: 0 (liked), 1, 2; u1: 0, 3 (liked); u2: 1 (liked).
+    /// Valid: u0: 4 (liked, t 10); u1: 5 (not liked, t 10), 2 (liked, t 11).
+    /// Test: u0: 3 (t 21), 5 (t 20); u1: 4 (t 20), 1 (t 22); u2: 2 (t 20), all liked.
+    const ROWS: [(u32, u32, f32, f64); 14] = [
+        (0, 0, 1.0, 1.0),
+        (0, 1, 0.0, 2.0),
+        (0, 2, 0.0, 3.0),
+        (1, 0, 0.0, 1.0),
+        (1, 3, 1.0, 2.0),
+        (2, 1, 1.0, 1.0),
+        (0, 4, 1.0, 10.0),
+        (1, 5, 0.0, 10.0),
+        (1, 2, 1.0, 11.0),
+        (0, 3, 1.0, 21.0),
+        (0, 5, 1.0, 20.0),
+        (1, 4, 1.0, 20.0),
+        (1, 1, 1.0, 22.0),
+        (2, 2, 1.0, 20.0),
+    ];
+
+    fn data(train_positives: TrainPositives) -> Data {
+        let pairs: Vec<(u32, u32)> = ROWS.iter().map(|r| (r.0, r.1)).collect();
+        let times = ROWS.iter().map(|r| r.3).collect();
+        let (mut inter, user_ids, item_ids) = super::tests::id_table(3, 8, &pairs, times);
+        inter
+            .push(
+                FieldMeta::new("like", FieldKind::Float, Role::Rating),
+                Column::Float(ROWS.iter().map(|r| r.2).collect()),
+            )
+            .unwrap();
+        let ds = Dataset {
+            name: "hcr-tiny".into(),
+            inter,
+            users: None,
+            items: None,
+            n_users: 3,
+            n_items: 8,
+            user_ids,
+            item_ids,
+            parts: [
+                ("train".to_string(), (0..6).collect()),
+                ("valid".to_string(), (6..9).collect()),
+                ("test".to_string(), (9..14).collect()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let cfg = DataConfig {
+            split: "given".into(),
+            positive_threshold: Some(1.0),
+            train_positives,
+            ..DataConfig::default()
+        };
+        Data::from_dataset(ds, cfg).unwrap()
+    }
+
+    /// Every user ranks 6, 4, 3, 5, 1, 2, 0, 7.
+    fn scores(us: &[u32]) -> Result<Vec<f32>, String> {
+        let s = [2.0, 4.0, 3.0, 6.0, 7.0, 5.0, 8.0, 1.0];
+        Ok(us.iter().flat_map(|_| s).collect())
+    }
+
+    /// 1 / log2(3): the gain of a hit at rank 2.
+    fn l2() -> f64 {
+        1.0 / 3f64.log2()
+    }
+
+    fn eval(opts: RankingOptions) -> BTreeMap<String, f64> {
+        all_ranking_with(
+            &data(TrainPositives::All),
+            Part::Test,
+            &[2, 3],
+            opts,
+            scores,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn plain_test_ranking() {
+        // Test (train and valid items excluded):
+        //   u0: 6, 3, 5, 7; relevant {3, 5}: R@2 1/2, R@3 1
+        //   u1: 6, 4, 1, 7; relevant {1, 4}: R@2 1/2, R@3 1
+        //   u2: 6, 4, 3, 5, 2, 0, 7; relevant {2}: R@2 0, R@3 0
+        let m = eval(RankingOptions::default());
+        close(&m, "users", 3.0);
+        close(&m, "recall@2", 1.0 / 3.0);
+        close(&m, "recall@3", 2.0 / 3.0);
+        // u0, u1: a hit at rank 2 of two relevant -> l2 / (1 + l2); at 3
+        // also rank 3: (l2 + 1/2) / (1 + l2).
+        close(&m, "ndcg@2", 2.0 / 3.0 * l2() / (1.0 + l2()));
+        close(&m, "ndcg@3", 2.0 / 3.0 * (l2() + 0.5) / (1.0 + l2()));
+    }
+
+    #[test]
+    fn active_and_less_active_users_hand_computed() {
+        let d = data(TrainPositives::All);
+        // Training clicks: u0 3, u1 2, u2 1.
+        assert_eq!(active_users(&d, 0.4).unwrap(), vec![true, false, false]);
+        assert_eq!(active_users(&d, 0.5).unwrap(), vec![true, true, false]);
+        let m = eval(RankingOptions {
+            active_share: Some(0.4),
+            ..RankingOptions::default()
+        });
+        close(&m, "users|active", 1.0);
+        close(&m, "recall@2|active", 0.5);
+        close(&m, "recall@3|active", 1.0);
+        close(&m, "ndcg@2|active", l2() / (1.0 + l2()));
+        close(&m, "users|less_active", 2.0);
+        close(&m, "recall@2|less_active", 0.25);
+        close(&m, "recall@3|less_active", 0.5);
+        close(&m, "ndcg@3|less_active", (l2() + 0.5) / (1.0 + l2()) / 2.0);
+        // The main metrics are unchanged.
+        close(&m, "recall@3", 2.0 / 3.0);
+        // Everyone active: the other group is empty, its metrics NaN.
+        let m = eval(RankingOptions {
+            active_share: Some(0.9),
+            ..RankingOptions::default()
+        });
+        close(&m, "users|active", 3.0);
+        close(&m, "recall@3|active", 2.0 / 3.0);
+        close(&m, "users|less_active", 0.0);
+        assert!(m["recall@3|less_active"].is_nan());
+    }
+
+    #[test]
+    fn chronological_subsets_hand_computed() {
+        let d = data(TrainPositives::All);
+        // valid+test positives in time order: u0 4, 5, 3; u1 2, 4, 1 (5 is
+        // not liked); u2 2. Two subsets, the first one longer.
+        let p = period_positives(
+            &d,
+            &TimeSubsets {
+                k: 2,
+                from: HeldOut::Both,
+            },
+        )
+        .unwrap();
+        assert_eq!(p[0], vec![vec![4, 5], vec![2, 4], vec![2]]);
+        assert_eq!(p[1], vec![vec![3], vec![1], vec![]]);
+        let p3 = period_positives(
+            &d,
+            &TimeSubsets {
+                k: 3,
+                from: HeldOut::Both,
+            },
+        )
+        .unwrap();
+        assert_eq!(p3[2], vec![vec![3], vec![1], vec![]]);
+        let m = eval(RankingOptions {
+            time_subsets: Some(TimeSubsets {
+                k: 2,
+                from: HeldOut::Both,
+            }),
+            ..RankingOptions::default()
+        });
+        // Only training items excluded:
+        //   u0: 6, 4, 3, 5, 7: period 1 {4, 5}: R@2 1/2, R@3 1/2; period 2 {3}: 0, 1
+        //   u1: 6, 4, 5, 1, 2, 7: period 1 {2, 4}: 1/2, 1/2; period 2 {1}: 0, 0
+        //   u2: 6, 4, 3, 5, 2, 0, 7: period 1 {2}: 0, 0
+        close(&m, "users|period1", 3.0);
+        close(&m, "recall@2|period1", 1.0 / 3.0);
+        close(&m, "recall@3|period1", 1.0 / 3.0);
+        close(&m, "ndcg@2|period1", 2.0 / 3.0 * l2() / (1.0 + l2()));
+        close(&m, "users|period2", 2.0);
+        close(&m, "recall@2|period2", 0.0);
+        close(&m, "recall@3|period2", 0.5);
+        close(&m, "ndcg@3|period2", 0.5 * 0.5);
+        close(&m, "recall@3", 2.0 / 3.0);
+
+        // The test positives alone, validation items excluded as on test:
+        //   u0: 6, 3, 5, 7: period 1 {5} (t 20): R@2 0, R@3 1; period 2 {3}: 1, 1
+        //   u1: 6, 4, 1, 7: period 1 {4}: 1, 1; period 2 {1}: 0, 1
+        //   u2: period 1 {2}: 0, 0
+        let m = eval(RankingOptions {
+            time_subsets: Some(TimeSubsets {
+                k: 2,
+                from: HeldOut::Test,
+            }),
+            ..RankingOptions::default()
+        });
+        close(&m, "recall@2|period1", 1.0 / 3.0);
+        close(&m, "recall@3|period1", 2.0 / 3.0);
+        close(&m, "recall@2|period2", 0.5);
+        close(&m, "recall@3|period2", 1.0);
+        close(&m, "users|period2", 2.0);
+    }
+
+    #[test]
+    fn ratio_groups_and_normalized_recall_hand_computed() {
+        let d = data(TrainPositives::All);
+        // Training likes / clicks per item: 0: 1/2, 1: 1/2, 2: 0/1, 3: 1/1;
+        // 4-7 no clicks (no ratio). Sorted: 3, 0, 1, 2.
+        assert_eq!(
+            item_stat(&d, &ItemStat::Interactions).unwrap(),
+            vec![2.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        let likes = vec![1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(item_stat(&d, &ItemStat::Positives).unwrap(), likes);
+        assert_eq!(
+            item_stat(&d, &ItemStat::Column("like".into())).unwrap(),
+            likes
+        );
+        // Trained on the likes, the statistics are the same.
+        let dl = data(TrainPositives::Threshold);
+        assert_eq!(item_stat(&dl, &ItemStat::Positives).unwrap(), likes);
+        // 1:2 of the four items with a ratio: round(4 / 3) = 1 high.
+        let g = ratio_item_groups(&d, &RatioGroups::default()).unwrap();
+        let (h, l) = (Some(0), Some(1));
+        assert_eq!(g, vec![l, l, l, h, None, None, None, None]);
+        let rg = RatioGroups {
+            high_share: 0.5,
+            ..RatioGroups::default()
+        };
+        let g = ratio_item_groups(&d, &rg).unwrap();
+        assert_eq!(g, vec![h, l, l, h, None, None, None, None]);
+        let m = eval(RankingOptions {
+            ratio_groups: Some(rg),
+            ..RankingOptions::default()
+        });
+        // High {0, 3}, low {1, 2}. Test lists (top 3):
+        //   u0: 6, 3, 5; relevant high {3}: recall@2 1, @3 1; share of high
+        //     in the list @2 1/2, @3 1/3; no relevant low item.
+        //   u1: 6, 4, 1; relevant low {1}: recall@2 0, @3 1; share of low
+        //     @2 0, @3 1/3.
+        //   u2: 6, 4, 3; relevant low {2}: recall 0, 0; share of low 0, 0.
+        close(&m, "items|high_ratio", 2.0);
+        close(&m, "items|low_ratio", 2.0);
+        close(&m, "users|high_ratio", 1.0);
+        close(&m, "grecall@2|high_ratio", 1.0);
+        close(&m, "gshare@2|high_ratio", 0.5);
+        close(&m, "nrecall@2|high_ratio", 2.0);
+        close(&m, "gshare@3|high_ratio", 1.0 / 3.0);
+        close(&m, "nrecall@3|high_ratio", 3.0);
+        close(&m, "users|low_ratio", 2.0);
+        close(&m, "grecall@3|low_ratio", 0.5);
+        close(&m, "gshare@3|low_ratio", 1.0 / 6.0);
+        close(&m, "nrecall@3|low_ratio", 3.0);
+        // No low item in any top 2: no share to normalize by.
+        close(&m, "gshare@2|low_ratio", 0.0);
+        assert!(m["nrecall@2|low_ratio"].is_nan());
+    }
+
+    #[test]
+    fn every_option_at_once_reports_the_names_check_lists() {
+        let opts = RankingOptions {
+            active_share: Some(0.4),
+            time_subsets: Some(TimeSubsets {
+                k: 4,
+                from: HeldOut::Both,
+            }),
+            ratio_groups: Some(RatioGroups::default()),
+            ..RankingOptions::default()
+        };
+        let names = ranking_metric_names(&[2, 3], &opts);
+        let m = eval(opts);
+        let got: Vec<&String> = m.keys().collect();
+        let mut want: Vec<&String> = names.iter().collect();
+        want.sort();
+        assert_eq!(got, want);
+        // Four subsets of at most three positives: the fourth is empty.
+        close(&m, "users|period4", 0.0);
+        close(&m, "users|period1", 3.0);
+        // u0 {4}, u1 {2}, u2 {2} first; only training items excluded:
+        // u0's 4 at rank 2, u1's 2 and u2's 2 outside the top 3.
+        close(&m, "recall@2|period1", 1.0 / 3.0);
+    }
+
+    #[test]
+    fn bad_segment_options_name_the_option() {
+        let d = data(TrainPositives::All);
+        for s in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
+            let e = active_users(&d, s).unwrap_err();
+            assert!(
+                e.starts_with("active_share must be a number in (0, 1), got"),
+                "{e}"
+            );
+        }
+        let e = period_positives(
+            &d,
+            &TimeSubsets {
+                k: 0,
+                from: HeldOut::Both,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e, "time_subsets.k must be at least 1, got 0");
+        let e = HeldOut::parse("train").unwrap_err();
+        assert_eq!(
+            e,
+            "time_subsets.from must be one of valid+test, valid, test, got 'train'"
+        );
+        let bad = |rg: RatioGroups| ratio_item_groups(&d, &rg).unwrap_err();
+        let e = bad(RatioGroups {
+            high_share: 1.0,
+            ..RatioGroups::default()
+        });
+        assert_eq!(
+            e,
+            "ratio_groups.high_share must be a number in (0, 1), got 1"
+        );
+        let e = bad(RatioGroups {
+            num: ItemStat::parse("clicks"),
+            ..RatioGroups::default()
+        });
+        assert!(
+            e.starts_with("ratio_groups.num: no interaction column 'clicks' (a statistic is 'interactions', 'positives' or a numeric interaction column: user_id, item_id, timestamp, like)"),
+            "{e}"
+        );
+        let e = bad(RatioGroups {
+            den: ItemStat::parse("item_id"),
+            ..RatioGroups::default()
+        });
+        assert_eq!(
+            e,
+            "ratio_groups.den: interaction column 'item_id' is not numeric"
+        );
+        // Zero denominators everywhere: no item has a ratio.
+        let mut zero = data(TrainPositives::All);
+        zero.train_pos_like = Some(vec![0.0; zero.train_pos_rows.len()]);
+        let e = ratio_item_groups(
+            &zero,
+            &RatioGroups {
+                num: ItemStat::Interactions,
+                den: ItemStat::Positives,
+                high_share: 0.5,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "ratio_groups.den: no item has a positive 'positives' in training"
+        );
+        // Subsets rank by score: no re-ranker with them.
+        let opts = RankingOptions {
+            groups: Some(ItemGroups::from_ids(1, &vec![vec![0]; 8]).unwrap()),
+            rerank: Some(
+                Reranker::new(crate::rerank::Method::Calibration { lambda: 0.5 }, 5).unwrap(),
+            ),
+            time_subsets: Some(TimeSubsets {
+                k: 2,
+                from: HeldOut::Both,
+            }),
+            ..RankingOptions::default()
+        };
+        let e = all_ranking_with(&d, Part::Test, &[2], opts, scores).unwrap_err();
+        assert_eq!(
+            e,
+            "time_subsets ranks each subset by score; it cannot be combined with rerank (calibration)"
+        );
     }
 }

@@ -21,8 +21,15 @@
 //! All-ranking options (`evaluate` and `popularity`): `k`, `split`,
 //! `groups` (an item column, or `"auto"` for the one with role `group`:
 //! adds `ckl@K`), `rerank: #{method: "calibration" | "diversity" | "fairco",
-//! lambda | factor, candidates}` and `drift_thresholds: [..]` (every metric
-//! again as `<metric>|eta>t` for the users with interest drift above `t`).
+//! lambda | factor, candidates}`, `drift_thresholds: [..]` (every metric
+//! again as `<metric>|eta>t` for the users with interest drift above `t`),
+//! `active_share: s` (every metric again over the top `s` of users by
+//! training interactions, `|active`, and the rest, `|less_active`),
+//! `time_subsets: k | #{k, from}` (every metric on each of `k`
+//! chronological subsets of each user's held-out positives, `|period<j>`)
+//! and `ratio_groups: #{num, den, high_share}` (normalized recall of the
+//! items with the highest `num / den` training ratio and of the rest:
+//! `nrecall@K|high_ratio`, `|low_ratio`).
 //!
 //! Sandbox: operation, call-depth, expression, string, array and map limits;
 //! no file access except through these functions, whose paths must resolve
@@ -296,7 +303,14 @@ fn check_keys(m: &Map, valid: &[&str], what: &str, pos: Position) -> Res<()> {
 }
 
 /// The all-ranking-only options of `evaluate` / `popularity`.
-const RANKING_OPTIONS: [&str; 3] = ["groups", "rerank", "drift_thresholds"];
+const RANKING_OPTIONS: [&str; 6] = [
+    "groups",
+    "rerank",
+    "drift_thresholds",
+    "active_share",
+    "time_subsets",
+    "ratio_groups",
+];
 
 /// A number (integer or float) of a Rhai value.
 fn number(v: &Dynamic) -> Option<f64> {
@@ -335,18 +349,26 @@ fn vectors(a: &Array, what: &str, pos: Position) -> Res<Vec<Vec<f64>>> {
         .collect()
 }
 
+/// The map value of `option`, or an error naming it and its `shape`.
+fn map_option(v: &Dynamic, option: &str, shape: &str, pos: Position) -> Res<Map> {
+    v.clone().try_cast::<Map>().map_or_else(
+        || {
+            fail(
+                format!(
+                    "option '{option}' must be a map {shape}, got {}",
+                    v.type_name()
+                ),
+                pos,
+            )
+        },
+        Ok,
+    )
+}
+
 /// `rerank: #{method, lambda | factor, candidates}`.
 fn rerank_option(v: &Dynamic, pos: Position) -> Res<Reranker> {
     let shape = "#{method: \"calibration\" | \"diversity\" | \"fairco\", lambda: <number> (calibration, fairco) | factor: <number> (diversity), candidates: <integer, default 100>}";
-    let Some(m) = v.clone().try_cast::<Map>() else {
-        return fail(
-            format!(
-                "option 'rerank' must be a map {shape}, got {}",
-                v.type_name()
-            ),
-            pos,
-        );
-    };
+    let m = map_option(v, "rerank", shape, pos)?;
     check_keys(
         &m,
         &["method", "lambda", "factor", "candidates"],
@@ -508,10 +530,113 @@ fn ranking_options(data: &Data, opts: &Map, ks: &[usize], pos: Position) -> Res<
             );
         }
     }
-    Ok(RankingOptions {
+    let active_share = match opts.get("active_share") {
+        None => None,
+        Some(v) => match number(v) {
+            Some(x) => Some(x),
+            None => {
+                return fail(
+                    format!(
+                        "option 'active_share' must be a number in (0, 1) (the share of users, by training interactions, in the active group), got {}",
+                        v.type_name()
+                    ),
+                    pos,
+                )
+            }
+        },
+    };
+    let o = RankingOptions {
         groups,
         rerank,
         drift_thresholds,
+        active_share,
+        time_subsets: opts
+            .get("time_subsets")
+            .map(|v| time_subsets_option(v, pos))
+            .transpose()?,
+        ratio_groups: opts
+            .get("ratio_groups")
+            .map(|v| ratio_groups_option(v, pos))
+            .transpose()?,
+    };
+    // The segments are checked against the data here (also under `host check`).
+    crate::protocols::Segments::new(data, &o).or_else(|e| fail(e, pos))?;
+    Ok(o)
+}
+
+/// `time_subsets: k` or `#{k, from: "valid+test" | "valid" | "test"}`.
+fn time_subsets_option(v: &Dynamic, pos: Position) -> Res<crate::protocols::TimeSubsets> {
+    use crate::protocols::{HeldOut, TimeSubsets};
+    let shape =
+        "an integer k or #{k: <integer>, from: \"valid+test\" (default) | \"valid\" | \"test\"}";
+    let (k, from) = if let Ok(k) = v.as_int() {
+        (Dynamic::from_int(k), "valid+test".to_string())
+    } else if let Some(m) = v.clone().try_cast::<Map>() {
+        check_keys(&m, &["k", "from"], "time_subsets", pos)?;
+        let Some(k) = m.get("k") else {
+            return fail(format!("time_subsets needs 'k': {shape}"), pos);
+        };
+        (k.clone(), get_str(&m, "from", "valid+test", pos)?)
+    } else {
+        return fail(
+            format!(
+                "option 'time_subsets' must be {shape}, got {}",
+                v.type_name()
+            ),
+            pos,
+        );
+    };
+    let k = match k.as_int() {
+        Ok(k) if k >= 1 => k as usize,
+        _ => {
+            return fail(
+                format!("time_subsets.k must be an integer >= 1, got {k}"),
+                pos,
+            )
+        }
+    };
+    let from = HeldOut::parse(&from).or_else(|e| fail(e, pos))?;
+    Ok(TimeSubsets { k, from })
+}
+
+/// `ratio_groups: #{num, den, high_share}`; statistics are
+/// `"interactions"`, `"positives"` or a numeric interaction column.
+fn ratio_groups_option(v: &Dynamic, pos: Position) -> Res<crate::protocols::RatioGroups> {
+    use crate::protocols::{ItemStat, RatioGroups};
+    let shape = "#{num, den, high_share} (statistics: \"interactions\", \"positives\" or a numeric interaction column)";
+    let m = map_option(v, "ratio_groups", shape, pos)?;
+    check_keys(&m, &["num", "den", "high_share"], "ratio_groups", pos)?;
+    let d = RatioGroups::default();
+    let stat = |key: &str, default: &ItemStat| -> Res<ItemStat> {
+        match m.get(key) {
+            None => Ok(default.clone()),
+            Some(v) => v.clone().into_string().map(|s| ItemStat::parse(&s)).or_else(|t| {
+                fail(
+                    format!("ratio_groups.{key} must be a string (\"interactions\", \"positives\" or an interaction column), got {t}"),
+                    pos,
+                )
+            }),
+        }
+    };
+    let high_share = match m.get("high_share") {
+        None => d.high_share,
+        Some(x) => match number(x) {
+            Some(x) => x,
+            None => {
+                return fail(
+                    format!(
+                        "ratio_groups.high_share must be a number in (0, 1), got {}",
+                        x.type_name()
+                    ),
+                    pos,
+                )
+            }
+        },
+    };
+    Ok(RatioGroups {
+        num: stat("num", &d.num)?,
+        den: stat("den", &d.den)?,
+        high_share,
     })
 }
 
@@ -942,15 +1067,12 @@ impl Session {
         m
     }
 
-    /// `popularity(data, #{k, split, groups, rerank, drift_thresholds})`:
+    /// `popularity(data, #{k, split, groups, rerank, drift_thresholds,
+    /// active_share, time_subsets, ratio_groups})`:
     /// all-ranking metrics of the popularity ranking.
     fn popularity(&self, d: &DataHandle, opts: &Map, pos: Position) -> Res<Map> {
-        check_keys(
-            opts,
-            &["k", "split", "groups", "rerank", "drift_thresholds"],
-            "popularity()",
-            pos,
-        )?;
+        let valid: Vec<&str> = ["k", "split"].into_iter().chain(RANKING_OPTIONS).collect();
+        check_keys(opts, &valid, "popularity()", pos)?;
         let (part, ks) = (split_part(opts, pos)?, ks_option(opts, pos)?);
         let ranking = ranking_options(&d.0, opts, &ks, pos)?;
         if self.cfg.check_only {
@@ -1236,21 +1358,11 @@ impl Session {
     }
 
     fn evaluate(&self, r: &RunHandle, protocol: &str, opts: &Map, pos: Position) -> Res<Map> {
-        check_keys(
-            opts,
-            &[
-                "k",
-                "split",
-                "part",
-                "link",
-                "groups",
-                "rerank",
-                "drift_thresholds",
-                "by",
-            ],
-            "evaluate()",
-            pos,
-        )?;
+        let valid: Vec<&str> = ["k", "split", "part", "link", "by"]
+            .into_iter()
+            .chain(RANKING_OPTIONS)
+            .collect();
+        check_keys(opts, &valid, "evaluate()", pos)?;
         if protocol != "impressions" && opts.contains_key("by") {
             return fail(
                 format!("option 'by' applies only to evaluate(run, \"impressions\", ..), not to '{protocol}'"),
@@ -1279,20 +1391,7 @@ impl Session {
         };
         if self.cfg.check_only {
             let names: Vec<String> = match &ranking {
-                Some(o) => {
-                    let mut n = vec!["auc".to_string(), "users".to_string()];
-                    for k in &ks {
-                        n.extend([format!("recall@{k}"), format!("ndcg@{k}")]);
-                        if o.groups.is_some() {
-                            n.push(format!("ckl@{k}"));
-                        }
-                    }
-                    let base = n.clone();
-                    for t in &o.drift_thresholds {
-                        n.extend(base.iter().map(|m| format!("{m}|eta>{t}")));
-                    }
-                    n
-                }
+                Some(o) => crate::protocols::ranking_metric_names(&ks, o),
                 None => vec!["auc".into(), "logloss".into(), "pairs".into()],
             };
             return Ok(check_metrics(&names));
@@ -1896,8 +1995,11 @@ mod tests {
                 let f = plot_bars("figs/f4.svg", #{title: "Figure 4", y_label: "recall",
                     categories: ["eta>0", "eta>1"], series: #{pop: [m["recall@20|eta>0"], m["recall@20|eta>1"]]}});
                 plot_bars("ordered.svg", #{categories: ["a"], series: [#{name: "zeta", values: [1]}, #{name: "alpha", values: [2]}]});
+                let a = popularity(d, #{k: [10], active_share: 0.4, time_subsets: 2, ratio_groups: #{}});
                 #{ckl: m["ckl@20"], users: m["users"], u0: m["users|eta>0"], u1: m["users|eta>1"],
-                  t: t.t, p: t.p, n: t.n, diff: t.mean_diff, file: f}
+                  t: t.t, p: t.p, n: t.n, diff: t.mean_diff, file: f,
+                  all: a["users"], act: a["users|active"], lact: a["users|less_active"],
+                  p1: a["users|period1"], high: a["items|high_ratio"], low: a["items|low_ratio"]}
                 "#,
             )
             .unwrap();
@@ -1907,6 +2009,11 @@ mod tests {
         assert!((f("t") - 12f64.sqrt()).abs() < 1e-12);
         assert!((f("p") - (1.0 - 12f64.sqrt() / 14f64.sqrt())).abs() < 1e-12);
         assert_eq!((m["n"].as_int().unwrap(), f("diff")), (3, 2.0));
+        // Activity groups split the evaluated users; subsets and ratio
+        // groups are there (their numbers: protocols::hcr_analyses).
+        assert_eq!(f("act") + f("lact"), f("all"));
+        assert!(f("act") > 0.0 && f("lact") > 0.0 && f("p1") > 0.0);
+        assert!(f("high") > 0.0 && f("low") > f("high"));
         let svg_path = out.canonicalize().unwrap().join("figs").join("f4.svg");
         assert_eq!(m["file"].to_string(), svg_path.display().to_string());
         let svg = std::fs::read_to_string(&svg_path).unwrap();
@@ -1983,6 +2090,62 @@ mod tests {
             (
                 r#"popularity(d, #{groups: "auto", drift_thresholds: 1})"#,
                 "option 'drift_thresholds' must be an array of numbers",
+            ),
+            (
+                r#"popularity(d, #{active: 0.4})"#,
+                "unknown option 'active' for popularity(); valid options: k, split, groups, rerank, drift_thresholds, active_share, time_subsets, ratio_groups",
+            ),
+            (
+                r#"popularity(d, #{active_share: 1.5})"#,
+                "active_share must be a number in (0, 1), got 1.5",
+            ),
+            (
+                r#"popularity(d, #{active_share: "40%"})"#,
+                "option 'active_share' must be a number in (0, 1) (the share of users, by training interactions, in the active group), got string",
+            ),
+            (
+                r#"popularity(d, #{time_subsets: 0})"#,
+                "time_subsets.k must be an integer >= 1, got 0",
+            ),
+            (
+                r#"popularity(d, #{time_subsets: #{k: 2, from: "train"}})"#,
+                "time_subsets.from must be one of valid+test, valid, test, got 'train'",
+            ),
+            (
+                r#"popularity(d, #{time_subsets: #{from: "test"}})"#,
+                "time_subsets needs 'k'",
+            ),
+            (
+                r#"popularity(d, #{time_subsets: #{k: 2, by: "time"}})"#,
+                "unknown option 'by' for time_subsets; valid options: k, from",
+            ),
+            (
+                r#"popularity(d, #{time_subsets: "4"})"#,
+                "option 'time_subsets' must be an integer k or #{k: <integer>, from:",
+            ),
+            (
+                r#"popularity(d, #{groups: "auto", time_subsets: 2, rerank: #{method: "calibration", lambda: 0.5}})"#,
+                "time_subsets ranks each subset by score; it cannot be combined with rerank (calibration)",
+            ),
+            (
+                r#"popularity(d, #{ratio_groups: #{high_share: 0}})"#,
+                "ratio_groups.high_share must be a number in (0, 1), got 0",
+            ),
+            (
+                r#"popularity(d, #{ratio_groups: #{num: "clicks"}})"#,
+                "ratio_groups.num: no interaction column 'clicks' (a statistic is 'interactions', 'positives' or a numeric interaction column:",
+            ),
+            (
+                r#"popularity(d, #{ratio_groups: #{den: 3}})"#,
+                "ratio_groups.den must be a string",
+            ),
+            (
+                r#"popularity(d, #{ratio_groups: #{ratio: 1}})"#,
+                "unknown option 'ratio' for ratio_groups; valid options: num, den, high_share",
+            ),
+            (
+                r#"popularity(d, #{ratio_groups: "like/click"})"#,
+                "option 'ratio_groups' must be a map #{num, den, high_share}",
             ),
             (r#"paired_t_test([1], [2])"#, "at least 2 pairs, got 1"),
             (r#"paired_t_test([1, 2], [2, "a"])"#, "paired_t_test: b[1] must be a number"),
