@@ -289,8 +289,9 @@ impl Cp2Rec {
                     fields[i] = project_out(fields[i], c);
                 }
             }
-            Operator::Cos => orthogonality = Some(mean_abs_cos(sum(&part.rest), c)),
-            Operator::Solve => {
+            // L_O is a training term only.
+            Operator::Cos if train => orthogonality = Some(mean_abs_cos(sum(&part.rest), c)),
+            Operator::Solve if train => {
                 let club = Club {
                     name: "club".into(),
                     dim: c.dim(-1),
@@ -298,11 +299,9 @@ impl Cp2Rec {
                 };
                 let z = sum(&part.rest);
                 orthogonality = Some(club.upper_bound(g, z, c));
-                if train {
-                    club_fit = Some(club.fit_loss(g, z, c));
-                }
+                club_fit = Some(club.fit_loss(g, z, c));
             }
-            Operator::None => {}
+            Operator::Cos | Operator::Solve | Operator::None => {}
         }
         let rewrite = |fields: &[Var<'c>]| {
             let mut e: Emb = emb.clone();
