@@ -7,9 +7,10 @@
 //! sample (../shared/data/obd; skipped when absent) against statistics
 //! computed independently from its CSV files.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use candle_core::Device;
@@ -37,15 +38,7 @@ const ROWS: [(&str, &str, u8, &str, &str, &str); 10] = [
 
 /// Writes `ROWS` as `<dir>/cp/cp.inter` in a fresh folder and returns `<dir>/cp`.
 fn fixture() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "cp2rec-data-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let folder = dir.join("cp");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&folder).unwrap();
+    let folder = common::fresh_folder("cp2rec-data", "cp");
     let mut text = String::from(
         "user_id:token\titem_id:token\tclick:float\tpolicy:token\tposition:token\tstage:token\n",
     );

@@ -4,9 +4,10 @@
 //! hand-computed rows on a tiny atomic data set written under the target
 //! folder.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use abi_stable::sabi_trait::TD_Opaque;
@@ -44,15 +45,7 @@ const ROWS: [(&str, &str, u32, u32); 12] = [
 /// Writes `ROWS` as `<dir>/hcr/hcr.inter` in a fresh folder under the
 /// target folder and returns `<dir>/hcr`.
 fn fixture() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "hcr-data-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let folder = dir.join("hcr");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&folder).unwrap();
+    let folder = common::fresh_folder("hcr-data", "hcr");
     let mut text = String::from("user_id:token\titem_id:token\trating:float\ttimestamp:float\n");
     for (u, i, r, t) in ROWS {
         text.push_str(&format!("{u}\t{i}\t{r}\t{t}\n"));

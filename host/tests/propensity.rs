@@ -3,16 +3,13 @@
 //! `propensity` and `weights` on a small batch, Rel's loss on three
 //! examples, CVIB's balancing and confidence terms.
 
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::RVec;
-use candle_core::{DType, Device, Tensor};
+mod common;
+
+use candle_core::{Device, Tensor};
 use causalrec_debias::{cvib::cvib_terms, rel::rel_loss};
-use causalrec_host::exec::store::OptimConfig;
-use causalrec_host::exec::{Batch, HostGraph, Model};
+use causalrec_host::exec::Batch;
 use causalrec_sdk::propensity::Propensity;
-use causalrec_sdk::{Ctx, DataColumn, DataPart, GraphMut, Params, Schema, TrainData};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use causalrec_sdk::{Ctx, DataColumn, DataPart, Params, TrainData};
 
 fn ids(v: &[u32]) -> Tensor {
     Tensor::from_slice(v, v.len(), &Device::Cpu).unwrap()
@@ -21,22 +18,9 @@ fn floats(v: &[f64]) -> Tensor {
     Tensor::from_slice(v, v.len(), &Device::Cpu).unwrap()
 }
 
-/// Run `f` on a host graph over `batch`.
+/// Run `f` on a host graph over `batch` (2 users, 3 items).
 fn with_ctx<R>(batch: &Batch, f: impl FnOnce(&Ctx<'_, '_>) -> R) -> R {
-    let mut model = Model::new(3, DType::F64, Device::Cpu, OptimConfig::default());
-    let schema = Schema {
-        n_users: 2,
-        n_items: 3,
-        fields: RVec::new(),
-        history_len: 0,
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut g = HostGraph::new(&mut model, batch, &schema, true, &mut rng);
-    let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
-    let ctx = Ctx::new(&mut gm);
-    let r = f(&ctx);
-    assert!(ctx.error().is_none(), "{:?}", ctx.error());
-    r
+    common::on_graph(batch, &common::schema(2, 3), f)
 }
 
 fn model(ron: &str) -> Propensity {

@@ -1,5 +1,11 @@
-//! Shared by the host's integration tests: an empty f64 CPU model and a
-//! training graph over it, to run plugin code on the host executor.
+//! Shared by the host's integration tests: plugin code run on the host
+//! executor (an f64 CPU model and a training graph over a batch), and
+//! fresh fixture folders under the target folder. Each test crate uses
+//! the part it needs.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RVec;
@@ -10,21 +16,44 @@ use causalrec_sdk::{Ctx, GraphMut, Schema};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Call `f` with a context over an empty batch and schema (seed 3), then
-/// require that no op failed.
-pub fn with_ctx(f: impl FnOnce(&Ctx<'_, '_>)) {
-    let mut model = Model::new(3, DType::F64, Device::Cpu, OptimConfig::default());
-    let batch = Batch::default();
-    let schema = Schema {
-        n_users: 0,
-        n_items: 0,
+/// A schema of `n_users` x `n_items` without feature fields.
+pub fn schema(n_users: u64, n_items: u64) -> Schema {
+    Schema {
+        n_users,
+        n_items,
         fields: RVec::new(),
         history_len: 0,
-    };
+    }
+}
+
+/// Call `f` with a context over `batch` and `schema` (model seed 3), then
+/// require that no op failed.
+pub fn on_graph<R>(batch: &Batch, schema: &Schema, f: impl FnOnce(&Ctx<'_, '_>) -> R) -> R {
+    let mut model = Model::new(3, DType::F64, Device::Cpu, OptimConfig::default());
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut g = HostGraph::new(&mut model, &batch, &schema, true, &mut rng);
+    let mut g = HostGraph::new(&mut model, batch, schema, true, &mut rng);
     let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
     let ctx = Ctx::new(&mut gm);
-    f(&ctx);
+    let r = f(&ctx);
     assert!(ctx.error().is_none(), "{:?}", ctx.error());
+    r
+}
+
+/// [`on_graph`] over an empty batch and schema.
+pub fn with_ctx<R>(f: impl FnOnce(&Ctx<'_, '_>) -> R) -> R {
+    on_graph(&Batch::default(), &schema(0, 0), f)
+}
+
+/// A fresh, empty folder `<target tmp>/<stem>-<pid>-<n>/<sub>`, unique per call.
+pub fn fresh_folder(stem: &str, sub: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{stem}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let folder = dir.join(sub);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
 }
