@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// A grouped bar chart: one group per category, one bar per series.
@@ -60,6 +62,22 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
+
+/// The series legend (upper right) and the written file, for every chart.
+fn finish<'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    root: &DrawingArea<SVGBackend<'a>, Shift>,
+    e: &dyn Fn(&dyn std::fmt::Display) -> String,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}
 
 /// Write `bars` as an SVG file at `path`.
 pub fn write_bars_svg(path: &Path, bars: &Bars) -> Result<(), String> {
@@ -118,15 +136,7 @@ pub fn write_bars_svg(path: &Path, bars: &Bars) -> Result<(), String> {
             .label(name.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(&x))?;
-    root.present().map_err(|x| e(&x))?;
-    Ok(())
+    finish(&mut chart, &root, &e)
 }
 
 /// A scatter plot: one colour per series of (x, y) points.
@@ -188,15 +198,7 @@ pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
             .label(name.as_str())
             .legend(move |(x, y)| Circle::new((x + 5, y), 4, colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(&x))?;
-    root.present().map_err(|x| e(&x))?;
-    Ok(())
+    finish(&mut chart, &root, &e)
 }
 
 #[cfg(test)]
