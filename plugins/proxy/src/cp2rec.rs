@@ -251,7 +251,8 @@ struct Pass<'c> {
     unbiased: Option<Var<'c>>,
     orthogonality: Option<Var<'c>>,
     club_fit: Option<Var<'c>>,
-    /// The pooled representations `c`, `z`, `z'` and (with ABT) `c'`.
+    /// The pooled representations `c`, `z`, `z'` and (with ABT) `c'`
+    /// (outside training steps only).
     pooled: Vec<(String, Var<'c>)>,
 }
 
@@ -273,15 +274,16 @@ impl Cp2Rec {
             .map(|f| (f.name.to_string(), f.role.to_string()))
             .collect();
         let part = partition(&names, &self.proxies, &roles)?;
-        let field = |i: usize| g.var(emb.fields[i].var);
-        let sum = |idx: &[usize]| {
+        let mut fields: Vec<Var<'c>> = emb.fields.iter().map(|f| g.var(f.var)).collect();
+        // The pooled representation of some fields: their sum.
+        let pool = |fields: &[Var<'c>], idx: &[usize]| {
             idx.iter()
-                .map(|&i| field(i))
+                .map(|&i| fields[i])
                 .reduce(|a, b| a + b)
                 .expect("partition() returns non-empty sides")
         };
-        let c = sum(&part.proxies);
-        let mut fields: Vec<Var<'c>> = (0..names.len()).map(field).collect();
+        let c = pool(&fields, &part.proxies);
+        let z = pool(&fields, &part.rest);
         let (mut orthogonality, mut club_fit) = (None, None);
         match self.operator {
             Operator::Proj => {
@@ -290,14 +292,13 @@ impl Cp2Rec {
                 }
             }
             // L_O is a training term only.
-            Operator::Cos if train => orthogonality = Some(mean_abs_cos(sum(&part.rest), c)),
+            Operator::Cos if train => orthogonality = Some(mean_abs_cos(z, c)),
             Operator::Solve if train => {
                 let club = Club {
                     name: "club".into(),
                     dim: c.dim(-1),
                     hidden: self.club_hidden,
                 };
-                let z = sum(&part.rest);
                 orthogonality = Some(club.upper_bound(g, z, c));
                 club_fit = Some(club.fit_loss(g, z, c));
             }
@@ -311,26 +312,28 @@ impl Cp2Rec {
             e
         };
         let biased = b.forward_from(g, &rewrite(&fields))?;
-        let mut pooled = vec![
-            ("c".to_string(), c),
-            ("z".to_string(), sum(&part.rest)),
-            (
-                "z'".to_string(),
-                part.rest
-                    .iter()
-                    .map(|&i| fields[i])
-                    .reduce(|a, b| a + b)
-                    .unwrap_or(c),
-            ),
-        ];
+        // The pooled c, z, z' (and c') serve `represent`, not training.
+        let mut pooled = Vec::new();
+        if !train {
+            let purified = match self.operator {
+                Operator::Proj => pool(&fields, &part.rest),
+                _ => z,
+            };
+            pooled = vec![
+                ("c".to_string(), c),
+                ("z".to_string(), z),
+                ("z'".to_string(), purified),
+            ];
+        }
         let unbiased = if self.abt {
             let d = c.dim(-1);
             let refine = Linear::new("refine", d, d);
             for &i in &part.proxies {
                 fields[i] = self.activation.apply(refine.forward(g, fields[i]));
             }
-            let refined = part.proxies.iter().map(|&i| fields[i]).reduce(|a, b| a + b);
-            pooled.extend(refined.map(|v| ("c'".to_string(), v)));
+            if !train {
+                pooled.push(("c'".to_string(), pool(&fields, &part.proxies)));
+            }
             Some(b.forward_from(g, &rewrite(&fields))?)
         } else {
             None
