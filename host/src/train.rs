@@ -730,6 +730,24 @@ impl Run {
         ))
     }
 
+    /// An inference batch of (user, item) pairs: ids and features, the
+    /// context fields of `rows` when given, each user's latest history.
+    fn inference_batch(
+        &self,
+        data: &Data,
+        users: &[u32],
+        items: &[u32],
+        rows: Option<&[usize]>,
+    ) -> Result<Batch, String> {
+        let dev = &self.model.device;
+        let mut batch = data.pair_batch(users, items, dev)?;
+        if let Some(rows) = rows {
+            data.add_context(&mut batch, rows, dev)?;
+        }
+        self.add_latest_history(data, &mut batch, users)?;
+        Ok(batch)
+    }
+
     /// Inference batches: each user's latest training history, when a backbone reads it.
     fn add_latest_history(
         &self,
@@ -825,12 +843,7 @@ impl Run {
         rows: Option<&[usize]>,
     ) -> Result<Vec<f32>, String> {
         self.prepare(data)?;
-        let dev = self.model.device.clone();
-        let mut batch = data.pair_batch(users, items, &dev)?;
-        if let Some(rows) = rows {
-            data.add_context(&mut batch, rows, &dev)?;
-        }
-        self.add_latest_history(data, &mut batch, users)?;
+        let batch = self.inference_batch(data, users, items, rows)?;
         let (v, out) = self
             .infer_graph(data, &batch, |g, c| {
                 c.estimator.score(g, c.backbones.as_rslice())
@@ -860,15 +873,12 @@ impl Run {
         rows: &[usize],
     ) -> Result<Representations, String> {
         self.prepare(data)?;
-        let dev = self.model.device.clone();
         let (uc, ic) = (data.ds.user_col(), data.ds.item_col());
         let mut out: Representations = Vec::new();
         for chunk in rows.chunks(4096) {
             let users: Vec<u32> = chunk.iter().map(|&r| uc[r]).collect();
             let items: Vec<u32> = chunk.iter().map(|&r| ic[r]).collect();
-            let mut batch = data.pair_batch(&users, &items, &dev)?;
-            data.add_context(&mut batch, chunk, &dev)?;
-            self.add_latest_history(data, &mut batch, &users)?;
+            let batch = self.inference_batch(data, &users, &items, Some(chunk))?;
             let (named, g) = self.infer_graph(data, &batch, |g, c| {
                 c.estimator.represent(g, c.backbones.as_rslice())
             })?;
