@@ -900,6 +900,7 @@ impl Session {
                 "batch_size",
                 "optimizer",
                 "l2",
+                "table_updates",
                 "negatives",
                 "early_stop",
                 "metric",
@@ -926,6 +927,17 @@ impl Session {
         cfg.optim.lr = get_f64(opts, "lr", cfg.optim.lr, pos)?;
         cfg.optim.l2 = get_f64(opts, "l2", cfg.optim.l2, pos)?;
         cfg.optim.kind = get_str(opts, "optimizer", &cfg.optim.kind, pos)?;
+        cfg.optim.dense_tables =
+            match get_str(opts, "table_updates", "sparse", pos)?.as_str() {
+                "sparse" => false,
+                "dense" => true,
+                other => return fail(
+                    format!(
+                        "train(): table_updates must be \"sparse\" or \"dense\", got \"{other}\""
+                    ),
+                    pos,
+                ),
+            };
         cfg.optim.validate().or_else(|e| fail(e, pos))?;
         let loss = match opts.get("loss") {
             None => ComponentSpec {

@@ -261,6 +261,12 @@ impl HandOpt {
             }
         }
         let c = &self.cfg;
+        if c.dense_tables {
+            // Dense tables: every row gets a (zero) data gradient every step.
+            for row in 0..self.t.len() {
+                g.entry(row).or_insert_with(|| vec![0.0; d]);
+            }
+        }
         for (row, gr) in g {
             self.t[row] += 1;
             let t = self.t[row];
@@ -319,10 +325,11 @@ fn against_hand(cfg: OptimConfig) -> f64 {
             );
             worst = worst.max(diff);
         }
-        // Rows never touched so far are bit-identical to their initial values.
+        // Rows never touched so far are bit-identical to their initial values
+        // (with dense tables they move: the hand optimizer above checks how).
         let touched: Vec<u32> = steps[..=s].iter().flat_map(|x| x.iter().copied()).collect();
         for row in 0..rows {
-            if !touched.contains(&(row as u32)) {
+            if !touched.contains(&(row as u32)) && !cfg.dense_tables {
                 assert_eq!(
                     got[row * dim..(row + 1) * dim],
                     init[row * dim..(row + 1) * dim]
@@ -375,6 +382,58 @@ fn adam_rowwise_matches_hand_computation() {
     }
     // Untouched rows stay as they were.
     assert_eq!(model.tables.tables["emb"].row(0), &[1.0, 1.0]);
+}
+
+/// `dense_tables`: every row of the table is updated at every step, untouched
+/// rows with a zero data gradient, as PyTorch's dense `nn.Embedding` under
+/// `Adam(weight_decay=l2)`.
+#[test]
+fn dense_tables_update_every_row_as_a_dense_optimizer() {
+    for kind in ["adam", "adagrad", "sgd"] {
+        let cfg = OptimConfig {
+            kind: kind.into(),
+            lr: 0.05,
+            l2: 0.3,
+            dense_tables: true,
+            ..OptimConfig::default()
+        };
+        against_hand(cfg);
+    }
+    // By hand: an untouched row under Adam with l2 (g = l2 * w) moves by
+    // lr * m_hat / (sqrt(v_hat) + eps) = lr * sign(w) on the first step.
+    let cfg = OptimConfig {
+        kind: "adam".into(),
+        lr: 0.01,
+        l2: 0.5,
+        dense_tables: true,
+        ..OptimConfig::default()
+    };
+    let mut model = Model::new(3, DType::F32, Device::Cpu, cfg);
+    model
+        .tables
+        .declare("emb", 3, 2, Init::constant(2.0))
+        .unwrap();
+    train_step(&mut model, "emb", 3, 2, &ids_batch(&[1], &[1.0, -1.0], 2));
+    for row in [0, 2] {
+        for &w in model.tables.tables["emb"].row(row) {
+            assert!((w as f64 - (2.0 - 0.01)).abs() < 1e-6, "row {row}: {w}");
+        }
+    }
+    // Without dense_tables the same step leaves rows 0 and 2 alone.
+    let mut lazy = Model::new(
+        3,
+        DType::F32,
+        Device::Cpu,
+        OptimConfig {
+            dense_tables: false,
+            ..model.optim.clone()
+        },
+    );
+    lazy.tables
+        .declare("emb", 3, 2, Init::constant(2.0))
+        .unwrap();
+    train_step(&mut lazy, "emb", 3, 2, &ids_batch(&[1], &[1.0, -1.0], 2));
+    assert_eq!(lazy.tables.tables["emb"].row(0), &[2.0, 2.0]);
 }
 
 #[test]

@@ -23,7 +23,9 @@
 //!   and `source` (`obs`, `rct`, `test_1`, ... naming the file a row comes
 //!   from), with rows in the order obs, rct, test_1, test_2, test_3, test,
 //!   val_1..val_3, valid. Parts: `train_obs`, `train_rct`, `train` (their
-//!   union, one row per `(user, tag)`, the first one kept), `test_1`,
+//!   union, one row per distinct `(user, tag, islike)` triple, as the
+//!   authors' `extract_alldata.csv`: a pair labelled 1 in one source and 0
+//!   in the other keeps both rows), `test_1`,
 //!   `test_2`, `test_3`, `test` (each test file's rows as they are; `test`
 //!   is the whole test set, the union of the other three), and `val_1`..
 //!   `val_3`, `valid` when `valid/` exists.
@@ -267,7 +269,7 @@ fn load_user_tag(dir: &Path, movies: &Movies) -> Result<Dataset> {
     let mut source = TokenCol::new("source", Role::Feature);
     let mut parts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut train = Vec::new();
-    let mut train_pairs: HashSet<(i64, i64)> = HashSet::new();
+    let mut train_triples: HashSet<(i64, i64, u8)> = HashSet::new();
     let mut row = 0usize;
     for (name, rows) in &blocks {
         let part = match name.as_str() {
@@ -281,7 +283,7 @@ fn load_user_tag(dir: &Path, movies: &Movies) -> Result<Dataset> {
             icol.push(items.id(&t.to_string()));
             label.push(l as f32);
             source.push(name);
-            if (name == "obs" || name == "rct") && train_pairs.insert((u, t)) {
+            if (name == "obs" || name == "rct") && train_triples.insert((u, t, l)) {
                 train.push(row);
             }
             idx.push(row);

@@ -84,9 +84,19 @@ impl Model {
                 }
             }
         }
-        for (name, (rows, g, _)) in per_table {
-            if let Some(t) = self.tables.tables.get_mut(name) {
-                t.update(&rows, &g, &self.optim);
+        if self.optim.dense_tables {
+            for (name, t) in self.tables.tables.iter_mut() {
+                let (rows, g) = match per_table.get(name.as_str()) {
+                    Some((rows, g, _)) => (rows.as_slice(), g.as_slice()),
+                    None => (&[][..], &[][..]),
+                };
+                t.update_dense(rows, g, &self.optim);
+            }
+        } else {
+            for (name, (rows, g, _)) in per_table {
+                if let Some(t) = self.tables.tables.get_mut(name) {
+                    t.update(&rows, &g, &self.optim);
+                }
             }
         }
         Ok(())

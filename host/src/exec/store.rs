@@ -23,11 +23,19 @@ pub struct OptimConfig {
     /// `adam`, `adagrad` or `sgd`.
     pub kind: String,
     pub lr: f64,
-    /// L2 penalty added to the gradient (`g += l2 * w`), on touched rows only for tables.
+    /// L2 penalty added to the gradient (`g += l2 * w`); for tables on the touched rows
+    /// only, unless `dense_tables`.
     pub l2: f64,
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// Update every row of every table at every step, untouched rows with a zero data
+    /// gradient (so L2 decays them and Adam's moments move), as a dense PyTorch
+    /// `nn.Embedding` under `torch.optim.Adam(weight_decay=..)` does. Costs O(table)
+    /// per step: for reproducing papers trained that way on small tables; the default
+    /// (false) touches only the batch's rows.
+    #[serde(default)]
+    pub dense_tables: bool,
 }
 
 impl Default for OptimConfig {
@@ -39,6 +47,7 @@ impl Default for OptimConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            dense_tables: false,
         }
     }
 }
@@ -241,6 +250,19 @@ impl Table {
     /// Row `r`.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.data[r * self.dim..(r + 1) * self.dim]
+    }
+
+    /// Update every row: the rows `rows` with their summed gradients `grads`
+    /// (`rows.len() * dim`), all others with a zero gradient (see
+    /// [`OptimConfig::dense_tables`]).
+    pub fn update_dense(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
+        let d = self.dim;
+        let mut full = vec![0.0f32; self.rows * d];
+        for (k, &r) in rows.iter().enumerate() {
+            full[r as usize * d..(r as usize + 1) * d].copy_from_slice(&grads[k * d..(k + 1) * d]);
+        }
+        let all: Vec<u32> = (0..self.rows as u32).collect();
+        self.update(&all, &full, c);
     }
 
     /// Update the rows `rows` with the summed gradients `grads` (`rows.len() * dim`).

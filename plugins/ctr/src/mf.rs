@@ -1,4 +1,5 @@
-//! MF: biased matrix factorisation, `y = <p_u, q_i> + b_u + b_i + b` (Koren et al. 2009).
+//! MF: biased matrix factorisation, `y = <p_u, q_i> + b_u + b_i + b` (Koren et al. 2009);
+//! `global_bias: false` drops `b` (the CTAR authors' MF).
 
 use causalrec_sdk::{
     BackboneImpl, BackboneInfo, ComponentDef, Ctx, Emb, Init, ParamSpec, Params, Result, Var,
@@ -7,6 +8,7 @@ use causalrec_sdk::{
 pub struct Mf {
     dim: usize,
     init_std: f64,
+    global_bias: bool,
 }
 
 pub fn def() -> ComponentDef {
@@ -20,11 +22,17 @@ pub fn def() -> ComponentDef {
                 0.1,
                 "standard deviation of the normal initialisation",
             ),
+            ParamSpec::new(
+                "global_bias",
+                true,
+                "add the global bias b (false: the user and item biases carry the mean)",
+            ),
         ],
         |p: &Params| {
             Ok(Mf {
                 dim: p.usize("dim")?,
                 init_std: p.f64("init_std")?,
+                global_bias: p.bool("global_bias")?,
             })
         },
     )
@@ -47,6 +55,17 @@ impl Mf {
         );
         g.embedding("user_bias", s.n_users as usize, 1, Init::ZEROS);
         g.embedding("item_bias", s.n_items as usize, 1, Init::ZEROS);
+    }
+}
+
+impl Mf {
+    /// `y + b` with the global bias, or `y` without it.
+    fn plus_global_bias<'c>(&self, g: &'c Ctx<'_, '_>, y: Var<'c>) -> Var<'c> {
+        if self.global_bias {
+            y + g.param("bias", &[1], Init::ZEROS)
+        } else {
+            y
+        }
     }
 }
 
@@ -81,8 +100,8 @@ impl BackboneImpl for Mf {
         item: Var<'c>,
         emb: &Emb,
     ) -> Result<Var<'c>> {
-        let b = g.param("bias", &[1], Init::ZEROS);
-        Ok((user * item).sum(-1) + g.get(emb, "user_bias")? + g.get(emb, "item_bias")? + b)
+        let y = (user * item).sum(-1) + g.get(emb, "user_bias")? + g.get(emb, "item_bias")?;
+        Ok(self.plus_global_bias(g, y))
     }
 
     fn score_all<'c>(&self, g: &'c Ctx<'_, '_>, user: Var<'c>) -> Result<Option<Var<'c>>> {
@@ -90,9 +109,7 @@ impl BackboneImpl for Mf {
         let items = g.table_all("item");
         let item_bias = g.table_all("item_bias").transpose(0, 1);
         let user_bias = g.lookup("user_bias", g.input("user"));
-        let b = g.param("bias", &[1], Init::ZEROS);
-        Ok(Some(
-            user.matmul(items.transpose(0, 1)) + item_bias + user_bias + b,
-        ))
+        let y = user.matmul(items.transpose(0, 1)) + item_bias + user_bias;
+        Ok(Some(self.plus_global_bias(g, y)))
     }
 }
