@@ -14,6 +14,7 @@
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
 //! - [`report`]: the run directory.
 pub mod checks;
+pub mod compare;
 pub mod data;
 pub mod eval;
 pub mod exec;

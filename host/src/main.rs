@@ -59,6 +59,22 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
+    /// Compare run folders side by side: a Markdown table per evaluation
+    /// (mean ± std over seeds; run names `<model>-<n>` are seeds of one
+    /// model, and so is the same run name in several folders), a paired
+    /// t-test between two models, and SVG plots (training loss and
+    /// validation metrics per epoch, per-group metrics, C_KL).
+    Report {
+        /// Run folders written by `host run`.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Folder for comparison.md and the plots (default runs/report-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Two models to test against each other, paired by seed: A,B.
+        #[arg(long)]
+        pair: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +238,37 @@ fn run_recipe(
     Ok(())
 }
 
+/// `host report`: write comparison.md and the plots, print the Markdown.
+fn compare_runs(runs: &[PathBuf], out: Option<PathBuf>, pair: Option<&str>) -> Result<(), String> {
+    let cmp = causalrec_host::compare::Comparison::load(runs)?;
+    let pair = match pair {
+        None => None,
+        Some(p) => Some(
+            p.split_once(',')
+                .ok_or_else(|| format!("--pair: expected two model names as A,B, got '{p}'"))?,
+        ),
+    };
+    let md = cmp.markdown(pair)?;
+    let out = out.unwrap_or_else(|| {
+        repo_root()
+            .join("runs")
+            .join(format!("report-{}", causalrec_host::report::timestamp()))
+    });
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let plots = cmp.plots(&out)?;
+    let path = out.join("comparison.md");
+    let mut text = md.clone();
+    for p in &plots {
+        if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
+            text.push_str(&format!("![{name}]({name})\n\n"));
+        }
+    }
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    print!("{md}");
+    eprintln!("wrote {} and {} plots", path.display(), plots.len());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -251,6 +298,9 @@ fn main() -> ExitCode {
                     println!("{} ({})", p.name, p.path.display());
                     for c in &p.components {
                         println!("  {:<9} {:<12} {}", c.kind.as_str(), c.name, c.description);
+                        if !c.estimand.is_empty() {
+                            println!("              estimand: {}", c.estimand);
+                        }
                         for q in c.params.iter() {
                             println!("              {} = {}  — {}", q.name, q.default_ron, q.help);
                         }
@@ -291,6 +341,7 @@ fn main() -> ExitCode {
             print!("{}", causalrec_host::info::data_info(&ds, &cfg, &root)?);
             Ok(())
         }),
+        Cmd::Report { runs, out, pair } => compare_runs(runs, out.clone(), pair.as_deref()),
         Cmd::Data {
             cmd:
                 DataCmd::Gen {

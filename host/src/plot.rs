@@ -3,7 +3,8 @@
 //! fonts are needed): grouped bar charts (DecRS Figure 4: one group of bars
 //! per user group, one bar per method) and 2-D scatter plots with one
 //! colour per series (CP2Rec Figure 4: the proxy embeddings c against the
-//! purified embeddings z', projected by PCA).
+//! purified embeddings z', projected by PCA), and line charts (`host
+//! report`'s training curves).
 
 use std::path::Path;
 
@@ -149,6 +150,76 @@ pub struct Scatter {
     pub series: Vec<(String, Vec<[f64; 2]>)>,
 }
 
+/// The range of `values` padded by 5% on each side (by 1 when they are all equal).
+fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
+    (lo - pad)..(hi + pad)
+}
+
+/// A line chart: one polyline (with point markers) per series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lines {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// (series name, (x, y) points in x order).
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Write `lines` as an SVG file at `path`.
+pub fn write_lines_svg(path: &Path, lines: &Lines) -> Result<(), String> {
+    let e = |err: &dyn std::fmt::Display| format!("line chart: {}: {err}", path.display());
+    let all: Vec<(f64, f64)> = lines
+        .series
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    if all.is_empty() {
+        return Err(format!("line chart: {}: no points", path.display()));
+    }
+    if all.iter().any(|p| !p.0.is_finite() || !p.1.is_finite()) {
+        return Err(format!(
+            "line chart: {}: a point holds a non-finite coordinate",
+            path.display()
+        ));
+    }
+    let root = SVGBackend::new(path, (640, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&lines.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(
+            padded_range(all.iter().map(|p| p.0)),
+            padded_range(all.iter().map(|p| p.1)),
+        )
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc(&lines.x_label)
+        .y_desc(&lines.y_label)
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (s, (name, pts)) in lines.series.iter().enumerate() {
+        let colour = COLOURS[s % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 12, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 2, colour.filled())))
+            .map_err(|x| e(&x))?;
+    }
+    finish(&mut chart, &root, &e)
+}
+
 /// Write `sc` as an SVG file at `path` (points as small filled circles).
 pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
     let e = |err: &dyn std::fmt::Display| format!("scatter plot: {}: {err}", path.display());
@@ -163,15 +234,6 @@ pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
     if all.iter().flatten().any(|v| !v.is_finite()) {
         return Err("scatter plot: a point holds a non-finite coordinate".into());
     }
-    let range = |k: usize| {
-        let (lo, hi) = all
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                (lo.min(p[k]), hi.max(p[k]))
-            });
-        let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
-        (lo - pad)..(hi + pad)
-    };
     let root = SVGBackend::new(path, (640, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let mut chart = ChartBuilder::on(&root)
@@ -179,7 +241,10 @@ pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(range(0), range(1))
+        .build_cartesian_2d(
+            padded_range(all.iter().map(|p| p[0])),
+            padded_range(all.iter().map(|p| p[1])),
+        )
         .map_err(|x| e(&x))?;
     chart
         .configure_mesh()
@@ -204,6 +269,46 @@ pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_chart_svg() {
+        let dir = std::env::temp_dir().join(format!("causalrec-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lines.svg");
+        let lines = Lines {
+            title: "loss per epoch".into(),
+            x_label: "epoch".into(),
+            y_label: "loss".into(),
+            series: vec![
+                ("MF".into(), vec![(1.0, 0.5), (2.0, 0.4), (3.0, 0.35)]),
+                ("FM".into(), vec![(1.0, 0.6), (2.0, 0.45)]),
+            ],
+        };
+        write_lines_svg(&path, &lines).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("loss per epoch"));
+        // One marker per point (5); the legend draws lines, not circles.
+        assert_eq!(svg.matches("<circle").count(), 5, "{svg}");
+        // Per series colour: its polyline and its legend stroke.
+        for colour in ["#1F77B4", "#FF7F0E"] {
+            let n = svg
+                .lines()
+                .filter(|l| {
+                    l.starts_with("<polyline") && l.contains(&format!("stroke=\"{colour}\""))
+                })
+                .count();
+            assert_eq!(n, 2, "{colour}: {svg}");
+        }
+        let bad = Lines {
+            series: vec![("x".into(), vec![(0.0, f64::NAN)])],
+            ..lines
+        };
+        assert!(write_lines_svg(&path, &bad)
+            .unwrap_err()
+            .contains("non-finite"));
+    }
 
     #[test]
     fn grouped_bars_svg() {

@@ -46,6 +46,8 @@ pub struct ComponentRow {
     pub kind: String,
     pub name: String,
     pub description: String,
+    /// Estimators: what they target (empty when undeclared).
+    pub estimand: String,
     pub params: Vec<ParamRow>,
 }
 
@@ -218,6 +220,7 @@ impl Registry {
                     kind: c.kind.as_str().into(),
                     name: c.name.to_string(),
                     description: c.description.to_string(),
+                    estimand: c.estimand.to_string(),
                     params: c
                         .params
                         .iter()

@@ -927,17 +927,18 @@ impl Session {
         cfg.optim.lr = get_f64(opts, "lr", cfg.optim.lr, pos)?;
         cfg.optim.l2 = get_f64(opts, "l2", cfg.optim.l2, pos)?;
         cfg.optim.kind = get_str(opts, "optimizer", &cfg.optim.kind, pos)?;
-        cfg.optim.dense_tables =
-            match get_str(opts, "table_updates", "sparse", pos)?.as_str() {
-                "sparse" => false,
-                "dense" => true,
-                other => return fail(
+        cfg.optim.dense_tables = match get_str(opts, "table_updates", "sparse", pos)?.as_str() {
+            "sparse" => false,
+            "dense" => true,
+            other => {
+                return fail(
                     format!(
                         "train(): table_updates must be \"sparse\" or \"dense\", got \"{other}\""
                     ),
                     pos,
-                ),
-            };
+                )
+            }
+        };
         cfg.optim.validate().or_else(|e| fail(e, pos))?;
         let loss = match opts.get("loss") {
             None => ComponentSpec {
@@ -993,6 +994,12 @@ impl Session {
         let mut run = Run::new(&name, comps, cfg, self.device.clone()).or_else(|e| fail(e, pos))?;
         if !self.cfg.check_only {
             let out = self.out.as_ref().expect("run dir");
+            {
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                for line in self.provenance(est, &data.0) {
+                    o.note(line);
+                }
+            }
             let ckpt = out
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1557,6 +1564,46 @@ impl Session {
     }
 
     /// Return metrics to the script and add them to the report.
+    /// The report's provenance lines of one training: what its estimator
+    /// targets (the plugin's declared estimand) and where its data came from
+    /// (each line once per report, however many runs share it).
+    fn provenance(&self, est: &ComponentSpec, data: &Data) -> Vec<String> {
+        let estimand = match self.registry.find(ComponentKind::Estimator, &est.name) {
+            Ok((plugin, c)) if !c.estimand.is_empty() => {
+                format!(
+                    "estimand of `{}` (plugin `{}`): {}",
+                    est.name, plugin.name, c.estimand
+                )
+            }
+            Ok((plugin, _)) => format!(
+                "estimand of `{}` (plugin `{}`): not declared by the plugin",
+                est.name, plugin.name
+            ),
+            Err(e) => e,
+        };
+        let c = &data.config;
+        let source = match crate::data::resolve_source(&c.source, &self.cfg.repo_root) {
+            Ok((path, format)) => format!("`{}` ({}, {format})", c.source, path.display()),
+            Err(_) => format!("`{}`", c.source),
+        };
+        let (tr, va, te) = (
+            data.split.train.len(),
+            data.split.valid.len(),
+            data.split.test.len(),
+        );
+        let data_line = format!(
+            "data `{}`: source {source}, split `{}`{}, {} users x {} items, {} interactions (train {tr}, valid {va}, test {te}), seed {}",
+            data.name,
+            c.split,
+            c.label.as_ref().map_or(String::new(), |l| format!(", label `{l}`")),
+            data.ds.n_users,
+            data.ds.n_items,
+            data.ds.n_inter(),
+            c.seed
+        );
+        vec![estimand, data_line]
+    }
+
     fn record_eval(
         &self,
         r: &RunHandle,

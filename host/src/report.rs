@@ -26,6 +26,9 @@ pub struct RunDir {
     metrics: File,
     pub rows: Vec<ReportRow>,
     pub tables: Vec<String>,
+    /// Lines at the top of report.md: each training's estimand and the data
+    /// it trained on (see [`RunDir::note`]).
+    pub provenance: Vec<String>,
 }
 
 /// UTC `YYYYmmdd-HHMMSS` from the system clock.
@@ -68,6 +71,7 @@ impl RunDir {
             metrics,
             rows: Vec::new(),
             tables: Vec::new(),
+            provenance: Vec::new(),
         })
     }
 
@@ -84,12 +88,26 @@ impl RunDir {
         std::fs::write(self.path.join("config.ron"), text).map_err(|e| format!("config.ron: {e}"))
     }
 
+    /// Add a provenance line (once; repeated lines are kept once).
+    pub fn note(&mut self, line: String) {
+        if !self.provenance.contains(&line) {
+            self.provenance.push(line);
+        }
+    }
+
     /// Write `report.json` and `report.md` (called after every result, so nothing is lost).
     pub fn write_report(&self) -> Result<(), String> {
         let json = serde_json::to_string_pretty(&self.rows).map_err(|e| e.to_string())?;
         std::fs::write(self.path.join("report.json"), json)
             .map_err(|e| format!("report.json: {e}"))?;
         let mut md = String::from("# causalrec report\n\n");
+        if !self.provenance.is_empty() {
+            md.push_str("## Estimands and data\n\n");
+            for l in &self.provenance {
+                md.push_str(&format!("- {l}\n"));
+            }
+            md.push('\n');
+        }
         for r in &self.rows {
             md.push_str(&format!(
                 "## {} ({})\n\n| metric | value |\n|---|---:|\n",

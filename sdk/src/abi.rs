@@ -119,6 +119,10 @@ pub struct ComponentInfo {
     pub name: RString,
     pub description: RString,
     pub params: RVec<ParamInfo>,
+    /// Estimators: the quantity the estimator targets (the estimand), in a
+    /// sentence; printed by `host plugins` and at the top of a run's report.
+    /// Empty when not declared.
+    pub estimand: RString,
 }
 
 /// Which side of the interaction a feature field describes.

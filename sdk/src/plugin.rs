@@ -73,6 +73,8 @@ pub struct ComponentDef {
     pub name: String,
     pub description: String,
     pub params: Vec<ParamSpec>,
+    /// See [`ComponentInfo::estimand`].
+    pub estimand: String,
     make: Maker,
 }
 
@@ -89,6 +91,7 @@ impl ComponentDef {
             name: name.into(),
             description: description.into(),
             params,
+            estimand: String::new(),
             make: Box::new(move |p| {
                 Ok(ComponentBox::Backbone(Backbone_TO::from_value(
                     BackboneAdapter(make(p)?),
@@ -110,6 +113,7 @@ impl ComponentDef {
             name: name.into(),
             description: description.into(),
             params,
+            estimand: String::new(),
             make: Box::new(move |p| {
                 Ok(ComponentBox::Estimator(Estimator_TO::from_value(
                     EstimatorAdapter(make(p)?),
@@ -131,6 +135,7 @@ impl ComponentDef {
             name: name.into(),
             description: description.into(),
             params,
+            estimand: String::new(),
             make: Box::new(move |p| {
                 Ok(ComponentBox::Loss(Loss_TO::from_value(
                     LossAdapter(make(p)?),
@@ -140,6 +145,12 @@ impl ComponentDef {
         }
     }
 
+    /// Declare what the estimator targets (see [`ComponentInfo::estimand`]).
+    pub fn with_estimand(mut self, estimand: &str) -> ComponentDef {
+        self.estimand = estimand.into();
+        self
+    }
+
     /// The boundary description.
     pub fn info(&self) -> ComponentInfo {
         ComponentInfo {
@@ -147,6 +158,7 @@ impl ComponentDef {
             name: self.name.as_str().into(),
             description: self.description.as_str().into(),
             params: self.params.iter().map(ParamSpec::to_info).collect(),
+            estimand: self.estimand.as_str().into(),
         }
     }
 }

@@ -782,3 +782,52 @@ fn ctar_table3_mf_matches_the_pytorch_reference() {
     assert!((ii_auc - 0.7397).abs() < 0.005, "II AUC {ii_auc}");
     assert!((all_auc - 0.8042).abs() < 0.005, "all AUC {all_auc}");
 }
+
+/// Every built-in estimator declares its estimand; a run's report.md opens
+/// with the estimand of each estimator it trained and the data provenance.
+#[test]
+fn estimands_are_declared_and_head_the_report() {
+    build();
+    let o = host(&["plugins", "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let builtin = ["ctr", "debias", "frontdoor", "backdoor", "iv", "proxy"];
+    let estimators: Vec<&serde_json::Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "estimator" && builtin.contains(&r["plugin"].as_str().unwrap()))
+        .collect();
+    assert!(estimators.len() >= 18, "{} estimators", estimators.len());
+    for r in &estimators {
+        assert!(
+            r["estimand"].as_str().unwrap().len() > 40,
+            "estimator {} declares no estimand",
+            r["name"]
+        );
+    }
+    let (o, out) = run_recipe(
+        "estimand_report",
+        r#"let d = dataset("bundled", #{ split: "chrono_user" });
+let r = train(d, backbone("mf", #{ dim: 8 }), estimator("naive"), #{ epochs: 1, name: "a" });
+let r2 = train(d, backbone("mf", #{ dim: 8 }), estimator("naive"), #{ epochs: 1, name: "b" });
+"#,
+        &[],
+    );
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{se}\n{so}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let head: Vec<&str> = md.lines().take(6).collect();
+    assert_eq!(head[2], "## Estimands and data", "{md}");
+    assert!(
+        head[4].starts_with("- estimand of `naive` (plugin `ctr`): the associational"),
+        "{md}"
+    );
+    assert!(
+        head[5].starts_with("- data `synth-small`: source `bundled`, split `chrono_user`"),
+        "{md}"
+    );
+    assert!(head[5].contains("20000 interactions"), "{md}");
+    // Two runs of one estimator on one data set: each line once.
+    assert_eq!(md.matches("estimand of `naive`").count(), 1, "{md}");
+}

@@ -77,6 +77,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "P(Y | do(U = u), c) by backdoor adjustment: the user's item-group distribution d, a confounder of the user representation and the score, integrated out (sum over d of P(d) P(Y | u, d, c))",
+    )
 }
 
 fn params() -> Vec<ParamSpec> {

@@ -12,6 +12,9 @@ pub fn def() -> ComponentDef {
         vec![],
         |_| Ok(Naive),
     )
+    .with_estimand(
+        "the associational E[Y | u, i] of the logged examples (no adjustment: whatever biases the log carries)",
+    )
 }
 
 impl EstimatorImpl for Naive {

@@ -83,6 +83,9 @@ pub fn def() -> ComponentDef {
             })
         },
     )
+    .with_estimand(
+        "the outcome under the randomised (treatment) policy, E[Y | do(uniform exposure)], learnt from a small randomised part tied to the large biased part",
+    )
 }
 
 /// The 0/1 indicator of the treatment token over a column's vocabulary.

@@ -55,6 +55,9 @@ pub fn def() -> ComponentDef {
             })
         },
     )
+    .with_estimand(
+        "the prediction under no selection bias: observed and unobserved pairs made indistinguishable to the predictor (the counterfactual information bottleneck's balancing term)",
+    )
 }
 
 /// CVIB's two regularisers from the logits of observed pairs `s` and of

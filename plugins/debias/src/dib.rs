@@ -59,6 +59,9 @@ pub fn def() -> ComponentDef {
             })
         },
     )
+    .with_estimand(
+        "the unbiased preference f(z): the part z of the embeddings from which the biased part c, which absorbs the confounding, has been separated",
+    )
 }
 
 impl EstimatorImpl for Dib {

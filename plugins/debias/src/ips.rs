@@ -46,6 +46,9 @@ pub fn ips_def() -> ComponentDef {
         Propensity::param_specs(),
         |p| make(p, Objective::Ips),
     )
+    .with_estimand(
+        "the loss over all user-item pairs as if every pair were observed, E_{u,i}[l(y_ui, y_hat_ui)], estimated by weighting each observed example by 1 / P(observed); unbiased when the propensities are right",
+    )
 }
 
 pub fn snips_def() -> ComponentDef {
@@ -54,6 +57,9 @@ pub fn snips_def() -> ComponentDef {
         "Self-normalised IPS: inverse-propensity weights divided by their batch mean",
         Propensity::param_specs(),
         |p| make(p, Objective::Snips),
+    )
+    .with_estimand(
+        "the same full-population loss as IPS, with the inverse-propensity weights self-normalised per batch (consistent, lower variance)",
     )
 }
 

@@ -30,6 +30,9 @@ pub fn def() -> ComponentDef {
         params,
         |p| make(p, Objective::Rel),
     )
+    .with_estimand(
+        "the loss on true relevance rather than on clicks: with P(click) = P(exposed) P(relevant), clicks weighted by 1 / P(exposed) give an unbiased estimate of the relevance loss",
+    )
 }
 
 /// The Rel loss of logits `s` `[B]`, labels `y` `[B]` and propensities

@@ -98,6 +98,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "the total indirect effect of the item (its content) on clicks, i.e. the click prediction with the direct effect of exposure features (clickbait) subtracted counterfactually",
+    )
 }
 
 fn make(p: &Params) -> Result<Cr> {

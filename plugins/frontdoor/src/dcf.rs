@@ -66,6 +66,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "E[Y | do(u, i)] under unobserved confounders of exposure and outcome, adjusted for by a substitute confounder inferred from the exposures",
+    )
 }
 
 fn make(p: &Params) -> Result<Dcf> {

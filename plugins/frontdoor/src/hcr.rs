@@ -78,6 +78,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "P(like | do(u, i)) by front-door adjustment: the effect of the item through the mediators (the click and the integrated features), with the hidden confounder between item features and likes blocked",
+    )
 }
 
 fn make(p: &Params) -> Result<Hcr> {

@@ -77,6 +77,9 @@ pub fn esmm_def() -> ComponentDef {
         params(),
         |p| make(p, Kind::Esmm),
     )
+    .with_estimand(
+        "the post-click conversion P(like | click, u, i) over the entire exposure space (pCTCVR = pCTR x pCVR), free of the selection on clicks",
+    )
 }
 
 pub fn ipw_def() -> ComponentDef {
@@ -86,6 +89,9 @@ pub fn ipw_def() -> ComponentDef {
         params(),
         |p| make(p, Kind::Ipw),
     )
+    .with_estimand(
+        "the post-click conversion over all exposed pairs, the selection on clicks corrected by inverse click propensities",
+    )
 }
 
 pub fn dr_def() -> ComponentDef {
@@ -94,6 +100,9 @@ pub fn dr_def() -> ComponentDef {
         "Multi-DR (Zhang et al. 2020): doubly robust CVR loss with an imputation model of the CVR error, multi-task with CTR",
         params(),
         |p| make(p, Kind::Dr),
+    )
+    .with_estimand(
+        "the post-click conversion over all exposed pairs by a doubly robust estimator (imputed errors plus an inverse-propensity correction)",
     )
 }
 

@@ -61,6 +61,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "the associational click probability with item representations shared with a search model (a multi-task baseline; no causal adjustment)",
+    )
 }
 
 fn make(p: &Params) -> Result<Jsr> {

@@ -55,6 +55,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "the causal effect of the item representations on the click with search queries as instruments: treatments replaced by their per-batch least-squares fit on the query vectors",
+    )
 }
 
 fn make(p: &Params) -> Result<IvLs> {

@@ -128,6 +128,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "the causal effect of the item (treatment) representations on the click: the confounded part removed by reconstructing treatments from search queries, which act as instruments (related to the outcome only through the item)",
+    )
 }
 
 fn make(p: &Params) -> Result<IvPlus> {

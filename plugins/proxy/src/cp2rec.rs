@@ -134,6 +134,9 @@ pub fn def() -> ComponentDef {
         params(),
         make,
     )
+    .with_estimand(
+        "the unbiased preference E[Y | do(i), z]: confounding proxies c (system-induced statistics) purified out of the features, with an IPS-weighted accuracy-bias tradeoff",
+    )
 }
 
 fn make(p: &Params) -> Result<Cp2Rec> {
