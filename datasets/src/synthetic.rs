@@ -15,6 +15,10 @@
 //!
 //! The bundled copy lives in `datasets/bundled/synth-small/` (see
 //! [`bundled_dir`], [`load_bundled`]).
+//!
+//! [`uniform_log`] is the benchmark's log: uniform random user-item pairs of
+//! any size (no features), built without per-user world state so that
+//! `host bench train` can ask for tables of 10^7 rows.
 
 use std::path::PathBuf;
 
@@ -322,9 +326,65 @@ pub fn load_bundled() -> Result<Dataset> {
     load_atomic(&bundled_dir(), BUNDLED_NAME, &synth_options())
 }
 
+/// A log of `max(n_inter, n_users, n_items)` interactions over `n_users` x
+/// `n_items` (raw ids are the decimal dense ids), rating 5, increasing
+/// timestamps: row `t` has user `t` while `t < n_users` and item `t` while
+/// `t < n_items` (every id occurs), the rest are uniform random; repeats
+/// are possible. For throughput benchmarks.
+pub fn uniform_log(n_users: usize, n_items: usize, n_inter: usize, seed: u64) -> Result<Dataset> {
+    use crate::readers::columns::{dataset, float_field, id_field, table, time_field};
+    if n_users == 0 || n_items == 0 || n_inter == 0 {
+        return Err(crate::error::DataError::Config(format!(
+            "uniform_log: users ({n_users}), items ({n_items}) and interactions ({n_inter}) must be > 0"
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n_inter = n_inter.max(n_users).max(n_items);
+    let mut draw = |t: usize, n: usize| {
+        let r = rng.random_range(0..n as u32);
+        if t < n {
+            t as u32
+        } else {
+            r
+        }
+    };
+    let users: Vec<u32> = (0..n_inter).map(|t| draw(t, n_users)).collect();
+    let items: Vec<u32> = (0..n_inter).map(|t| draw(t, n_items)).collect();
+    let user_raw: Vec<String> = (0..n_users).map(|u| u.to_string()).collect();
+    let item_raw: Vec<String> = (0..n_items).map(|i| i.to_string()).collect();
+    let inter = table(vec![
+        id_field("user_id", Role::User, users, &user_raw),
+        id_field("item_id", Role::Item, items, &item_raw),
+        float_field("rating", Role::Rating, vec![5.0; n_inter]),
+        time_field("timestamp", (0..n_inter).map(|t| t as f64).collect()),
+    ])?;
+    dataset(
+        "uniform-log",
+        inter,
+        None,
+        None,
+        user_raw,
+        item_raw,
+        Default::default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uniform_log_covers_every_id() {
+        let ds = uniform_log(5, 8, 6, 1).unwrap();
+        // max(6, 5, 8) rows; every user and item occurs.
+        assert_eq!((ds.n_users, ds.n_items, ds.n_inter()), (5, 8, 8));
+        assert!(uniform_log(0, 8, 6, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("must be > 0"));
+        let big = uniform_log(3, 4, 1000, 2).unwrap();
+        assert_eq!(big.n_inter(), 1000);
+    }
     use crate::atomic::write_atomic;
 
     fn small(seed: u64) -> SynthConfig {

@@ -13,6 +13,7 @@
 //! - [`plot`]: SVG bar charts for recipes.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
 //! - [`report`]: the run directory.
+pub mod bench;
 pub mod checks;
 pub mod compare;
 pub mod data;

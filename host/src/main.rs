@@ -59,6 +59,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
     /// Compare run folders side by side: a Markdown table per evaluation
     /// (mean ± std over seeds; run names `<model>-<n>` are seeds of one
     /// model, and so is the same run name in several folders), a paired
@@ -74,6 +79,42 @@ enum Cmd {
         /// Two models to test against each other, paired by seed: A,B.
         #[arg(long)]
         pair: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Training throughput of one backbone (naive estimator, BPR, Adam) on a
+    /// uniform random log: examples/s, step-time percentiles, peak memory.
+    Train {
+        /// Backbone (mf, fm, nfm, din, mmgcn, ...).
+        #[arg(long, default_value = "fm")]
+        model: String,
+        /// Item table rows.
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Interactions in the log.
+        #[arg(long, default_value_t = 200_000)]
+        inter: usize,
+        /// Positives per batch.
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
+        #[arg(long, default_value_t = 1)]
+        negatives: usize,
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// cpu or cuda.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -339,6 +380,47 @@ fn main() -> ExitCode {
                 ds.n_inter() as f64 / secs.max(1e-9)
             );
             print!("{}", causalrec_host::info::data_info(&ds, &cfg, &root)?);
+            Ok(())
+        }),
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Train {
+                    model,
+                    rows,
+                    users,
+                    inter,
+                    batch,
+                    negatives,
+                    dim,
+                    steps,
+                    warmup,
+                    device: dev,
+                    json,
+                },
+        } => device(dev).and_then(|d| {
+            let reg = Registry::discover(&cli.plugin_dirs);
+            let b = causalrec_host::bench::BenchTrain {
+                model: model.clone(),
+                rows: *rows,
+                users: *users,
+                inter: *inter,
+                batch: *batch,
+                negatives: *negatives,
+                dim: *dim,
+                steps: *steps,
+                warmup: *warmup,
+                seed: 7,
+            };
+            let r = causalrec_host::bench::bench_train(&b, &reg, d)?;
+            if *json {
+                println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            } else {
+                println!(
+                    "{} rows {} batch {} ({} examples/step, {dev}): {:.0} examples/s; step p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; peak RSS {:.0} MB; setup {:.1} s",
+                    r.model, r.rows, r.batch, r.examples_per_step, r.examples_per_second,
+                    r.step_ms_p50, r.step_ms_p90, r.step_ms_p99, r.peak_rss_mb, r.setup_seconds
+                );
+            }
             Ok(())
         }),
         Cmd::Report { runs, out, pair } => compare_runs(runs, out.clone(), pair.as_deref()),

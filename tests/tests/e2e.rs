@@ -831,3 +831,27 @@ let r2 = train(d, backbone("mf", #{ dim: 8 }), estimator("naive"), #{ epochs: 1,
     // Two runs of one estimator on one data set: each line once.
     assert_eq!(md.matches("estimand of `naive`").count(), 1, "{md}");
 }
+
+/// `host bench train` times steps and reports consistent figures.
+#[test]
+fn bench_train_reports_throughput_percentiles_and_memory() {
+    build();
+    let o = host(&[
+        "bench", "train", "--model", "mf", "--rows", "1000", "--users", "100", "--inter", "2000",
+        "--batch", "64", "--dim", "8", "--steps", "5", "--warmup", "1", "--json",
+    ]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{se}\n{so}");
+    let v: serde_json::Value = serde_json::from_str(so.trim()).expect("json");
+    assert_eq!(v["examples_per_step"], 128);
+    let f = |k: &str| v[k].as_f64().unwrap();
+    assert!(f("examples_per_second") > 0.0);
+    assert!(f("step_ms_p50") <= f("step_ms_p90") && f("step_ms_p90") <= f("step_ms_p99"));
+    assert!(f("peak_rss_mb") > 1.0);
+    // An unknown backbone is a clear error.
+    let o = host(&[
+        "bench", "train", "--model", "nope", "--rows", "100", "--steps", "1",
+    ]);
+    let (_, se) = text(&o);
+    assert!(!o.status.success() && se.contains("nope"), "{se}");
+}

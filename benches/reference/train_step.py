@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""The PyTorch counterpart of `host bench train`: the same models, batch and
+loss on a uniform random log, timed per step after warm-up, printing the same
+figures (examples/s, step-time percentiles, peak RSS).
+
+    python3 benches/reference/train_step.py --model fm --rows 100000 --batch 4096 [--sparse]
+
+Models: `mf` (<p_u, q_i> + b_u + b_i + b), `fm` (FM over the user and item id
+fields: w0 + w_u + w_i + <v_u, v_i>), `mlp` (the Speed issue's reference
+step: user and item rows concatenated into an MLP 128-256-128-1 with ReLU).
+Each batch holds `batch` positives and `negatives` uniform negatives per
+positive, BPR loss, Adam (lr 1e-3). `--sparse` uses sparse embedding
+gradients with SparseAdam for the tables (Adam for the dense rest), as
+PyTorch's fastest CPU path; the default is dense nn.Embedding + Adam.
+"""
+import argparse
+import json
+import resource
+import time
+
+import torch
+
+
+class Model(torch.nn.Module):
+    def __init__(self, kind, users, items, dim, sparse):
+        super().__init__()
+        self.kind = kind
+        emb = lambda n, d: torch.nn.Embedding(n, d, sparse=sparse)
+        self.u, self.i = emb(users, dim), emb(items, dim)
+        torch.nn.init.normal_(self.u.weight, 0, 0.1)
+        torch.nn.init.normal_(self.i.weight, 0, 0.1)
+        if kind in ("mf", "fm"):
+            self.bu, self.bi = emb(users, 1), emb(items, 1)
+            torch.nn.init.zeros_(self.bu.weight)
+            torch.nn.init.zeros_(self.bi.weight)
+            self.b = torch.nn.Parameter(torch.zeros(1))
+        else:
+            self.mlp = torch.nn.Sequential(
+                torch.nn.Linear(2 * dim, 128), torch.nn.ReLU(), torch.nn.Linear(128, 256), torch.nn.ReLU(),
+                torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 1))
+
+    def forward(self, u, i):
+        pu, qi = self.u(u), self.i(i)
+        if self.kind in ("mf", "fm"):
+            return (pu * qi).sum(1) + self.bu(u)[:, 0] + self.bi(i)[:, 0] + self.b
+        return self.mlp(torch.cat([pu, qi], 1))[:, 0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="fm", choices=["mf", "fm", "mlp"])
+    ap.add_argument("--rows", type=int, default=100_000, help="item table rows")
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--negatives", type=int, default=1)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--sparse", action="store_true")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.manual_seed(7)
+    dev = torch.device(a.device)
+    m = Model(a.model, a.users, a.rows, a.dim, a.sparse).to(dev)
+    tables = [p for n, p in m.named_parameters() if n.split(".")[0] in ("u", "i", "bu", "bi")]
+    dense = [p for n, p in m.named_parameters() if n.split(".")[0] not in ("u", "i", "bu", "bi")]
+    if a.sparse:
+        opts = [torch.optim.SparseAdam(tables, lr=1e-3)] + ([torch.optim.Adam(dense, lr=1e-3)] if dense else [])
+    else:
+        opts = [torch.optim.Adam(m.parameters(), lr=1e-3)]
+    times = []
+    for s in range(a.warmup + a.steps):
+        t = time.perf_counter()
+        # Batch assembly, as the host's: positives, then uniform negatives.
+        u = torch.randint(0, a.users, (a.batch,), device=dev)
+        pos = torch.randint(0, a.rows, (a.batch,), device=dev)
+        neg = torch.randint(0, a.rows, (a.batch * a.negatives,), device=dev)
+        sp = m(u, pos)
+        sn = m(u.repeat(a.negatives), neg)
+        loss = torch.nn.functional.softplus(sn - sp.repeat(a.negatives)).mean()
+        for o in opts:
+            o.zero_grad()
+        loss.backward()
+        for o in opts:
+            o.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if s >= a.warmup:
+            times.append(time.perf_counter() - t)
+    times.sort()
+    q = lambda p: times[min(len(times), max(1, int(-(-p * len(times) // 1)))) - 1] * 1e3
+    ex = a.batch * (1 + a.negatives)
+    r = {
+        "model": a.model, "rows": a.rows, "batch": a.batch, "examples_per_step": ex,
+        "examples_per_second": ex * len(times) / sum(times),
+        "step_ms_p50": q(0.5), "step_ms_p90": q(0.9), "step_ms_p99": q(0.99),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "optimizer": "sparse embedding + SparseAdam" if a.sparse else "dense nn.Embedding + Adam",
+        "threads": torch.get_num_threads(),
+    }
+    if a.json:
+        print(json.dumps(r))
+    else:
+        print(f"PyTorch {a.model} rows {a.rows} batch {a.batch} ({ex} examples/step, {a.device}, {r['optimizer']}, "
+              f"{r['threads']} threads): {r['examples_per_second']:.0f} examples/s; step p50 {r['step_ms_p50']:.2f} ms, "
+              f"p90 {r['step_ms_p90']:.2f} ms, p99 {r['step_ms_p99']:.2f} ms; peak RSS {r['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
