@@ -12,7 +12,9 @@
 //! - [`stats`]: paired t-test and distance correlation for recipes.
 //! - [`plot`]: SVG bar charts for recipes.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
-//! - [`report`]: the run directory.
+//! - [`report`]: the run directory (atomic writes).
+//! - [`checkpoint`]: training state and the run manifest for `host run --resume`.
+pub mod checkpoint;
 pub mod checks;
 pub mod data;
 pub mod eval;
