@@ -773,12 +773,16 @@ impl Session {
         if done {
             return Ok(());
         }
+        let mut log_error = None;
         run.fit(data, Some(&ckpt), |log| {
             let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = o.log_metrics(log) {
-                tracing::warn!("{e}");
+                log_error.get_or_insert(e);
             }
         })?;
+        if let Some(e) = log_error {
+            return Err(e);
+        }
         run.save_final(&final_path)?;
         self.manifest_put(entry(true))
     }

@@ -606,10 +606,7 @@ impl Run {
             ));
         }
         if let Some(c) = self.model.clip_grad_norm {
-            let norm = sq.sqrt();
-            if norm > c {
-                grads.scale(c / norm)?;
-            }
+            grads.clip_norm(sq.sqrt(), c)?;
         }
         self.model.apply(grads)?;
         Ok((value, terms))

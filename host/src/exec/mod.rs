@@ -171,10 +171,16 @@ impl StepGrads {
     /// `clip`; returns the norm before clipping.
     pub fn clip(&mut self, clip: f64) -> Result<f64, String> {
         let norm = self.sq_norm()?.0.sqrt();
+        self.clip_norm(norm, clip)?;
+        Ok(norm)
+    }
+
+    /// [`StepGrads::clip`] with the norm known ([`StepGrads::sq_norm`]).
+    pub fn clip_norm(&mut self, norm: f64, clip: f64) -> Result<(), String> {
         if norm > clip {
             self.scale(clip / norm)?;
         }
-        Ok(norm)
+        Ok(())
     }
 
     /// Multiply every gradient by `s`.
