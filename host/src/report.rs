@@ -173,7 +173,7 @@ pub fn file_stem(name: &str) -> String {
 }
 
 /// Write `bytes` to `path` atomically: to a temporary sibling
-/// (`.<name>.tmp`), flushed to disk, then renamed over `path`. On failure
+/// (`.<name>.<pid>-<n>.tmp`), flushed to disk, then renamed over `path`. On failure
 /// the temporary file is removed and `path` keeps its previous contents;
 /// the error names the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -193,7 +193,10 @@ fn atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    // Unique per process and write: two writers never share a temporary file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
     let r = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
     r.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
