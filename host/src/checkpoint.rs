@@ -60,12 +60,15 @@ pub struct Progress {
 /// Best-epoch parameters: dense (name, values) and tables (name, rows).
 pub type BestParams<'a> = (&'a [(String, Tensor)], &'a [(String, Vec<f32>)]);
 
+/// Best-epoch parameters, owned.
+pub type OwnedBest = (Vec<(String, Tensor)>, Vec<(String, Vec<f32>)>);
+
 /// A loaded training state.
 pub struct State {
     pub progress: Progress,
     pub order: Vec<usize>,
     /// Best-epoch parameters, when early stopping kept some.
-    pub best: Option<(Vec<(String, Tensor)>, Vec<(String, Vec<f32>)>)>,
+    pub best: Option<OwnedBest>,
     tensors: HashMap<String, Tensor>,
 }
 
@@ -97,12 +100,18 @@ pub fn save_state(
             for (what, v) in [("m", s.m), ("v", s.v)] {
                 if !v.is_empty() {
                     let n = v.len();
-                    map.insert(format!("rows/{what}/{k}"), Tensor::from_vec(v, n, &cpu).map_err(te)?);
+                    map.insert(
+                        format!("rows/{what}/{k}"),
+                        Tensor::from_vec(v, n, &cpu).map_err(te)?,
+                    );
                 }
             }
             if !s.t.is_empty() {
                 let n = s.t.len();
-                map.insert(format!("rows/t/{k}"), Tensor::from_vec(s.t, n, &cpu).map_err(te)?);
+                map.insert(
+                    format!("rows/t/{k}"),
+                    Tensor::from_vec(s.t, n, &cpu).map_err(te)?,
+                );
             }
         }
     }
@@ -111,15 +120,24 @@ pub fn save_state(
             map.insert(format!("best/dense/{k}"), t.to_device(&cpu).map_err(te)?);
         }
         for (k, d) in tables {
-            map.insert(format!("best/table/{k}"), Tensor::from_slice(d, d.len(), &cpu).map_err(te)?);
+            map.insert(
+                format!("best/table/{k}"),
+                Tensor::from_slice(d, d.len(), &cpu).map_err(te)?,
+            );
         }
     }
     let ord: Vec<u32> = order.iter().map(|&i| i as u32).collect();
     let n = ord.len();
-    map.insert("state/order".into(), Tensor::from_vec(ord, n, &cpu).map_err(te)?);
+    map.insert(
+        "state/order".into(),
+        Tensor::from_vec(ord, n, &cpu).map_err(te)?,
+    );
     let json = serde_json::to_vec(progress).map_err(|e| e.to_string())?;
     let n = json.len();
-    map.insert("state/progress".into(), Tensor::from_vec(json, n, &cpu).map_err(te)?);
+    map.insert(
+        "state/progress".into(),
+        Tensor::from_vec(json, n, &cpu).map_err(te)?,
+    );
     save_tensors(&map, path)
 }
 
@@ -145,7 +163,10 @@ pub fn load_state(path: &Path) -> Result<State, String> {
         if let Some(n) = k.strip_prefix("best/dense/") {
             bd.push((n.to_string(), t.clone()));
         } else if let Some(n) = k.strip_prefix("best/table/") {
-            bt.push((n.to_string(), t.to_vec1::<f32>().map_err(|e| at(e.to_string()))?));
+            bt.push((
+                n.to_string(),
+                t.to_vec1::<f32>().map_err(|e| at(e.to_string()))?,
+            ));
         }
     }
     let best = (!bd.is_empty() || !bt.is_empty()).then_some((bd, bt));
@@ -239,8 +260,16 @@ pub fn first_difference(old: &serde_json::Value, new: &serde_json::Value) -> Opt
             (Value::Object(x), Value::Object(y)) => {
                 let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
                 keys.into_iter().find_map(|k| {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                    walk(&p, x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null))
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(
+                        &p,
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                    )
                 })
             }
             (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x

@@ -176,7 +176,10 @@ struct RunArgs<'a> {
 
 /// With `--resume`: the run's manifest, with the command line checked
 /// against it (what was given must match what the run was started with).
-fn resume_manifest(args: &RunArgs<'_>, plugin_dirs: &[PathBuf]) -> Result<Option<Manifest>, String> {
+fn resume_manifest(
+    args: &RunArgs<'_>,
+    plugin_dirs: &[PathBuf],
+) -> Result<Option<Manifest>, String> {
     let Some(dir) = args.resume else {
         return Ok(None);
     };
@@ -282,7 +285,10 @@ fn run_recipe(cli: &Cli, args: RunArgs<'_>) -> Result<(), String> {
             seed,
             device: dev.clone(),
             settings: sets,
-            plugin_dirs: plugin_dirs.iter().map(|p| p.canonicalize().unwrap_or(p.clone())).collect(),
+            plugin_dirs: plugin_dirs
+                .iter()
+                .map(|p| p.canonicalize().unwrap_or(p.clone()))
+                .collect(),
             trainings,
         };
         session.start_manifest(manifest, resumed)?;

@@ -729,7 +729,10 @@ impl Session {
         let config = serde_json::json!({"call": call, "device": self.cfg.device});
         let hash = config_hash(&config);
         run.set_config_hash(hash.clone());
-        let final_path = ckpt.join(format!("{}.safetensors", crate::report::file_stem(&run.name)));
+        let final_path = ckpt.join(format!(
+            "{}.safetensors",
+            crate::report::file_stem(&run.name)
+        ));
         let old = self
             .resumed
             .lock()
@@ -749,7 +752,10 @@ impl Session {
             if old.finished {
                 run.restore(&final_path)?;
                 done = true;
-                eprintln!("resume: training '{key}' had finished; loaded {}", final_path.display());
+                eprintln!(
+                    "resume: training '{key}' had finished; loaded {}",
+                    final_path.display()
+                );
             } else if last.is_file() {
                 run.restore(&last)?;
                 eprintln!(

@@ -24,9 +24,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Progress;
 use crate::data::{ids_tensor, Data, Part};
 use crate::exec::store::OptimConfig;
-use crate::checkpoint::Progress;
 use crate::exec::{Batch, HostGraph, Leaf, Model, Origin, TapeMeta};
 use crate::history::HistoryOf;
 use crate::plugins::Registry;
@@ -332,6 +332,9 @@ const NON_FINITE: &str = "NON_FINITE:";
 /// Separates what went non-finite from where, in a [`NON_FINITE`] error.
 const SEP: char = '\u{1}';
 
+/// A step's loss, its tape and, when probing, the zero probes (tape index, variable).
+type Traced = (StepLoss, Trace, Vec<(u32, candle_core::Var)>);
+
 /// A step's tape: tensors and where each came from.
 struct Trace {
     tape: Vec<Tensor>,
@@ -617,14 +620,27 @@ impl Run {
         let Some(m) = trace.meta.get(k) else {
             return format!("{lead} tape entry {k}");
         };
-        let path = trace.scope_paths.get(m.scope as usize).map(String::as_str).unwrap_or("");
+        let path = trace
+            .scope_paths
+            .get(m.scope as usize)
+            .map(String::as_str)
+            .unwrap_or("");
         // The innermost scope that names a component.
         let comp = path
             .rsplit('/')
-            .find_map(|seg| self.comps.scopes.iter().find(|(s, _)| s == seg).map(|(_, l)| l.clone()))
+            .find_map(|seg| {
+                self.comps
+                    .scopes
+                    .iter()
+                    .find(|(s, _)| s == seg)
+                    .map(|(_, l)| l.clone())
+            })
             .unwrap_or_else(|| self.comps.label.clone());
         let scope = if path.is_empty() { "(root)" } else { path };
-        format!("{lead} {} (tape entry {k}) in {comp}, scope {scope}", m.origin)
+        format!(
+            "{lead} {} (tape entry {k}) in {comp}, scope {scope}",
+            m.origin
+        )
     }
 
     /// With a finite forward pass and a non-finite gradient: replay the step
@@ -632,7 +648,12 @@ impl Run {
     /// every op output, and name the op whose backward first produced a
     /// non-finite gradient (the consumer of the latest tape entry whose
     /// incoming gradient is non-finite).
-    fn diagnose_backward(&mut self, data: &Data, batch: &Batch, seed: u64) -> Result<String, String> {
+    fn diagnose_backward(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+        seed: u64,
+    ) -> Result<String, String> {
         let ((loss, _, _), trace, probes) = self.forward_probed(data, batch, seed)?;
         let grads = loss.backward().map_err(|e| format!("backward: {e}"))?;
         let bad = |t: &Tensor| grads.get(t).is_some_and(|g| !crate::exec::all_finite(g));
@@ -661,10 +682,18 @@ impl Run {
         Ok(match consumer {
             Some(k) => format!(
                 "{}; its input {}",
-                self.describe(&trace, k, "the gradient first went non-finite in the backward of"),
+                self.describe(
+                    &trace,
+                    k,
+                    "the gradient first went non-finite in the backward of"
+                ),
                 self.describe(&trace, j, "is the output of")
             ),
-            None => self.describe(&trace, j, "the first non-finite gradient flows into the output of"),
+            None => self.describe(
+                &trace,
+                j,
+                "the first non-finite gradient flows into the output of",
+            ),
         })
     }
 
@@ -677,7 +706,8 @@ impl Run {
         batch: &Batch,
         seed: u64,
     ) -> Result<StepLoss, String> {
-        self.forward_traced(data, batch, seed, false).map(|(l, _)| l)
+        self.forward_traced(data, batch, seed, false)
+            .map(|(l, _)| l)
     }
 
     fn forward_traced(
@@ -691,12 +721,7 @@ impl Run {
         Ok((l, t))
     }
 
-    fn forward_probed(
-        &mut self,
-        data: &Data,
-        batch: &Batch,
-        seed: u64,
-    ) -> Result<(StepLoss, Trace, Vec<(u32, candle_core::Var)>), String> {
+    fn forward_probed(&mut self, data: &Data, batch: &Batch, seed: u64) -> Result<Traced, String> {
         self.forward_with(data, batch, seed, true)
     }
 
@@ -706,7 +731,7 @@ impl Run {
         batch: &Batch,
         seed: u64,
         probe: bool,
-    ) -> Result<(StepLoss, Trace, Vec<(u32, candle_core::Var)>), String> {
+    ) -> Result<Traced, String> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         {
             let mut g = HostGraph::new(&mut self.model, batch, &data.schema, true, &mut rng);
@@ -786,7 +811,10 @@ impl Run {
 
     /// The path of the run's resumable checkpoint in `dir`.
     pub fn last_checkpoint(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}-last.safetensors", crate::report::file_stem(&self.name)))
+        dir.join(format!(
+            "{}-last.safetensors",
+            crate::report::file_stem(&self.name)
+        ))
     }
 
     /// The configuration hash checkpoints carry: set by the caller (the
@@ -825,7 +853,10 @@ impl Run {
         self.best_epoch = p.best_epoch;
         self.best_valid = p.best_valid;
         self.train_seconds = p.train_seconds;
-        let best = st.best.clone().map(|(dense, tables)| Snapshot { dense, tables });
+        let best = st
+            .best
+            .clone()
+            .map(|(dense, tables)| Snapshot { dense, tables });
         self.resume_from = Some(ResumePoint {
             progress: st.progress,
             order: st.order,
@@ -836,7 +867,9 @@ impl Run {
 
     /// Whether the restored state (if any) is a finished training.
     pub fn finished(&self) -> bool {
-        self.resume_from.as_ref().is_some_and(|r| r.progress.finished)
+        self.resume_from
+            .as_ref()
+            .is_some_and(|r| r.progress.finished)
     }
 
     /// The epoch the restored state (if any) has logged up to.
@@ -844,14 +877,25 @@ impl Run {
         self.history.len()
     }
 
-    fn progress(&self, epoch: usize, batches_done: usize, epoch_done: bool, finished: bool) -> Progress {
+    fn progress(
+        &self,
+        epoch: usize,
+        batches_done: usize,
+        epoch_done: bool,
+        finished: bool,
+    ) -> Progress {
         Progress {
             config_hash: self.config_hash.clone(),
             epoch,
             batches_done,
             epoch_done,
             finished,
-            rng_seed: self.rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            rng_seed: self
+                .rng
+                .get_seed()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
             rng_stream: self.rng.get_stream(),
             rng_word_pos: self.rng.get_word_pos().to_string(),
             dense_step: self.model.dense_opt.export_state().0,
@@ -946,7 +990,9 @@ impl Run {
             let (mut sum, mut count, mut skip) = (0.0, 0usize, 0usize);
             let mut term_sums: BTreeMap<String, f64> = BTreeMap::new();
             match partial.take() {
-                Some(p) => (sum, count, term_sums, skip) = (p.sum, p.count, p.term_sums, p.batches_done),
+                Some(p) => {
+                    (sum, count, term_sums, skip) = (p.sum, p.count, p.term_sums, p.batches_done)
+                }
                 None => order.shuffle(&mut self.rng),
             }
             bar.inc(skip as u64);
@@ -980,12 +1026,13 @@ impl Run {
                 bar.inc(1);
                 let global = (epoch - 1) * n_batches + b + 1;
                 if let Some(dir) = ckpt_dir {
-                    if every > 0 && global % every == 0 && b + 1 < n_batches {
+                    if every > 0 && global.is_multiple_of(every) && b + 1 < n_batches {
                         let mut p = self.progress(epoch, b + 1, false, false);
                         (p.sum, p.count, p.term_sums) = (sum, count, term_sums.clone());
                         p.since_best = since_best;
                         p.train_seconds = before + started.elapsed().as_secs_f64();
-                        last_ckpt = Some(self.write_state(dir, &p, &order, best_snapshot.as_ref())?);
+                        last_ckpt =
+                            Some(self.write_state(dir, &p, &order, best_snapshot.as_ref())?);
                     }
                 }
             }

@@ -15,7 +15,9 @@ fn nan_run(name: &str, mode: &str) -> String {
         &[],
     );
     assert!(!o.status.success());
-    assert!(out.join("checkpoints/mf-naive-1-last.safetensors").is_file());
+    assert!(out
+        .join("checkpoints/mf-naive-1-last.safetensors")
+        .is_file());
     text(&o).1
 }
 
@@ -28,7 +30,10 @@ fn a_nan_loss_names_the_op_component_and_step() {
             && err.contains("in loss 'nan_after' (plugin toy), scope estimator/loss"),
         "{err}"
     );
-    assert!(err.contains("the last finite checkpoint is kept at"), "{err}");
+    assert!(
+        err.contains("the last finite checkpoint is kept at"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,5 +65,8 @@ fn clip_grad_norm_trains_and_rejects_a_negative_limit() {
     let (o, _) = run_recipe("clip_bad", &body("-1.0"), &[]);
     let err = text(&o).1;
     assert!(!o.status.success());
-    assert!(err.contains("clip_grad_norm must be a number >= 0"), "{err}");
+    assert!(
+        err.contains("clip_grad_norm must be a number >= 0"),
+        "{err}"
+    );
 }

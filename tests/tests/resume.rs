@@ -139,23 +139,41 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_metrics() {
     let (m_full, m_res) = (metrics(&full), metrics(&killed));
     assert_eq!(m_full.len(), 4);
     assert_eq!(m_full, m_res, "report.json differs after resume");
-    assert_eq!(epoch_logs(&full), epoch_logs(&killed), "metrics.jsonl differs");
+    assert_eq!(
+        epoch_logs(&full),
+        epoch_logs(&killed),
+        "metrics.jsonl differs"
+    );
+}
+
+/// One short training.
+const ONE_TRAINING: &str = r#"let d = dataset("bundled");
+        train(d, backbone("mf", #{dim: 8}), estimator("naive"), #{name: "A", epochs: 1, lr: 0.01});"#;
+
+/// A scratch folder with [`ONE_TRAINING`] run to the end into `out`:
+/// (folder, recipe, out, the `host` arguments of that run).
+fn finished_run(name: &str) -> (PathBuf, PathBuf, PathBuf, Vec<String>) {
+    let dir = scratch(name);
+    let recipe = write_recipe(&dir, ONE_TRAINING);
+    let out = dir.join("out");
+    let fx = fixtures();
+    let args: Vec<String> = run_args(
+        recipe.to_str().unwrap(),
+        out.to_str().unwrap(),
+        fx.to_str().unwrap(),
+    )
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let o = host(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o).1);
+    (dir, recipe, out, args)
 }
 
 #[test]
 fn resume_refuses_a_changed_recipe_or_configuration() {
-    let dir = scratch("resume_changed");
-    let body = r#"let d = dataset("bundled");
-        train(d, backbone("mf", #{dim: 8}), estimator("naive"), #{name: "A", epochs: 1, lr: 0.01});"#;
-    let recipe = write_recipe(&dir, body);
-    let out = dir.join("out");
-    let fx = fixtures();
-    let o = host(&run_args(
-        recipe.to_str().unwrap(),
-        out.to_str().unwrap(),
-        fx.to_str().unwrap(),
-    ));
-    assert!(o.status.success(), "{}", text(&o).1);
+    let (dir, recipe, out, _) = finished_run("resume_changed");
+    let body = ONE_TRAINING;
     let resume = |extra: &[&str]| {
         let mut a = vec!["run", "--resume", out.to_str().unwrap()];
         a.extend(extra);
@@ -188,7 +206,10 @@ fn resume_refuses_a_changed_recipe_or_configuration() {
     let o = resume(&[]);
     let se = text(&o).1;
     assert!(!o.status.success());
-    assert!(se.contains("recipe.rhai changed since the run started"), "{se}");
+    assert!(
+        se.contains("recipe.rhai changed since the run started"),
+        "{se}"
+    );
     // Not a run folder.
     let se = text(&host(&["run", "--resume", dir.to_str().unwrap()])).1;
     assert!(se.contains("resume.json"), "{se}");
@@ -203,19 +224,8 @@ fn set_read_only(p: &Path, ro: bool) {
 
 #[test]
 fn an_unwritable_folder_is_an_error_naming_the_file_and_keeps_the_checkpoint() {
-    let dir = scratch("readonly");
-    let body = r#"let d = dataset("bundled");
-        train(d, backbone("mf", #{dim: 8}), estimator("naive"), #{name: "A", epochs: 1, lr: 0.01});"#;
-    let recipe = write_recipe(&dir, body);
-    let out = dir.join("out");
-    let fx = fixtures();
-    let args = run_args(
-        recipe.to_str().unwrap(),
-        out.to_str().unwrap(),
-        fx.to_str().unwrap(),
-    );
-    let o = host(&args);
-    assert!(o.status.success(), "{}", text(&o).1);
+    let (_, _, out, args) = finished_run("readonly");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let ck = out.join("checkpoints");
     let last = ck.join("A-last.safetensors");
     let before = std::fs::read(&last).unwrap();
@@ -241,7 +251,7 @@ fn an_unwritable_folder_is_an_error_naming_the_file_and_keeps_the_checkpoint() {
         if !writable_as_me {
             return host(args);
         }
-        let mut c = host_command(args);
+        let c = host_command(args);
         let prog = c.get_program().to_owned();
         let mut su = std::process::Command::new(setpriv);
         su.args([
@@ -286,7 +296,10 @@ fn an_unwritable_folder_is_an_error_naming_the_file_and_keeps_the_checkpoint() {
     let se = text(&o).1;
     assert!(!o.status.success());
     assert!(
-        se.contains(&format!("cannot write {}", out.join("metrics.jsonl").display())),
+        se.contains(&format!(
+            "cannot write {}",
+            out.join("metrics.jsonl").display()
+        )),
         "{se}"
     );
     assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report);
@@ -311,7 +324,11 @@ fn the_same_seed_gives_bitwise_identical_metrics() {
         evaluate(r, "all_ranking");"#;
     let (o1, out1) = run_recipe("determinism1", body, &["--seed", "11"]);
     let (o2, out2) = run_recipe("determinism2", body, &["--seed", "11"]);
-    assert!(o1.status.success() && o2.status.success(), "{}", text(&o1).1);
+    assert!(
+        o1.status.success() && o2.status.success(),
+        "{}",
+        text(&o1).1
+    );
     let (m1, m2) = (metrics(&out1), metrics(&out2));
     assert_eq!(m1, m2);
     assert!(m1[1]["values"]["ndcg@10"].as_f64().unwrap() > 0.0);

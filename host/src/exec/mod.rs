@@ -142,7 +142,12 @@ impl StepGrads {
         let sq = |g: &Tensor| g.to_dtype(DType::F64).and_then(|g| g.sqr()?.sum_all());
         let mut total = 0.0f64;
         if !self.dense.is_empty() {
-            let sums: Vec<Tensor> = self.dense.iter().map(|(_, _, g)| sq(g)).collect::<Result<_, _>>().map_err(te)?;
+            let sums: Vec<Tensor> = self
+                .dense
+                .iter()
+                .map(|(_, _, g)| sq(g))
+                .collect::<Result<_, _>>()
+                .map_err(te)?;
             total += Tensor::stack(&sums, 0)
                 .and_then(|s| s.sum_all()?.to_scalar::<f64>())
                 .map_err(te)?;
@@ -150,7 +155,10 @@ impl StepGrads {
         let mut bad = None;
         if !total.is_finite() {
             for (name, _, g) in &self.dense {
-                let v: Vec<f64> = g.to_dtype(DType::F64).and_then(|g| g.flatten_all()?.to_vec1()).map_err(te)?;
+                let v: Vec<f64> = g
+                    .to_dtype(DType::F64)
+                    .and_then(|g| g.flatten_all()?.to_vec1())
+                    .map_err(te)?;
                 if v.iter().any(|x| !x.is_finite()) {
                     bad = Some(format!("parameter '{name}'"));
                     break;

@@ -10,7 +10,7 @@
 //!   score, so its analytic gradient misses a term (`grad_check` must fail).
 //! - loss `nan_after`: BCE for `steps` calls, then non-finite (tests the NaN
 //!   guard): `mode` "scalar" multiplies by a NaN constant, "log" adds
-//!   `ln(-1)` (the LOG op's output is the first NaN), "grad" adds `sqrt(bce - bce)`
+//!   `ln(-1)` (the LOG op's output is the first NaN), "grad" adds `sqrt(bce - detach(bce))`
 //!   (a finite loss whose gradient is infinite in SQRT's backward).
 
 #![allow(non_local_definitions)]
@@ -102,7 +102,7 @@ impl LossImpl for NanAfter {
         }
         Ok(match self.mode.as_str() {
             "log" => bce + bce.affine(0.0, -1.0).log(),
-            "grad" => bce + (bce - bce).sqrt(),
+            "grad" => bce + (bce - bce.detach()).sqrt(),
             _ => bce * g.scalar(f64::NAN),
         })
     }
@@ -149,7 +149,7 @@ fn components() -> Vec<ComponentDef> {
             |p| {
                 let mode = p.string("mode")?;
                 if !["scalar", "log", "grad"].contains(&mode.as_str()) {
-                    return Err(format!("mode must be scalar, log or grad, got '{mode}'").into());
+                    return Err(format!("mode must be scalar, log or grad, got '{mode}'"));
                 }
                 Ok(NanAfter {
                     steps: p.usize("steps")?,
