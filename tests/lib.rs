@@ -72,15 +72,20 @@ pub fn fixtures() -> PathBuf {
     target_dir().join("e2e-fixtures")
 }
 
-pub fn host(args: &[&str]) -> Output {
+/// The host command with `args`, in the repository root, progress bars off
+/// (to spawn it, e.g. to kill it).
+pub fn host_command(args: &[&str]) -> Command {
     build();
-    Command::new(target_dir().join("host"))
-        .current_dir(root())
+    let mut c = Command::new(target_dir().join("host"));
+    c.current_dir(root())
         .env("CAUSALREC_NO_PROGRESS", "1")
         .env_remove("CAUSALREC_PLUGIN_PATH")
-        .args(args)
-        .output()
-        .expect("run host")
+        .args(args);
+    c
+}
+
+pub fn host(args: &[&str]) -> Output {
+    host_command(args).output().expect("run host")
 }
 
 pub fn text(o: &Output) -> (String, String) {

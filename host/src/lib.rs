@@ -12,8 +12,11 @@
 //! - [`stats`]: paired t-test and distance correlation for recipes.
 //! - [`plot`]: SVG bar charts for recipes.
 //! - [`recipe`]: the Rhai recipe API and its sandbox.
-//! - [`report`]: the run directory.
+//! - [`report`]: the run directory (atomic writes).
+//! - [`checkpoint`]: training state and the run manifest for `host run --resume`.
+//! - [`bench`]: `host bench train`; [`compare`]: `host report`.
 pub mod bench;
+pub mod checkpoint;
 pub mod checks;
 pub mod compare;
 pub mod data;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use causalrec_host::checkpoint::Manifest;
 use causalrec_host::data::DataConfig;
 use causalrec_host::plugins::Registry;
 use causalrec_host::recipe::{self, Session, SessionConfig};
@@ -28,20 +29,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run a recipe.
+    /// Run a recipe, or resume a killed run (`--resume RUN_DIR`).
     Run {
-        recipe: PathBuf,
+        /// The recipe (with --resume: optional, the run's own by default).
+        #[arg(required_unless_present = "resume")]
+        recipe: Option<PathBuf>,
         /// Output folder (default runs/<recipe>-<timestamp>).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
-        /// cpu or cuda.
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        #[arg(long, default_value_t = 2024)]
-        seed: u64,
+        /// cpu or cuda (default cpu).
+        #[arg(long)]
+        device: Option<String>,
+        /// Seed (default 2024).
+        #[arg(long)]
+        seed: Option<u64>,
         /// key=value settings read by the recipe's setting(name, default).
         #[arg(long = "set")]
         set: Vec<String>,
+        /// Continue the run in RUN_DIR from its checkpoints: finished
+        /// trainings are loaded, the interrupted one continues from its last
+        /// checkpoint; the recipe, seed, device, settings and every
+        /// training's configuration must be unchanged.
+        #[arg(long, value_name = "RUN_DIR")]
+        resume: Option<PathBuf>,
     },
     /// Parse a recipe and resolve its names without training.
     Check {
@@ -210,17 +220,79 @@ fn device(name: &str) -> Result<candle_core::Device, String> {
     }
 }
 
-fn run_recipe(
-    cli: &Cli,
-    path: &Path,
+/// What `host run` was given.
+struct RunArgs<'a> {
+    recipe: Option<&'a Path>,
     out: Option<PathBuf>,
-    dev: &str,
-    seed: u64,
-    sets: &[String],
+    device: Option<&'a str>,
+    seed: Option<u64>,
+    sets: &'a [String],
+    resume: Option<&'a Path>,
     check: bool,
-) -> Result<(), String> {
+}
+
+/// With `--resume`: the run's manifest, with the command line checked
+/// against it (what was given must match what the run was started with).
+fn resume_manifest(
+    args: &RunArgs<'_>,
+    plugin_dirs: &[PathBuf],
+) -> Result<Option<Manifest>, String> {
+    let Some(dir) = args.resume else {
+        return Ok(None);
+    };
+    let m = Manifest::load(dir)?;
+    let mismatch = |what: &str, given: String, was: String| {
+        Err(format!(
+            "--resume {}: {what} {given} differs from the run's {was}",
+            dir.display()
+        ))
+    };
+    if let Some(s) = args.seed.filter(|s| *s != m.seed) {
+        return mismatch("--seed", s.to_string(), m.seed.to_string());
+    }
+    if let Some(d) = args.device.filter(|d| *d != m.device) {
+        return mismatch("--device", d.into(), m.device.clone());
+    }
+    let sets = parse_sets(args.sets)?;
+    if !args.sets.is_empty() && sets != m.settings {
+        return mismatch("--set", format!("{sets:?}"), format!("{:?}", m.settings));
+    }
+    if !plugin_dirs.is_empty() && plugin_dirs != m.plugin_dirs.as_slice() {
+        return mismatch(
+            "--plugin-dir",
+            format!("{plugin_dirs:?}"),
+            format!("{:?}", m.plugin_dirs),
+        );
+    }
+    Ok(Some(m))
+}
+
+fn run_recipe(cli: &Cli, args: RunArgs<'_>) -> Result<(), String> {
     let root = repo_root();
-    let file = resolve_script(path, &root, "recipes");
+    let resumed = resume_manifest(&args, &cli.plugin_dirs)?;
+    let path = match (args.recipe, &resumed) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(m)) => m.recipe.clone(),
+        (None, None) => return Err("host run: a recipe is needed".into()),
+    };
+    let (seed, dev, sets, plugin_dirs, out) = match &resumed {
+        Some(m) => (
+            m.seed,
+            m.device.clone(),
+            m.settings.clone(),
+            m.plugin_dirs.clone(),
+            args.resume.map(Path::to_path_buf),
+        ),
+        None => (
+            args.seed.unwrap_or(2024),
+            args.device.unwrap_or("cpu").to_string(),
+            parse_sets(args.sets)?,
+            cli.plugin_dirs.clone(),
+            args.out,
+        ),
+    };
+    let check = args.check;
+    let file = resolve_script(&path, &root, "recipes");
     if !file.is_file() {
         return Err(format!(
             "{}: recipe not found (also looked in {})",
@@ -234,7 +306,18 @@ fn run_recipe(
         .unwrap_or("recipe")
         .to_string();
     let out = out.unwrap_or_else(|| root.join("runs").join(format!("{stem}-{}", timestamp())));
-    let registry = Arc::new(Registry::discover(&cli.plugin_dirs));
+    let file = file.canonicalize().unwrap_or(file);
+    let recipe_hash = Manifest::hash_recipe(&file)?;
+    if let Some(m) = &resumed {
+        if m.recipe_hash != recipe_hash {
+            return Err(format!(
+                "--resume {}: the recipe {} changed since the run started; resuming would mix two runs: start a new run instead",
+                out.display(),
+                file.display()
+            ));
+        }
+    }
+    let registry = Arc::new(Registry::discover(&plugin_dirs));
     for f in &registry.failures {
         tracing::warn!("plugin {}: {}", f.path.display(), f.reason);
     }
@@ -243,11 +326,30 @@ fn run_recipe(
         repo_root: root,
         out: out.clone(),
         seed,
-        device: dev.into(),
-        settings: parse_sets(sets)?,
+        device: dev.clone(),
+        settings: sets.clone(),
         check_only: check,
     };
-    let session = Session::new(cfg, registry, device(dev)?)?;
+    let session = Session::new(cfg, registry, device(&dev)?)?;
+    if !check {
+        let trainings = match &resumed {
+            Some(m) => m.trainings.clone(),
+            None => Vec::new(),
+        };
+        let manifest = Manifest {
+            recipe: file.clone(),
+            recipe_hash,
+            seed,
+            device: dev.clone(),
+            settings: sets,
+            plugin_dirs: plugin_dirs
+                .iter()
+                .map(|p| p.canonicalize().unwrap_or(p.clone()))
+                .collect(),
+            trainings,
+        };
+        session.start_manifest(manifest, resumed)?;
+    }
     let engine = recipe::engine(session.clone());
     let ast = recipe::compile(&engine, &file)?;
     let result = engine
@@ -325,8 +427,31 @@ fn main() -> ExitCode {
             device,
             seed,
             set,
-        } => run_recipe(&cli, recipe, out.clone(), device, *seed, set, false),
-        Cmd::Check { recipe, set } => run_recipe(&cli, recipe, None, "cpu", 2024, set, true),
+            resume,
+        } => run_recipe(
+            &cli,
+            RunArgs {
+                recipe: recipe.as_deref(),
+                out: out.clone(),
+                device: device.as_deref(),
+                seed: *seed,
+                sets: set,
+                resume: resume.as_deref(),
+                check: false,
+            },
+        ),
+        Cmd::Check { recipe, set } => run_recipe(
+            &cli,
+            RunArgs {
+                recipe: Some(recipe),
+                out: None,
+                device: None,
+                seed: None,
+                sets: set,
+                resume: None,
+                check: true,
+            },
+        ),
         Cmd::Plugins { json } => {
             let reg = Registry::discover(&cli.plugin_dirs);
             if *json {

@@ -45,6 +45,7 @@ use causalrec_sdk::ComponentKind;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, AST};
 use serde::Serialize;
 
+use crate::checkpoint::{config_hash, first_difference, Manifest, TrainingEntry};
 use crate::data::{Data, DataConfig, Part, TrainPositives};
 use crate::plugins::Registry;
 use crate::protocols::RankingOptions;
@@ -74,6 +75,12 @@ pub struct Session {
     pub out: Option<Mutex<RunDir>>,
     pub resolved: Mutex<Vec<ResolvedCall>>,
     run_counter: Mutex<usize>,
+    /// The run's `resume.json` as it grows, and the one a resumed run
+    /// started from ([`Session::start_manifest`]).
+    manifest: Mutex<Option<Manifest>>,
+    resumed: Mutex<Option<Manifest>>,
+    /// Trainings per run name so far (the manifest's keys).
+    train_keys: Mutex<BTreeMap<String, usize>>,
 }
 
 /// One resolved `train` call, for `config.ron`.
@@ -672,7 +679,118 @@ impl Session {
             out,
             resolved: Mutex::new(Vec::new()),
             run_counter: Mutex::new(0),
+            manifest: Mutex::new(None),
+            resumed: Mutex::new(None),
+            train_keys: Mutex::new(BTreeMap::new()),
         }))
+    }
+
+    /// Record the run in `resume.json` (written now, updated at every
+    /// training's start and end); with `resumed`, trainings it lists as
+    /// finished are loaded instead of trained, an unfinished one continues
+    /// from its last checkpoint.
+    pub fn start_manifest(&self, m: Manifest, resumed: Option<Manifest>) -> Result<(), String> {
+        if let Some(o) = &self.out {
+            m.save(&o.lock().unwrap_or_else(|e| e.into_inner()).path)?;
+        }
+        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
+        *self.resumed.lock().unwrap_or_else(|e| e.into_inner()) = resumed;
+        Ok(())
+    }
+
+    /// Update the manifest's entry for a training and write it.
+    fn manifest_put(&self, e: TrainingEntry) -> Result<(), String> {
+        let mut g = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some(m), Some(o)) = (g.as_mut(), &self.out) else {
+            return Ok(());
+        };
+        m.put(e);
+        m.save(&o.lock().unwrap_or_else(|e| e.into_inner()).path)
+    }
+
+    /// Fit a run inside the run folder, or on resume load / continue it
+    /// (see [`crate::checkpoint`]).
+    fn fit_or_resume(&self, run: &mut Run, data: &Data, call: &ResolvedCall) -> Result<(), String> {
+        let out = self.out.as_ref().expect("run dir");
+        let ckpt = out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .path
+            .join("checkpoints");
+        let key = {
+            let mut k = self.train_keys.lock().unwrap_or_else(|e| e.into_inner());
+            let n = k.entry(run.name.clone()).or_insert(0);
+            *n += 1;
+            match *n {
+                1 => run.name.clone(),
+                n => format!("{}#{n}", run.name),
+            }
+        };
+        let config = serde_json::json!({"call": call, "device": self.cfg.device});
+        let hash = config_hash(&config);
+        run.set_config_hash(hash.clone());
+        let final_path = ckpt.join(format!(
+            "{}.safetensors",
+            crate::report::file_stem(&run.name)
+        ));
+        let old = self
+            .resumed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|m| m.entry(&key).cloned());
+        let mut done = false;
+        if let Some(old) = old {
+            if old.config_hash != hash {
+                let diff = first_difference(&old.config, &config).unwrap_or_default();
+                return Err(format!(
+                    "--resume: training '{key}' was started with another configuration ({diff}); \
+                     resuming would mix two runs: start a new run instead"
+                ));
+            }
+            let last = run.last_checkpoint(&ckpt);
+            if old.finished {
+                run.restore(&final_path)?;
+                done = true;
+                eprintln!(
+                    "resume: training '{key}' had finished; loaded {}",
+                    final_path.display()
+                );
+            } else if last.is_file() {
+                run.restore(&last)?;
+                eprintln!(
+                    "resume: training '{key}' continues from {} (epoch {})",
+                    last.display(),
+                    run.logged_epochs()
+                );
+            }
+            let logged = run.logged_epochs();
+            out.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drop_metrics_after(&run.name, logged)?;
+        }
+        let entry = |finished| TrainingEntry {
+            key: key.clone(),
+            config_hash: hash.clone(),
+            config: config.clone(),
+            finished,
+        };
+        self.manifest_put(entry(done))?;
+        if done {
+            return Ok(());
+        }
+        let mut log_error = None;
+        run.fit(data, Some(&ckpt), |log| {
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = o.log_metrics(log) {
+                log_error.get_or_insert(e);
+            }
+        })?;
+        if let Some(e) = log_error {
+            return Err(e);
+        }
+        run.save_final(&final_path)?;
+        self.manifest_put(entry(true))
     }
 
     /// Is `p` inside one of the folders scripts may read?
@@ -909,6 +1027,8 @@ impl Session {
                 "name",
                 "link",
                 "f64",
+                "checkpoint_every",
+                "clip_grad_norm",
             ],
             "train()",
             pos,
@@ -963,6 +1083,8 @@ impl Session {
             pos,
         )?;
         crate::protocols::Link::parse(&cfg.link).or_else(|e| fail(e, pos))?;
+        cfg.checkpoint_every = get_usize(opts, "checkpoint_every", 0, pos)?;
+        cfg.clip_grad_norm = get_f64(opts, "clip_grad_norm", 0.0, pos)?;
         let name = {
             let mut c = self.run_counter.lock().unwrap_or_else(|e| e.into_inner());
             *c += 1;
@@ -980,17 +1102,18 @@ impl Session {
         };
         let comps =
             Components::build(&self.registry, &backbones, est, &loss).or_else(|e| fail(e, pos))?;
+        let call = ResolvedCall {
+            run: name.clone(),
+            data: data.0.config.clone(),
+            backbones: backbones.clone(),
+            estimator: est.clone(),
+            loss: loss.clone(),
+            train: cfg.clone(),
+        };
         self.resolved
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(ResolvedCall {
-                run: name.clone(),
-                data: data.0.config.clone(),
-                backbones: backbones.clone(),
-                estimator: est.clone(),
-                loss: loss.clone(),
-                train: cfg.clone(),
-            });
+            .push(call.clone());
         let mut run = Run::new(&name, comps, cfg, self.device.clone()).or_else(|e| fail(e, pos))?;
         if !self.cfg.check_only {
             let out = self.out.as_ref().expect("run dir");
@@ -1000,25 +1123,13 @@ impl Session {
                     o.note(line);
                 }
             }
-            let ckpt = out
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .path
-                .join("checkpoints");
-            let t0 = std::time::Instant::now();
-            run.fit(&data.0, Some(&ckpt), |log| {
-                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = o.log_metrics(log);
-            })
-            .or_else(|e| fail(e, pos))?;
+            self.fit_or_resume(&mut run, &data.0, &call)
+                .or_else(|e| fail(e, pos))?;
             let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
             let mut values = BTreeMap::new();
             values.insert("best_epoch".into(), serde_json::json!(run.best_epoch));
             values.insert("epochs_run".into(), serde_json::json!(run.history.len()));
-            values.insert(
-                "train_seconds".into(),
-                serde_json::json!(t0.elapsed().as_secs_f64()),
-            );
+            values.insert("train_seconds".into(), serde_json::json!(run.train_seconds));
             if let Some(l) = run.history.last() {
                 values.insert("final_loss".into(), serde_json::json!(l.loss));
                 values.insert(
@@ -1032,13 +1143,6 @@ impl Session {
                 values,
             });
             o.write_report().or_else(|e| fail(e, pos))?;
-            crate::report::save_checkpoint(
-                &run.model,
-                &o.path
-                    .join("checkpoints")
-                    .join(format!("{}.safetensors", crate::report::file_stem(&name))),
-            )
-            .or_else(|e| fail(e, pos))?;
         }
         Ok(RunHandle {
             run: Arc::new(Mutex::new(run)),

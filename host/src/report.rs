@@ -1,9 +1,13 @@
 //! The run directory: resolved configuration (RON), `metrics.jsonl` per epoch,
 //! `report.json` and `report.md` with the final metrics of every train/evaluate
 //! call, and checkpoints (safetensors).
+//!
+//! Every file is written whole to a temporary sibling and renamed over the
+//! old one ([`write_atomic`]): a failed write (full disk, unwritable folder)
+//! is an error naming the file and leaves the previous version intact;
+//! `metrics.jsonl` is kept in memory and rewritten the same way on each append.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +27,8 @@ pub struct ReportRow {
 /// The output folder of one `host run`.
 pub struct RunDir {
     pub path: PathBuf,
-    metrics: File,
+    /// The lines of `metrics.jsonl`.
+    metrics: Vec<String>,
     pub rows: Vec<ReportRow>,
     pub tables: Vec<String>,
     /// Lines at the top of report.md: each training's estimand and the data
@@ -57,35 +62,64 @@ pub fn timestamp() -> String {
 }
 
 impl RunDir {
-    /// Create the folder (and its parents).
+    /// Create the folder (and its parents); an existing `metrics.jsonl` is
+    /// kept (and appended to).
     pub fn create(path: &Path) -> Result<RunDir, String> {
-        std::fs::create_dir_all(path.join("checkpoints"))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let metrics = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path.join("metrics.jsonl"))
-            .map_err(|e| format!("{}: {e}", path.join("metrics.jsonl").display()))?;
-        Ok(RunDir {
+        let ck = path.join("checkpoints");
+        std::fs::create_dir_all(&ck).map_err(|e| format!("{}: {e}", ck.display()))?;
+        let mp = path.join("metrics.jsonl");
+        let metrics = match std::fs::read_to_string(&mp) {
+            Ok(t) => t.lines().map(str::to_string).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", mp.display())),
+        };
+        let dir = RunDir {
             path: path.to_path_buf(),
             metrics,
             rows: Vec::new(),
             tables: Vec::new(),
             provenance: Vec::new(),
-        })
+        };
+        // Fail now, naming the file, when the folder is not writable.
+        dir.write_metrics()?;
+        Ok(dir)
     }
 
     /// Append one JSON line to `metrics.jsonl`.
     pub fn log_metrics(&mut self, v: &impl Serialize) -> Result<(), String> {
         let line = serde_json::to_string(v).map_err(|e| e.to_string())?;
-        writeln!(self.metrics, "{line}").map_err(|e| format!("metrics.jsonl: {e}"))
+        self.metrics.push(line);
+        self.write_metrics()
+    }
+
+    /// Drop the `metrics.jsonl` lines of run `run` with an epoch after
+    /// `after` (a resumed training logs them again).
+    pub fn drop_metrics_after(&mut self, run: &str, after: usize) -> Result<(), String> {
+        let n = self.metrics.len();
+        self.metrics.retain(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            let epoch = v.get("epoch").and_then(|e| e.as_u64()).unwrap_or(0) as usize;
+            v.get("run").and_then(|r| r.as_str()) != Some(run) || epoch <= after
+        });
+        if self.metrics.len() == n {
+            return Ok(());
+        }
+        self.write_metrics()
+    }
+
+    fn write_metrics(&self) -> Result<(), String> {
+        let mut text = self.metrics.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        write_atomic(&self.path.join("metrics.jsonl"), text.as_bytes())
     }
 
     /// Write the resolved configuration.
     pub fn write_config(&self, cfg: &impl Serialize) -> Result<(), String> {
         let text = ron::ser::to_string_pretty(cfg, ron::ser::PrettyConfig::default())
             .map_err(|e| e.to_string())?;
-        std::fs::write(self.path.join("config.ron"), text).map_err(|e| format!("config.ron: {e}"))
+        write_atomic(&self.path.join("config.ron"), text.as_bytes())
     }
 
     /// Add a provenance line (once; repeated lines are kept once).
@@ -98,8 +132,7 @@ impl RunDir {
     /// Write `report.json` and `report.md` (called after every result, so nothing is lost).
     pub fn write_report(&self) -> Result<(), String> {
         let json = serde_json::to_string_pretty(&self.rows).map_err(|e| e.to_string())?;
-        std::fs::write(self.path.join("report.json"), json)
-            .map_err(|e| format!("report.json: {e}"))?;
+        write_atomic(&self.path.join("report.json"), json.as_bytes())?;
         let mut md = String::from("# causalrec report\n\n");
         if !self.provenance.is_empty() {
             md.push_str("## Estimands and data\n\n");
@@ -127,7 +160,7 @@ impl RunDir {
             md.push_str(t);
             md.push('\n');
         }
-        std::fs::write(self.path.join("report.md"), md).map_err(|e| format!("report.md: {e}"))
+        write_atomic(&self.path.join("report.md"), md.as_bytes())
     }
 }
 
@@ -157,8 +190,49 @@ pub fn file_stem(name: &str) -> String {
         .collect()
 }
 
-/// Save every dense parameter and table of a model as safetensors.
-pub fn save_checkpoint(model: &Model, path: &Path) -> Result<(), String> {
+/// Write `bytes` to `path` atomically: to a temporary sibling
+/// (`.<name>.<pid>-<n>.tmp`), flushed to disk, then renamed over `path`. On failure
+/// the temporary file is removed and `path` keeps its previous contents;
+/// the error names the file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    atomic_with(path, |tmp| {
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })
+}
+
+/// [`write_atomic`] with a writer that fills the temporary file.
+fn atomic_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Unique per process and write: two writers never share a temporary file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    let r = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
+    r.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
+}
+
+/// Save named tensors as safetensors, atomically ([`write_atomic`]).
+pub fn save_tensors(map: &HashMap<String, Tensor>, path: &Path) -> Result<(), String> {
+    atomic_with(path, |tmp| {
+        candle_core::safetensors::save(map, tmp).map_err(std::io::Error::other)?;
+        std::fs::File::open(tmp)?.sync_all()
+    })
+}
+
+/// Every dense parameter (`dense/<name>`) and table (`table/<name>`) of a
+/// model, on the CPU.
+pub fn model_tensors(model: &Model) -> Result<HashMap<String, Tensor>, String> {
     let mut map: HashMap<String, Tensor> = HashMap::new();
     for (k, v) in &model.dense.params {
         map.insert(
@@ -173,9 +247,12 @@ pub fn save_checkpoint(model: &Model, path: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         map.insert(format!("table/{k}"), x);
     }
-    let tmp = path.with_extension("tmp");
-    candle_core::safetensors::save(&map, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    Ok(map)
+}
+
+/// Save every dense parameter and table of a model as safetensors.
+pub fn save_checkpoint(model: &Model, path: &Path) -> Result<(), String> {
+    save_tensors(&model_tensors(model)?, path)
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Training and inference of one run: components built from plugins, the
 //! training loop (mini-batches with negative sampling, early stopping,
-//! NaN guard with the last finite checkpoint kept) and scoring for evaluation.
+//! gradient clipping, checkpoints every `checkpoint_every` steps and at every
+//! epoch end that a killed run resumes from, a guard that stops on a
+//! non-finite loss or gradient naming the component, op and step, the last
+//! finite checkpoint kept) and scoring for evaluation.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,7 +11,7 @@ use std::path::{Path, PathBuf};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RString, RVec};
 use candle_core::{DType, Device, Tensor};
-use causalrec_sdk::component::{Backbone, Backbone_TO};
+use causalrec_sdk::component::{Backbone, Backbone_TO, Loss, Loss_TO};
 use causalrec_sdk::graph::GraphMut;
 use causalrec_sdk::plugin::ComponentBox;
 use causalrec_sdk::{
@@ -21,9 +24,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Progress;
 use crate::data::{ids_tensor, Data, Part};
 use crate::exec::store::OptimConfig;
-use crate::exec::{Batch, HostGraph, Leaf, Model};
+use crate::exec::{Batch, HostGraph, Leaf, Model, Origin, TapeMeta};
 use crate::history::HistoryOf;
 use crate::plugins::Registry;
 
@@ -56,6 +60,13 @@ pub struct TrainConfig {
     /// `logit` (sigmoid) or `identity` (MSE regression).
     #[serde(default = "default_link")]
     pub link: String,
+    /// Write a resumable checkpoint every this many steps (0: at epoch ends only).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Scale a step's gradients so that their global L2 norm (dense
+    /// gradients and the touched rows' summed gradients) is at most this (0: off).
+    #[serde(default)]
+    pub clip_grad_norm: f64,
 }
 
 fn default_link() -> String {
@@ -74,12 +85,14 @@ impl Default for TrainConfig {
             seed: 2024,
             f64: false,
             link: default_link(),
+            checkpoint_every: 0,
+            clip_grad_norm: 0.0,
         }
     }
 }
 
 /// One epoch's log line.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EpochLog {
     pub run: String,
     pub epoch: usize,
@@ -149,6 +162,31 @@ impl Backbone for ScopedBackbone {
     }
 }
 
+/// A loss seen through the `loss` scope (host side proxy), so that its ops
+/// are attributed to it.
+struct ScopedLoss {
+    inner: LossRef,
+    label: String,
+}
+
+impl Loss for ScopedLoss {
+    fn compute(
+        &self,
+        g: &mut GraphMut<'_>,
+        preds: abi_stable::std_types::RSlice<'_, NamedVar>,
+        labels: VarId,
+        weights: ROption<VarId>,
+    ) -> RResult<VarId, RString> {
+        g.enter_scope("loss".into());
+        let r = self.inner.compute(g, preds, labels, weights);
+        g.exit_scope();
+        match r {
+            RResult::RErr(e) => RResult::RErr(format!("{}: {e}", self.label).into()),
+            ok => ok,
+        }
+    }
+}
+
 /// The components of a run, constructed from plugins.
 pub struct Components {
     pub backbones: RVec<BackboneRef>,
@@ -156,6 +194,8 @@ pub struct Components {
     pub loss: LossRef,
     pub label: String,
     pub shares: Vec<(String, String)>,
+    /// Scope name (`estimator`, a backbone role, `loss`) -> component label.
+    pub scopes: Vec<(String, String)>,
 }
 
 impl Components {
@@ -183,6 +223,7 @@ impl Components {
         }
         let mut bbs = RVec::new();
         let mut shares = Vec::new();
+        let mut scopes = vec![("estimator".to_string(), label.clone())];
         for (k, role) in roles.iter().enumerate() {
             let spec = &backbones[k.min(backbones.len() - 1)];
             let inner = match reg.create(ComponentKind::Backbone, &spec.name, &spec.params_ron)? {
@@ -197,6 +238,7 @@ impl Components {
             if let Some(s) = &spec.share {
                 shares.push((role.clone(), s.clone()));
             }
+            scopes.push((role.clone(), label.clone()));
             bbs.push(Backbone_TO::from_value(
                 ScopedBackbone {
                     inner,
@@ -210,12 +252,26 @@ impl Components {
             ComponentBox::Loss(l) => l,
             _ => return Err(format!("'{}' is not a loss", loss.name)),
         };
+        let loss_label = format!(
+            "loss '{}' (plugin {})",
+            loss.name,
+            reg.provider(ComponentKind::Loss, &loss.name)
+        );
+        scopes.push(("loss".into(), loss_label.clone()));
+        let loss_obj = Loss_TO::from_value(
+            ScopedLoss {
+                inner: loss_obj,
+                label: loss_label,
+            },
+            TD_Opaque,
+        );
         Ok(Components {
             backbones: bbs,
             estimator: est,
             loss: loss_obj,
             label,
             shares,
+            scopes,
         })
     }
 }
@@ -256,6 +312,34 @@ pub struct Run {
     prepared_for: Option<u64>,
     /// Some backbone reads the `history` input.
     needs_history: bool,
+    /// Where to continue training from ([`Run::restore`]).
+    resume_from: Option<ResumePoint>,
+    /// The configuration hash written into checkpoints.
+    config_hash: String,
+    /// Seconds spent in [`Run::fit`] (over resumes).
+    pub train_seconds: f64,
+}
+
+/// A restored training state [`Run::fit`] continues from.
+struct ResumePoint {
+    progress: Progress,
+    order: Vec<usize>,
+    best: Option<Snapshot>,
+}
+
+/// The prefix of a step error that is a non-finite loss or gradient.
+const NON_FINITE: &str = "NON_FINITE:";
+/// Separates what went non-finite from where, in a [`NON_FINITE`] error.
+const SEP: char = '\u{1}';
+
+/// A step's loss, its tape and, when probing, the zero probes (tape index, variable).
+type Traced = (StepLoss, Trace, Vec<(u32, candle_core::Var)>);
+
+/// A step's tape: tensors and where each came from.
+struct Trace {
+    tape: Vec<Tensor>,
+    meta: Vec<TapeMeta>,
+    scope_paths: Vec<String>,
 }
 
 fn te(e: candle_core::Error) -> String {
@@ -310,7 +394,14 @@ impl Run {
             return Err("batch_size must be > 0".into());
         }
         let dtype = if cfg.f64 { DType::F64 } else { DType::F32 };
+        if !(cfg.clip_grad_norm >= 0.0 && cfg.clip_grad_norm.is_finite()) {
+            return Err(format!(
+                "clip_grad_norm must be a number >= 0 (0: off), got {}",
+                cfg.clip_grad_norm
+            ));
+        }
         let mut model = Model::new(cfg.seed, dtype, device, cfg.optim.clone());
+        model.clip_grad_norm = (cfg.clip_grad_norm > 0.0).then_some(cfg.clip_grad_norm);
         for (role, share) in &comps.shares {
             model.table_namespace.insert(role.clone(), share.clone());
         }
@@ -326,6 +417,9 @@ impl Run {
             best_epoch: 0,
             best_valid: None,
             prepared_for: None,
+            resume_from: None,
+            config_hash: String::new(),
+            train_seconds: 0.0,
         })
     }
 
@@ -479,22 +573,128 @@ impl Run {
     }
 
     /// One optimisation step; returns the total loss and its named terms.
+    /// A non-finite loss or gradient is an error (prefix [`NON_FINITE`])
+    /// naming the first op whose output, or whose backward, went non-finite;
+    /// no parameter is updated then.
     pub fn step(
         &mut self,
         data: &Data,
         batch: &Batch,
     ) -> Result<(f64, BTreeMap<String, f64>), String> {
         let seed = self.rng.random();
-        let (loss, terms, leaves) = self.forward_loss(data, batch, seed)?;
+        let ((loss, terms, leaves), trace) = self.forward_traced(data, batch, seed, false)?;
         let value = loss
             .to_dtype(DType::F64)
             .and_then(|v| v.to_scalar::<f64>())
             .map_err(te)?;
         if !value.is_finite() {
-            return Err(format!("NaN_LOSS:{value}"));
+            let at = crate::exec::first_non_finite(&trace.tape)
+                .map(|k| self.describe(&trace, k, "the first non-finite value is the output of"))
+                .unwrap_or_else(|| "no tape entry is non-finite".into());
+            return Err(format!("{NON_FINITE}the loss became {value}{SEP}{at}"));
         }
-        self.model.apply_grads(&loss, &leaves)?;
+        let mut grads = self.model.grads(&loss, &leaves)?;
+        let (sq, bad) = grads.sq_norm()?;
+        if !sq.is_finite() {
+            let what = bad.unwrap_or_else(|| "a parameter".into());
+            let at = match crate::exec::first_non_finite(&trace.tape) {
+                Some(k) => self.describe(&trace, k, "the first non-finite value is the output of"),
+                None => {
+                    drop((loss, leaves, trace));
+                    self.diagnose_backward(data, batch, seed)?
+                }
+            };
+            return Err(format!(
+                "{NON_FINITE}the gradient of {what} became non-finite{SEP}the loss is finite ({value}); {at}"
+            ));
+        }
+        if let Some(c) = self.model.clip_grad_norm {
+            grads.clip_norm(sq.sqrt(), c)?;
+        }
+        self.model.apply(grads)?;
         Ok((value, terms))
+    }
+
+    /// Tape entry `k` in words: origin, component, scope.
+    fn describe(&self, trace: &Trace, k: usize, lead: &str) -> String {
+        let Some(m) = trace.meta.get(k) else {
+            return format!("{lead} tape entry {k}");
+        };
+        let path = trace
+            .scope_paths
+            .get(m.scope as usize)
+            .map(String::as_str)
+            .unwrap_or("");
+        // The innermost scope that names a component.
+        let comp = path
+            .rsplit('/')
+            .find_map(|seg| {
+                self.comps
+                    .scopes
+                    .iter()
+                    .find(|(s, _)| s == seg)
+                    .map(|(_, l)| l.clone())
+            })
+            .unwrap_or_else(|| self.comps.label.clone());
+        let scope = if path.is_empty() { "(root)" } else { path };
+        format!(
+            "{lead} {} (tape entry {k}) in {comp}, scope {scope}",
+            m.origin
+        )
+    }
+
+    /// With a finite forward pass and a non-finite gradient: replay the step
+    /// (same seed, parameters not yet updated) with a zero variable added to
+    /// every op output, and name the op whose backward first produced a
+    /// non-finite gradient (the consumer of the latest tape entry whose
+    /// incoming gradient is non-finite).
+    fn diagnose_backward(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+        seed: u64,
+    ) -> Result<String, String> {
+        let ((loss, _, _), trace, probes) = self.forward_probed(data, batch, seed)?;
+        let grads = loss.backward().map_err(|e| format!("backward: {e}"))?;
+        let bad = |t: &Tensor| grads.get(t).is_some_and(|g| !crate::exec::all_finite(g));
+        // Candidates: probed op outputs and parameter entries.
+        let mut worst: Option<usize> = None;
+        for (k, z) in &probes {
+            if bad(z.as_tensor()) {
+                worst = worst.max(Some(*k as usize));
+            }
+        }
+        for (k, m) in trace.meta.iter().enumerate() {
+            if matches!(m.origin, Origin::Param(_)) && bad(&trace.tape[k]) {
+                worst = worst.max(Some(k));
+            }
+        }
+        let Some(j) = worst else {
+            return Ok("no op's gradient was found non-finite in a replay".into());
+        };
+        let consumer = trace
+            .meta
+            .iter()
+            .enumerate()
+            .skip(j + 1)
+            .find(|(_, m)| m.inputs.contains(&(j as u32)))
+            .map(|(k, _)| k);
+        Ok(match consumer {
+            Some(k) => format!(
+                "{}; its input {}",
+                self.describe(
+                    &trace,
+                    k,
+                    "the gradient first went non-finite in the backward of"
+                ),
+                self.describe(&trace, j, "is the output of")
+            ),
+            None => self.describe(
+                &trace,
+                j,
+                "the first non-finite gradient flows into the output of",
+            ),
+        })
     }
 
     /// The training loss of a batch (the sum of the estimator's named
@@ -506,9 +706,36 @@ impl Run {
         batch: &Batch,
         seed: u64,
     ) -> Result<StepLoss, String> {
+        self.forward_traced(data, batch, seed, false)
+            .map(|(l, _)| l)
+    }
+
+    fn forward_traced(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+        seed: u64,
+        probe: bool,
+    ) -> Result<(StepLoss, Trace), String> {
+        let (l, t, _) = self.forward_with(data, batch, seed, probe)?;
+        Ok((l, t))
+    }
+
+    fn forward_probed(&mut self, data: &Data, batch: &Batch, seed: u64) -> Result<Traced, String> {
+        self.forward_with(data, batch, seed, true)
+    }
+
+    fn forward_with(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+        seed: u64,
+        probe: bool,
+    ) -> Result<Traced, String> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         {
             let mut g = HostGraph::new(&mut self.model, batch, &data.schema, true, &mut rng);
+            g.probe = probe;
             let named: RVec<NamedVar> = {
                 let mut gm: GraphMut<'_> = causalrec_sdk::Graph_TO::from_ptr(&mut g, TD_Opaque);
                 // The estimator's own parameters live in the `estimator` namespace;
@@ -554,16 +781,148 @@ impl Run {
                 });
             }
             let leaves = std::mem::take(&mut g.leaves);
-            Ok((total.expect("non-empty"), terms, leaves))
+            let trace = Trace {
+                tape: std::mem::take(&mut g.tape),
+                meta: std::mem::take(&mut g.meta),
+                scope_paths: std::mem::take(&mut g.scope_paths),
+            };
+            let probes = std::mem::take(&mut g.probes);
+            Ok(((total.expect("non-empty"), terms, leaves), trace, probes))
         }
     }
 
-    /// Train for the configured epochs. `on_epoch` receives each log (for metrics.jsonl).
+    /// Train for the configured epochs, or what is left of them after
+    /// [`Run::restore`]. `on_epoch` receives each log (for metrics.jsonl).
+    /// With `ckpt_dir`, the training state is written to
+    /// `<ckpt_dir>/<run>-last.safetensors` every `checkpoint_every` steps and
+    /// at every epoch end ([`crate::checkpoint`]).
     pub fn fit(
         &mut self,
         data: &Data,
         ckpt_dir: Option<&Path>,
         mut on_epoch: impl FnMut(&EpochLog),
+    ) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        let before = self.train_seconds;
+        let r = self.fit_inner(data, ckpt_dir, &mut on_epoch, started, before);
+        self.train_seconds = before + started.elapsed().as_secs_f64();
+        r
+    }
+
+    /// The path of the run's resumable checkpoint in `dir`.
+    pub fn last_checkpoint(&self, dir: &Path) -> PathBuf {
+        dir.join(format!(
+            "{}-last.safetensors",
+            crate::report::file_stem(&self.name)
+        ))
+    }
+
+    /// The configuration hash checkpoints carry: set by the caller (the
+    /// recipe's training key); empty when unset.
+    pub fn set_config_hash(&mut self, h: String) {
+        self.config_hash = h;
+    }
+
+    /// Load a training state written by [`Run::fit`] (or [`Run::save_final`]):
+    /// parameters, optimizer state, random generator, epoch logs, early
+    /// stopping; the next [`Run::fit`] continues from it. A checkpoint of
+    /// another configuration is refused.
+    pub fn restore(&mut self, path: &Path) -> Result<(), String> {
+        let st = crate::checkpoint::load_state(path)?;
+        if st.progress.config_hash != self.config_hash {
+            return Err(format!(
+                "{}: the checkpoint was written for configuration {}, run '{}' has {}",
+                path.display(),
+                st.progress.config_hash,
+                self.name,
+                self.config_hash
+            ));
+        }
+        st.restore_model(&mut self.model, path)?;
+        let p = &st.progress;
+        let seed = decode_hex32(&p.rng_seed)
+            .ok_or_else(|| format!("{}: bad random generator seed", path.display()))?;
+        let pos: u128 = p
+            .rng_word_pos
+            .parse()
+            .map_err(|_| format!("{}: bad random generator position", path.display()))?;
+        self.rng = ChaCha8Rng::from_seed(seed);
+        self.rng.set_stream(p.rng_stream);
+        self.rng.set_word_pos(pos);
+        self.history = p.history.clone();
+        self.best_epoch = p.best_epoch;
+        self.best_valid = p.best_valid;
+        self.train_seconds = p.train_seconds;
+        let best = st
+            .best
+            .clone()
+            .map(|(dense, tables)| Snapshot { dense, tables });
+        self.resume_from = Some(ResumePoint {
+            progress: st.progress,
+            order: st.order,
+            best,
+        });
+        Ok(())
+    }
+
+    /// Whether the restored state (if any) is a finished training.
+    pub fn finished(&self) -> bool {
+        self.resume_from
+            .as_ref()
+            .is_some_and(|r| r.progress.finished)
+    }
+
+    /// The epoch the restored state (if any) has logged up to.
+    pub fn logged_epochs(&self) -> usize {
+        self.history.len()
+    }
+
+    fn progress(
+        &self,
+        epoch: usize,
+        batches_done: usize,
+        epoch_done: bool,
+        finished: bool,
+    ) -> Progress {
+        Progress {
+            config_hash: self.config_hash.clone(),
+            epoch,
+            batches_done,
+            epoch_done,
+            finished,
+            rng_seed: self
+                .rng
+                .get_seed()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            rng_stream: self.rng.get_stream(),
+            rng_word_pos: self.rng.get_word_pos().to_string(),
+            dense_step: self.model.dense_opt.export_state().0,
+            history: self.history.clone(),
+            best_epoch: self.best_epoch,
+            best_valid: self.best_valid,
+            ..Progress::default()
+        }
+    }
+
+    /// Write the trained model with its logs and early-stopping result
+    /// (no optimizer state): what a resumed recipe loads for a training
+    /// that had finished.
+    pub fn save_final(&self, path: &Path) -> Result<(), String> {
+        let ep = self.history.len();
+        let mut p = self.progress(ep, 0, true, true);
+        p.train_seconds = self.train_seconds;
+        crate::checkpoint::save_state(path, &self.model, false, &p, &[], None)
+    }
+
+    fn fit_inner(
+        &mut self,
+        data: &Data,
+        ckpt_dir: Option<&Path>,
+        on_epoch: &mut impl FnMut(&EpochLog),
+        started: std::time::Instant,
+        before: f64,
     ) -> Result<(), String> {
         self.prepare(data)?;
         let pointwise = data.labels.is_some();
@@ -582,6 +941,39 @@ impl Run {
         }
         let bs = self.cfg.batch_size;
         let n_batches = order.len().div_ceil(bs);
+        let resume = self.resume_from.take();
+        let mut best_snapshot: Option<Snapshot> = None;
+        let mut since_best = 0;
+        let mut first_epoch = 1;
+        // Within the first epoch of a resume: batches done and partial sums.
+        let mut partial: Option<Progress> = None;
+        let mut last_ckpt: Option<PathBuf> = None;
+        if let Some(r) = resume {
+            best_snapshot = r.best;
+            since_best = r.progress.since_best;
+            last_ckpt = ckpt_dir.map(|d| self.last_checkpoint(d));
+            if r.progress.finished {
+                if let Some(s) = best_snapshot {
+                    s.restore(&mut self.model)?;
+                }
+                return Ok(());
+            }
+            if r.progress.epoch_done {
+                first_epoch = r.progress.epoch + 1;
+            } else {
+                if r.order.len() != order.len() {
+                    return Err(format!(
+                        "run '{}': the checkpoint's epoch walks {} examples, the data has {}",
+                        self.name,
+                        r.order.len(),
+                        order.len()
+                    ));
+                }
+                first_epoch = r.progress.epoch;
+                order = r.order;
+                partial = Some(r.progress);
+            }
+        }
         let bar = ProgressBar::new((self.cfg.epochs * n_batches) as u64);
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
@@ -591,33 +983,36 @@ impl Run {
         if std::env::var_os("CAUSALREC_NO_PROGRESS").is_some() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
-        let mut best_snapshot: Option<Snapshot> = None;
-        let mut since_best = 0;
-        let mut last_ckpt: Option<PathBuf> = None;
-        for epoch in 1..=self.cfg.epochs {
+        bar.set_position(((first_epoch - 1) * n_batches) as u64);
+        let every = self.cfg.checkpoint_every;
+        for epoch in first_epoch..=self.cfg.epochs {
             let t0 = std::time::Instant::now();
-            order.shuffle(&mut self.rng);
-            let (mut sum, mut count) = (0.0, 0usize);
+            let (mut sum, mut count, mut skip) = (0.0, 0usize, 0usize);
             let mut term_sums: BTreeMap<String, f64> = BTreeMap::new();
-            for (b, chunk) in order.chunks(bs).enumerate() {
+            match partial.take() {
+                Some(p) => {
+                    (sum, count, term_sums, skip) = (p.sum, p.count, p.term_sums, p.batches_done)
+                }
+                None => order.shuffle(&mut self.rng),
+            }
+            bar.inc(skip as u64);
+            for (b, chunk) in order.chunks(bs).enumerate().skip(skip) {
                 let batch = self.batch_of(data, chunk)?;
                 let (l, terms) = match self.step(data, &batch) {
                     Ok(v) => v,
-                    Err(e) if e.starts_with("NaN_LOSS:") => {
+                    Err(e) if e.starts_with(NON_FINITE) => {
                         bar.abandon();
                         let kept = match &last_ckpt {
                             Some(p) => {
                                 format!("the last finite checkpoint is kept at {}", p.display())
                             }
-                            None => {
-                                "no finite checkpoint exists yet (it failed in the first epoch)"
-                                    .into()
-                            }
+                            None => "no finite checkpoint exists yet".into(),
                         };
+                        let e = &e[NON_FINITE.len()..];
+                        let (what, detail) = e.split_once(SEP).unwrap_or((e, ""));
                         return Err(format!(
-                            "run '{}': the loss became {} at epoch {epoch}, step {}; training stopped; {kept}",
+                            "run '{}': {what} at epoch {epoch}, step {}: {detail}; training stopped; {kept}",
                             self.name,
-                            &e[9..],
                             b + 1
                         ));
                     }
@@ -629,6 +1024,17 @@ impl Run {
                     *term_sums.entry(k).or_default() += v;
                 }
                 bar.inc(1);
+                let global = (epoch - 1) * n_batches + b + 1;
+                if let Some(dir) = ckpt_dir {
+                    if every > 0 && global.is_multiple_of(every) && b + 1 < n_batches {
+                        let mut p = self.progress(epoch, b + 1, false, false);
+                        (p.sum, p.count, p.term_sums) = (sum, count, term_sums.clone());
+                        p.since_best = since_best;
+                        p.train_seconds = before + started.elapsed().as_secs_f64();
+                        last_ckpt =
+                            Some(self.write_state(dir, &p, &order, best_snapshot.as_ref())?);
+                    }
+                }
             }
             let secs = t0.elapsed().as_secs_f64();
             let loss = sum / count.max(1) as f64;
@@ -655,14 +1061,7 @@ impl Run {
             };
             on_epoch(&log);
             self.history.push(log);
-            if let Some(dir) = ckpt_dir {
-                let p = dir.join(format!(
-                    "{}-last.safetensors",
-                    crate::report::file_stem(&self.name)
-                ));
-                crate::report::save_checkpoint(&self.model, &p)?;
-                last_ckpt = Some(p);
-            }
+            let mut stop = false;
             if self.cfg.early_stop > 0 {
                 let v = *valid.get(&self.cfg.metric).ok_or_else(|| {
                     format!(
@@ -692,11 +1091,21 @@ impl Run {
                             self.name,
                             self.best_epoch
                         );
-                        break;
+                        stop = true;
                     }
                 }
             } else {
                 self.best_epoch = epoch;
+            }
+            if let Some(dir) = ckpt_dir {
+                let finished = stop || epoch == self.cfg.epochs;
+                let mut p = self.progress(epoch, n_batches, true, finished);
+                p.since_best = since_best;
+                p.train_seconds = before + started.elapsed().as_secs_f64();
+                last_ckpt = Some(self.write_state(dir, &p, &order, best_snapshot.as_ref())?);
+            }
+            if stop {
+                break;
             }
         }
         bar.finish_and_clear();
@@ -704,6 +1113,21 @@ impl Run {
             s.restore(&mut self.model)?;
         }
         Ok(())
+    }
+
+    /// Write the resumable checkpoint; returns its path.
+    fn write_state(
+        &self,
+        dir: &Path,
+        p: &Progress,
+        order: &[usize],
+        best: Option<&Snapshot>,
+    ) -> Result<PathBuf, String> {
+        let path = self.last_checkpoint(dir);
+        let best = best.map(|s| (s.dense.as_slice(), s.tables.as_slice()));
+        crate::checkpoint::save_state(&path, &self.model, true, p, order, best)
+            .map_err(|e| format!("run '{}': checkpoint: {e}", self.name))?;
+        Ok(path)
     }
 
     fn infer_graph<R>(
@@ -953,7 +1377,20 @@ impl HostGraphOut {
     }
 }
 
+/// 32 bytes from 64 hex digits.
+fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * k..2 * k + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// A copy of parameter values (best epoch for early stopping).
+#[derive(Clone)]
 struct Snapshot {
     dense: Vec<(String, Tensor)>,
     tables: Vec<(String, Vec<f32>)>,
@@ -986,7 +1423,8 @@ impl Snapshot {
     fn restore(self, m: &mut Model) -> Result<(), String> {
         for (k, t) in self.dense {
             if let Some(v) = m.dense.params.get(&k) {
-                v.set(&t).map_err(te)?;
+                let t = t.to_dtype(v.dtype()).and_then(|t| t.to_device(v.device()));
+                v.set(&t.map_err(te)?).map_err(te)?;
             }
         }
         for (k, d) in self.tables {

@@ -239,6 +239,7 @@ fn stub_run(negatives: usize) -> Run {
         loss: Loss_TO::from_value(LossAdapter(Stub), TD_Opaque),
         label: "stub".into(),
         shares: Vec::new(),
+        scopes: Vec::new(),
     };
     let cfg = TrainConfig {
         negatives,

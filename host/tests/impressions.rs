@@ -154,6 +154,7 @@ fn trained(data: &Data) -> Run {
         loss: Loss_TO::from_value(LossAdapter(Bce), TD_Opaque),
         label: "tiny-mf".into(),
         shares: Vec::new(),
+        scopes: Vec::new(),
     };
     let mut cfg = TrainConfig {
         epochs: 30,

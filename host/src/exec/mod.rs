@@ -5,6 +5,13 @@
 //! `VarId`, resolves parameter and table names in the current scope, and
 //! records the leaves of every embedding lookup so that [`Model::apply_grads`]
 //! can scatter their gradients into the row-sparse store.
+//!
+//! Every tape entry also records where it came from ([`Origin`]: op code,
+//! parameter, lookup, input, constant) and the scope it was made in, so that a
+//! non-finite loss can be traced to the first op whose output went non-finite
+//! after the fact ([`HostGraph::first_non_finite`]); with `probe` set, a replay
+//! adds a zero variable to every float output so that the gradient flowing into
+//! each entry can be read after backward (only when a gradient went non-finite).
 
 pub mod ops;
 pub mod store;
@@ -29,6 +36,8 @@ pub struct Model {
     pub dtype: DType,
     /// Scope -> table namespace override (embedding sharing between backbones).
     pub table_namespace: HashMap<String, String>,
+    /// Clip the global L2 norm of a step's gradients (dense and touched rows) to this value.
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl Model {
@@ -41,11 +50,23 @@ impl Model {
             device,
             dtype,
             table_namespace: HashMap::new(),
+            clip_grad_norm: None,
         }
     }
 
-    /// Backward from `loss`, then update dense parameters and the touched table rows.
+    /// Backward from `loss`, then update dense parameters and the touched
+    /// table rows (clipped to [`Model::clip_grad_norm`] when set).
     pub fn apply_grads(&mut self, loss: &Tensor, leaves: &[Leaf]) -> Result<(), String> {
+        let mut g = self.grads(loss, leaves)?;
+        if let Some(c) = self.clip_grad_norm {
+            g.clip(c)?;
+        }
+        self.apply(g)
+    }
+
+    /// Backward from `loss`: the dense parameters' gradients and, per table,
+    /// the touched rows with their gradients summed per row.
+    pub fn grads(&self, loss: &Tensor, leaves: &[Leaf]) -> Result<StepGrads, String> {
         let grads: GradStore = loss.backward().map_err(|e| format!("backward: {e}"))?;
         let mut dense = Vec::new();
         for (name, var) in &self.dense.params {
@@ -57,10 +78,7 @@ impl Model {
                 dense.push((name.clone(), var.clone(), g.detach()));
             }
         }
-        self.dense_opt
-            .step(&dense)
-            .map_err(|e| format!("dense update: {e}"))?;
-        // Sum leaf gradients per table row, then one row-wise update per table.
+        // Sum leaf gradients per table row.
         let mut per_table: BTreeMap<&str, RowGrads> = BTreeMap::new();
         for leaf in leaves {
             let Some(g) = grads.get(leaf.var.as_tensor()) else {
@@ -84,18 +102,30 @@ impl Model {
                 }
             }
         }
+        let tables = per_table
+            .into_iter()
+            .map(|(name, (rows, g, _))| (name.to_string(), rows, g))
+            .collect();
+        Ok(StepGrads { dense, tables })
+    }
+
+    /// Update dense parameters and the touched rows from a step's gradients.
+    pub fn apply(&mut self, g: StepGrads) -> Result<(), String> {
+        self.dense_opt
+            .step(&g.dense)
+            .map_err(|e| format!("dense update: {e}"))?;
         if self.optim.dense_tables {
+            // Every table, every row (see OptimConfig::dense_tables).
+            let mut by_name: std::collections::HashMap<String, (Vec<u32>, Vec<f32>)> =
+                g.tables.into_iter().map(|(n, r, gr)| (n, (r, gr))).collect();
             for (name, t) in self.tables.tables.iter_mut() {
-                let (rows, g) = match per_table.get(name.as_str()) {
-                    Some((rows, g, _)) => (rows.as_slice(), g.as_slice()),
-                    None => (&[][..], &[][..]),
-                };
-                t.update_dense(rows, g, &self.optim);
+                let (rows, grad) = by_name.remove(name).unwrap_or_default();
+                t.update_dense(&rows, &grad, &self.optim);
             }
         } else {
-            for (name, (rows, g, _)) in per_table {
-                if let Some(t) = self.tables.tables.get_mut(name) {
-                    t.update(&rows, &g, &self.optim);
+            for (name, rows, grad) in g.tables {
+                if let Some(t) = self.tables.tables.get_mut(&name) {
+                    t.update(&rows, &grad, &self.optim);
                 }
             }
         }
@@ -105,6 +135,144 @@ impl Model {
 
 /// Per table: touched rows, their summed gradients (row-major), row -> slot.
 type RowGrads = (Vec<u32>, Vec<f32>, HashMap<u32, usize>);
+
+/// The gradients of one step: dense (name, parameter, gradient) and, per
+/// table, (name, touched rows, their summed gradients row-major).
+pub struct StepGrads {
+    pub dense: Vec<(String, Var, Tensor)>,
+    pub tables: Vec<(String, Vec<u32>, Vec<f32>)>,
+}
+
+impl StepGrads {
+    /// The squared global L2 norm (dense gradients and touched rows), and
+    /// when it is not finite, the first parameter or table whose gradient
+    /// holds a NaN or an infinity. One device sync for the dense part.
+    pub fn sq_norm(&self) -> Result<(f64, Option<String>), String> {
+        let te = |e: candle_core::Error| e.to_string();
+        let sq = |g: &Tensor| g.to_dtype(DType::F64).and_then(|g| g.sqr()?.sum_all());
+        let mut total = 0.0f64;
+        if !self.dense.is_empty() {
+            let sums: Vec<Tensor> = self
+                .dense
+                .iter()
+                .map(|(_, _, g)| sq(g))
+                .collect::<Result<_, _>>()
+                .map_err(te)?;
+            total += Tensor::stack(&sums, 0)
+                .and_then(|s| s.sum_all()?.to_scalar::<f64>())
+                .map_err(te)?;
+        }
+        let mut bad = None;
+        if !total.is_finite() {
+            for (name, _, g) in &self.dense {
+                let v: Vec<f64> = g
+                    .to_dtype(DType::F64)
+                    .and_then(|g| g.flatten_all()?.to_vec1())
+                    .map_err(te)?;
+                if v.iter().any(|x| !x.is_finite()) {
+                    bad = Some(format!("parameter '{name}'"));
+                    break;
+                }
+            }
+        }
+        for (name, _, g) in &self.tables {
+            let s: f64 = g.iter().map(|&x| (x as f64) * (x as f64)).sum();
+            if !s.is_finite() && bad.is_none() {
+                bad = Some(format!("embedding table '{name}'"));
+            }
+            total += s;
+        }
+        Ok((total, bad))
+    }
+
+    /// Scale every gradient by `clip / norm` when the global L2 norm exceeds
+    /// `clip`; returns the norm before clipping.
+    pub fn clip(&mut self, clip: f64) -> Result<f64, String> {
+        let norm = self.sq_norm()?.0.sqrt();
+        self.clip_norm(norm, clip)?;
+        Ok(norm)
+    }
+
+    /// [`StepGrads::clip`] with the norm known ([`StepGrads::sq_norm`]).
+    pub fn clip_norm(&mut self, norm: f64, clip: f64) -> Result<(), String> {
+        if norm > clip {
+            self.scale(clip / norm)?;
+        }
+        Ok(())
+    }
+
+    /// Multiply every gradient by `s`.
+    pub fn scale(&mut self, s: f64) -> Result<(), String> {
+        for (_, _, g) in self.dense.iter_mut() {
+            *g = (&*g * s).map_err(|e| e.to_string())?;
+        }
+        for (_, _, g) in self.tables.iter_mut() {
+            g.iter_mut().for_each(|x| *x = (*x as f64 * s) as f32);
+        }
+        Ok(())
+    }
+}
+
+/// Where a tape entry came from.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// An op of the SDK op set (its code).
+    Op(u32),
+    /// A dense parameter (full name).
+    Param(String),
+    /// An embedding lookup of a table (full name).
+    Lookup(String),
+    /// A whole table (inference).
+    Table(String),
+    /// A batch input.
+    Input(String),
+    /// A constant from the plugin.
+    Constant,
+    /// Put on the tape by host code.
+    Host,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Op(c) => write!(f, "op {}", causalrec_sdk::ops::op_name(*c)),
+            Origin::Param(n) => write!(f, "parameter '{n}'"),
+            Origin::Lookup(n) => write!(f, "lookup of table '{n}'"),
+            Origin::Table(n) => write!(f, "table '{n}'"),
+            Origin::Input(n) => write!(f, "input '{n}'"),
+            Origin::Constant => write!(f, "a constant"),
+            Origin::Host => write!(f, "a host value"),
+        }
+    }
+}
+
+/// A tape entry's origin, the scope path it was made in (index into
+/// [`HostGraph::scope_paths`]) and, when probing, its op's inputs.
+#[derive(Clone, Debug)]
+pub struct TapeMeta {
+    pub origin: Origin,
+    pub scope: u32,
+    pub inputs: Vec<u32>,
+}
+
+/// The index of the first tensor holding a NaN or an infinity (float tensors only).
+pub fn first_non_finite(tape: &[Tensor]) -> Option<usize> {
+    tape.iter().position(|t| !all_finite(t))
+}
+
+/// Whether every element of a tensor is finite (integer tensors always are).
+pub fn all_finite(t: &Tensor) -> bool {
+    if !t.dtype().is_float() {
+        return true;
+    }
+    match t
+        .to_dtype(DType::F64)
+        .and_then(|t| t.flatten_all()?.to_vec1::<f64>())
+    {
+        Ok(v) => v.iter().all(|x| x.is_finite()),
+        Err(_) => true,
+    }
+}
 
 /// The leaf of one embedding lookup: which rows it gathered.
 pub struct Leaf {
@@ -124,6 +292,15 @@ pub struct Batch {
 pub struct HostGraph<'s> {
     pub tape: Vec<Tensor>,
     pub leaves: Vec<Leaf>,
+    /// Per tape entry: origin and scope.
+    pub meta: Vec<TapeMeta>,
+    /// Scope paths (`estimator/main`) seen in this step; `""` is the root.
+    pub scope_paths: Vec<String>,
+    current_scope: u32,
+    /// Replay mode: every float op output gets a zero variable added, kept
+    /// in `probes` (tape index, variable) to read the gradient into it.
+    pub probe: bool,
+    pub probes: Vec<(u32, Var)>,
     model: &'s mut Model,
     batch: &'s Batch,
     schema: &'s Schema,
@@ -150,6 +327,11 @@ impl<'s> HostGraph<'s> {
         HostGraph {
             tape: Vec::new(),
             leaves: Vec::new(),
+            meta: Vec::new(),
+            scope_paths: vec![String::new()],
+            current_scope: 0,
+            probe: false,
+            probes: Vec::new(),
             model,
             batch,
             schema,
@@ -161,8 +343,51 @@ impl<'s> HostGraph<'s> {
 
     /// Put a tensor on the tape.
     pub fn push(&mut self, t: Tensor) -> VarId {
+        self.push_as(t, Origin::Host, Vec::new())
+    }
+
+    /// Put a tensor on the tape with its origin (and, when probing, its inputs).
+    fn push_as(&mut self, t: Tensor, origin: Origin, inputs: Vec<u32>) -> VarId {
+        let probed = self.probe
+            && t.dtype().is_float()
+            && matches!(origin, Origin::Op(_) | Origin::Lookup(_));
+        let t = if probed {
+            // `t + 0` has the values of `t`; the zero variable's gradient is
+            // the gradient flowing into `t`.
+            let z = Var::zeros(t.shape(), t.dtype(), t.device());
+            match z.and_then(|z| Ok(((&t + z.as_tensor())?, z))) {
+                Ok((s, z)) => {
+                    self.probes.push((self.tape.len() as u32, z));
+                    s
+                }
+                Err(_) => t,
+            }
+        } else {
+            t
+        };
         self.tape.push(t);
+        self.meta.push(TapeMeta {
+            origin,
+            scope: self.current_scope,
+            inputs,
+        });
         VarId(self.tape.len() as u32 - 1)
+    }
+
+    /// The first tape entry holding a NaN or an infinity (float entries only).
+    pub fn first_non_finite(&self) -> Option<usize> {
+        first_non_finite(&self.tape)
+    }
+
+    fn set_scope_path(&mut self) {
+        let path = self.scopes.join("/");
+        self.current_scope = match self.scope_paths.iter().position(|p| *p == path) {
+            Some(k) => k as u32,
+            None => {
+                self.scope_paths.push(path);
+                self.scope_paths.len() as u32 - 1
+            }
+        };
     }
 
     /// The tensor of a handle.
@@ -221,6 +446,7 @@ impl<'s> HostGraph<'s> {
             .index_select(&idx, 0)
             .and_then(|t| t.reshape(shape))
             .map_err(|e| e.to_string())?;
+        let origin = Origin::Lookup(full.clone());
         if self.training {
             self.leaves.push(Leaf {
                 table: full,
@@ -229,7 +455,7 @@ impl<'s> HostGraph<'s> {
                 var,
             });
         }
-        Ok(self.push(out))
+        Ok(self.push_as(out, origin, vec![ids.0]))
     }
 }
 
@@ -250,7 +476,12 @@ impl Graph for HostGraph<'_> {
             };
             ops::apply(call.code, &inputs, &call.ints, &call.floats, &mut env)
         });
-        ok(r.map(|t| self.push(t)))
+        let ids = if self.probe {
+            call.inputs.iter().map(|v| v.0).collect()
+        } else {
+            Vec::new()
+        };
+        ok(r.map(|t| self.push_as(t, Origin::Op(call.code), ids)))
     }
 
     fn param(
@@ -262,7 +493,7 @@ impl Graph for HostGraph<'_> {
         let full = self.scoped(name.as_str());
         let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
         let r = self.model.dense.get_or_init(&full, &shape, init);
-        ok(r.map(|v| self.push(v.as_tensor().clone())))
+        ok(r.map(|v| self.push_as(v.as_tensor().clone(), Origin::Param(full), Vec::new())))
     }
 
     fn embedding(
@@ -295,7 +526,7 @@ impl Graph for HostGraph<'_> {
             .model
             .tables
             .all(&full, self.model.dtype, &self.model.device);
-        ok(r.map(|t| self.push(t)))
+        ok(r.map(|t| self.push_as(t, Origin::Table(full), Vec::new())))
     }
 
     fn input(&mut self, name: RStr<'_>) -> RResult<VarId, RString> {
@@ -303,9 +534,12 @@ impl Graph for HostGraph<'_> {
             // Float inputs (labels, masks, dense features) follow the model's dtype.
             Some(t) if t.dtype().is_float() && t.dtype() != self.model.dtype => ok(t
                 .to_dtype(self.model.dtype)
-                .map(|t| self.push(t))
+                .map(|t| self.push_as(t, Origin::Input(name.to_string()), Vec::new()))
                 .map_err(|e| e.to_string())),
-            Some(t) => RResult::ROk(self.push(t.clone())),
+            Some(t) => {
+                let origin = Origin::Input(name.to_string());
+                RResult::ROk(self.push_as(t.clone(), origin, Vec::new()))
+            }
             None => RResult::RErr(
                 format!(
                     "the batch has no input '{}' (it has: {})",
@@ -344,7 +578,7 @@ impl Graph for HostGraph<'_> {
         let r = Tensor::from_slice(values.as_slice(), shape, &self.model.device)
             .and_then(|t| t.to_dtype(self.model.dtype))
             .map_err(|e| e.to_string());
-        ok(r.map(|t| self.push(t)))
+        ok(r.map(|t| self.push_as(t, Origin::Constant, Vec::new())))
     }
 
     fn shape(&self, v: VarId) -> RResult<RVec<u64>, RString> {
@@ -363,10 +597,12 @@ impl Graph for HostGraph<'_> {
 
     fn enter_scope(&mut self, scope: RStr<'_>) {
         self.scopes.push(scope.to_string());
+        self.set_scope_path();
     }
 
     fn exit_scope(&mut self) {
         self.scopes.pop();
+        self.set_scope_path();
     }
 
     fn values(&mut self, v: VarId) -> RResult<RVec<f64>, RString> {

@@ -429,3 +429,84 @@ impl TableStore {
             .map_err(|e| e.to_string())
     }
 }
+
+/// The optimizer state of one dense parameter, for checkpoints: Adam's
+/// moments (Adagrad's accumulator is `v`), on the CPU.
+pub struct DenseMoments {
+    pub m: Tensor,
+    pub v: Tensor,
+}
+
+impl DenseOptimizer {
+    /// The step counter and every parameter's moments (checkpoints).
+    pub fn export_state(&self) -> (u64, BTreeMap<String, DenseMoments>) {
+        let state = self
+            .state
+            .iter()
+            .map(|(k, s)| {
+                let m = DenseMoments {
+                    m: s.m.clone(),
+                    v: s.v.clone(),
+                };
+                (k.clone(), m)
+            })
+            .collect();
+        (self.step, state)
+    }
+
+    /// Restore what [`DenseOptimizer::export_state`] returned; the moments
+    /// are moved to `device`.
+    pub fn import_state(
+        &mut self,
+        step: u64,
+        state: BTreeMap<String, DenseMoments>,
+        device: &Device,
+    ) -> candle_core::Result<()> {
+        self.step = step;
+        self.state.clear();
+        for (k, s) in state {
+            let (m, v) = (s.m.to_device(device)?, s.v.to_device(device)?);
+            self.state.insert(k, DenseState { m, v });
+        }
+        Ok(())
+    }
+}
+
+/// The row-wise optimizer state of one table, for checkpoints: first and
+/// second moments (`rows * dim`, empty until the first adaptive update) and
+/// per-row Adam step counts (`rows`, empty unless Adam).
+pub struct RowState {
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub t: Vec<u32>,
+}
+
+impl Table {
+    /// A copy of the row-wise optimizer state.
+    pub fn export_state(&self) -> RowState {
+        RowState {
+            m: self.m.clone(),
+            v: self.v.clone(),
+            t: self.t.clone(),
+        }
+    }
+
+    /// Restore a row-wise optimizer state; lengths must fit the table.
+    pub fn import_state(&mut self, s: RowState) -> Result<(), String> {
+        let n = self.rows * self.dim;
+        for (what, len, want) in [
+            ("first moments", s.m.len(), n),
+            ("second moments", s.v.len(), n),
+            ("step counts", s.t.len(), self.rows),
+        ] {
+            if len != 0 && len != want {
+                return Err(format!(
+                    "{what}: {len} values for a [{}, {}] table (expected {want} or none)",
+                    self.rows, self.dim
+                ));
+            }
+        }
+        (self.m, self.v, self.t) = (s.m, s.v, s.t);
+        Ok(())
+    }
+}

@@ -8,7 +8,10 @@
 //! - `toy_panic`: panics inside a stage (the boundary must report it).
 //! - `toy_wrong_grad`: adds `<stop_gradient(user), item>` to the backbone's
 //!   score, so its analytic gradient misses a term (`grad_check` must fail).
-//! - loss `nan_after`: BCE for `steps` calls, then NaN (tests the NaN guard).
+//! - loss `nan_after`: BCE for `steps` calls, then non-finite (tests the NaN
+//!   guard): `mode` "scalar" multiplies by a NaN constant, "log" adds
+//!   `ln(-1)` (the LOG op's output is the first NaN), "grad" adds `sqrt(bce - detach(bce))`
+//!   (a finite loss whose gradient is infinite in SQRT's backward).
 
 #![allow(non_local_definitions)]
 
@@ -80,6 +83,7 @@ impl EstimatorImpl for Panics {
 
 struct NanAfter {
     steps: usize,
+    mode: String,
     calls: AtomicUsize,
 }
 
@@ -93,10 +97,13 @@ impl LossImpl for NanAfter {
     ) -> Result<Var<'c>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let bce = preds[0].1.bce_with_logits(labels, None);
-        Ok(if n >= self.steps {
-            bce * g.scalar(f64::NAN)
-        } else {
-            bce
+        if n < self.steps {
+            return Ok(bce);
+        }
+        Ok(match self.mode.as_str() {
+            "log" => bce + bce.affine(0.0, -1.0).log(),
+            "grad" => bce + (bce - bce.detach()).sqrt(),
+            _ => bce * g.scalar(f64::NAN),
         })
     }
 }
@@ -131,14 +138,22 @@ fn components() -> Vec<ComponentDef> {
         ComponentDef::loss(
             "nan_after",
             "Test: BCE for `steps` calls, then NaN",
-            vec![ParamSpec::new(
-                "steps",
-                3usize,
-                "calls before the loss turns NaN",
-            )],
+            vec![
+                ParamSpec::new("steps", 3usize, "calls before the loss turns NaN"),
+                ParamSpec::new(
+                    "mode",
+                    "scalar",
+                    "how: scalar (times a NaN constant), log (ln(-1)), grad (sqrt(0): infinite gradient)",
+                ),
+            ],
             |p| {
+                let mode = p.string("mode")?;
+                if !["scalar", "log", "grad"].contains(&mode.as_str()) {
+                    return Err(format!("mode must be scalar, log or grad, got '{mode}'"));
+                }
                 Ok(NanAfter {
                     steps: p.usize("steps")?,
+                    mode,
                     calls: AtomicUsize::new(0),
                 })
             },
