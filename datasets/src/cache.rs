@@ -8,10 +8,19 @@
 //!
 //! A cache file is valid for one key (which must encode the reader and its
 //! options) and one state of the source files (path, size and modification
-//! time of each). It is written atomically (temporary file, then rename);
-//! a cache file that is missing, stale, unreadable or corrupt is ignored
-//! and rebuilt, and a cache that cannot be written is skipped: the cache
-//! never turns a successful load into an error.
+//! time of each). It starts with a header (magic and format version, the
+//! body's length and its FNV-1a checksum), so a truncated or altered file
+//! is detected before it is decoded. It is written atomically (temporary
+//! file, then rename); a cache file that is missing, stale, unreadable or
+//! corrupt is ignored and rebuilt, and a cache that cannot be written is
+//! skipped: the cache never turns a successful load into an error.
+//!
+//! Runs in parallel (threads or processes, e.g. two `host run`s into
+//! different run folders) may share one cache: the one that misses takes
+//! an exclusive lock on `{cache file}.lock` (std's `File::lock`, an
+//! advisory `flock` on Unix) while it parses and writes, and the others
+//! wait for it, then read its file instead of parsing again. Readers of a
+//! complete file take no lock (the rename makes a file appear whole).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,8 +37,12 @@ use crate::table::{Column, Dataset, FieldMeta, Role, Table};
 /// The name of the cache folder.
 pub const CACHE_DIR: &str = ".causalrec-cache";
 
-/// The first bytes of a cache file: magic and format version.
-const MAGIC: &[u8; 8] = b"CRCACHE2";
+/// The first bytes of a cache file: magic and format version. The body's
+/// length (u64) and FNV-1a checksum (u64), little-endian, follow.
+const MAGIC: &[u8; 8] = b"CRCACHE3";
+
+/// Magic, length and checksum.
+const HEADER_LEN: usize = MAGIC.len() + 16;
 
 /// What a cache file is valid for.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -130,6 +143,11 @@ pub fn cached(
     if let Some(ds) = read_cache(&file, &fp) {
         return Ok(ds);
     }
+    // Build under the lock; whoever held it before us may have built it.
+    let _lock = lock_for(&file);
+    if let Some(ds) = read_cache(&file, &fp) {
+        return Ok(ds);
+    }
     let ds = load()?;
     // The sources may have changed while loading: fingerprint them again.
     if Fingerprint::of(sources, key).as_ref() == Some(&fp) {
@@ -138,9 +156,36 @@ pub fn cached(
     Ok(ds)
 }
 
+/// The exclusive lock on `{file}.lock`, held until the returned file is
+/// dropped; `None` (build unlocked) where the folder or the lock cannot be
+/// had, e.g. a read-only data folder, where nothing is written either.
+fn lock_for(file: &Path) -> Option<fs::File> {
+    let dir = file.parent()?;
+    fs::create_dir_all(dir).ok()?;
+    let mut name = file.file_name()?.to_os_string();
+    name.push(".lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(name))
+        .ok()?;
+    f.lock().ok()?;
+    Some(f)
+}
+
+/// The body of a cache file whose header (magic, length, checksum) holds.
+fn checked_body(bytes: &[u8]) -> Option<&[u8]> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let (len, rest) = rest.split_first_chunk::<8>()?;
+    let (sum, body) = rest.split_first_chunk::<8>()?;
+    (u64::from_le_bytes(*len) == body.len() as u64 && u64::from_le_bytes(*sum) == fnv1a(body))
+        .then_some(body)
+}
+
 fn read_cache(file: &Path, fp: &Fingerprint) -> Option<Dataset> {
     let bytes = fs::read(file).ok()?;
-    let body = bytes.strip_prefix(MAGIC)?;
+    let body = checked_body(&bytes)?;
     let (stored, rest): (Fingerprint, &[u8]) = postcard::take_from_bytes(body).ok()?;
     if &stored != fp {
         return None;
@@ -154,14 +199,23 @@ fn read_cache(file: &Path, fp: &Fingerprint) -> Option<Dataset> {
 fn write_cache(file: &Path, fp: &Fingerprint, ds: &Dataset) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let mut bytes = MAGIC.to_vec();
+    let mut bytes = vec![0; HEADER_LEN];
     bytes = postcard::to_extend(fp, bytes).map_err(std::io::Error::other)?;
     bytes = postcard::to_extend(&Packed::pack(ds), bytes).map_err(std::io::Error::other)?;
+    let body = &bytes[HEADER_LEN..];
+    let (len, sum) = ((body.len() as u64).to_le_bytes(), fnv1a(body).to_le_bytes());
+    bytes[..MAGIC.len()].copy_from_slice(MAGIC);
+    bytes[MAGIC.len()..MAGIC.len() + 8].copy_from_slice(&len);
+    bytes[MAGIC.len() + 8..HEADER_LEN].copy_from_slice(&sum);
     let nanos = std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
+    // Unique per process and write: threads of one process may race here
+    // where no lock could be had.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".tmp-{}-{nanos}-{}",
+        ".tmp-{}-{n}-{nanos}-{}",
         std::process::id(),
         file.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
@@ -450,8 +504,9 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
-        assert!(names.iter().all(|n| n.ends_with(".bin")), "{names:?}");
+        let bins = names.iter().filter(|n| n.ends_with(".bin")).count();
+        let locks = names.iter().filter(|n| n.ends_with(".bin.lock")).count();
+        assert_eq!((bins, locks, names.len()), (2, 2, 4), "{names:?}");
     }
 
     #[test]
@@ -469,15 +524,19 @@ mod tests {
         let good = load().unwrap();
         let file = cache_file(&[&src], "k").unwrap();
         let bytes = fs::read(&file).unwrap();
-        let mut flipped = bytes.clone();
-        let last = flipped.len() - 3;
-        flipped[last] ^= 0xff; // inside the data set
-        for bad in [
-            b"garbage".to_vec(),
-            bytes[..bytes.len() / 2].to_vec(),
-            flipped,
-            Vec::new(),
-        ] {
+        // A flipped bit anywhere (header, fingerprint, columns, parts),
+        // a truncation at any length, an appended byte, an old version.
+        let mut bad_files = vec![b"garbage".to_vec(), Vec::new(), [&bytes[..], &[0]].concat()];
+        let mut old_version = bytes.clone();
+        old_version[7] = b'2';
+        bad_files.push(old_version);
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 1 << (at % 8);
+            bad_files.push(flipped);
+            bad_files.push(bytes[..at].to_vec());
+        }
+        for bad in bad_files {
             fs::write(&file, &bad).unwrap();
             let before = calls.get();
             assert_eq!(load().unwrap(), good);
@@ -496,5 +555,63 @@ mod tests {
         assert!(err.is_err());
         assert!(!dir.join(CACHE_DIR).exists());
         assert!(cache_file(&[], "k").is_none());
+    }
+
+    #[test]
+    fn parallel_loads_of_one_uncached_file_parse_once_and_leave_a_valid_cache() {
+        let dir = scratch("parallel");
+        let src = dir.join("r.csv");
+        let mut text = String::new();
+        for k in 0..2000 {
+            text.push_str(&format!(
+                "u{},i{},{}.0,{}\n",
+                k % 97,
+                k % 89,
+                k % 5 + 1,
+                1_400_000_000 + k
+            ));
+        }
+        fs::write(&src, &text).unwrap();
+        let parses = std::sync::atomic::AtomicUsize::new(0);
+        let barrier = std::sync::Barrier::new(8);
+        let results: Vec<Dataset> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        cached(&[&src], "k", || {
+                            parses.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // Long enough for the others to arrive and wait.
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            load_amazon(&src, None, &AmazonOptions::default())
+                        })
+                        .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            parses.into_inner(),
+            1,
+            "one parse, the others read its cache"
+        );
+        let direct = load_amazon(&src, None, &AmazonOptions::default()).unwrap();
+        assert!(results.iter().all(|d| *d == direct));
+        let file = cache_file(&[&src], "k").unwrap();
+        let fp = Fingerprint::of(&[&src], "k").unwrap();
+        assert_eq!(
+            read_cache(&file, &fp).unwrap(),
+            direct,
+            "the cache file is valid"
+        );
+        let tmp: Vec<_> = fs::read_dir(dir.join(CACHE_DIR))
+            .unwrap()
+            .filter_map(|e| {
+                let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                n.starts_with(".tmp").then_some(n)
+            })
+            .collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
     }
 }

@@ -116,6 +116,16 @@ impl DelimitedReader {
                     .iter()
                     .map(|&(a, b)| src[a..b].trim().to_string())
                     .collect();
+                // A column is looked up by name: two of one name are ambiguous.
+                for (k, n) in r.names.iter().enumerate() {
+                    if !n.is_empty() && r.names[..k].contains(n) {
+                        return Err(r.parse_err(
+                            1,
+                            n,
+                            format!("duplicate column name (cell {})", k + 1),
+                        ));
+                    }
+                }
             }
         }
         Ok(r)

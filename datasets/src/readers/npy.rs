@@ -150,17 +150,16 @@ pub fn parse_npy(bytes: &[u8], file: &str) -> Result<DenseMatrix> {
             ),
         ));
     };
-    let n = rows
-        .checked_mul(cols)
-        .ok_or_else(|| schema(file, "array too large"))?;
+    let too_large = || schema(file, format!("array too large: shape ({shape_text})"));
+    let n = rows.checked_mul(cols).ok_or_else(too_large)?;
+    let needed = n.checked_mul(width).ok_or_else(too_large)?;
     let body = &bytes[header_start + len..];
-    if body.len() != n * width {
+    if body.len() != needed {
         return Err(schema(
             file,
             format!(
-                "data holds {} bytes, shape ({rows}, {cols}) of {descr} needs {}",
+                "data holds {} bytes, shape ({rows}, {cols}) of {descr} needs {needed}",
                 body.len(),
-                n * width
             ),
         ));
     }
