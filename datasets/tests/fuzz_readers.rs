@@ -321,17 +321,8 @@ const ML1M: &[(&str, &[u8])] = &[
 
 /// A version-1 `.npy` file of `<f4` values with the given shape text.
 fn npy(shape: &str, values: &[f32]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    let pad = (64 - (10 + h.len() + 1) % 64) % 64;
-    h.push_str(&" ".repeat(pad));
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    common::npy("<f4", shape, false, &data)
 }
 
 fn npz(members: &[(&str, Vec<u8>)]) -> Vec<u8> {

@@ -11,22 +11,7 @@ use causalrec_datasets::{
     attach_item_features, load_ctar, parse_npy, read_npz, CtarOptions, CtarTask, Dataset,
     FieldKind, ItemRows, NpyOptions, Role,
 };
-use common::{fixture, scratch};
-
-/// A version-1 `.npy` file: magic, version, header length, padded dict
-/// header ending in a newline, then the data.
-fn npy(descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
-    let fo = if fortran { "True" } else { "False" };
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {fo}, 'shape': {shape}, }}");
-    let pad = (64 - (10 + h.len() + 1) % 64) % 64;
-    h.push_str(&" ".repeat(pad));
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
+use common::{fixture, npy, scratch};
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()

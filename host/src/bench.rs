@@ -121,8 +121,8 @@ pub fn bench_train(b: &BenchTrain, reg: &Registry, device: Device) -> Result<Ben
 
     let mut order: Vec<usize> = (0..data.train_pos.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(b.seed));
+    let examples = b.batch * (1 + b.negatives);
     let mut times = Vec::with_capacity(b.steps);
-    let mut examples = 0;
     for s in 0..b.warmup + b.steps {
         let start = (s * b.batch) % order.len().max(1);
         let idx: Vec<usize> = (0..b.batch)
@@ -133,7 +133,6 @@ pub fn bench_train(b: &BenchTrain, reg: &Registry, device: Device) -> Result<Ben
         run.step(&data, &batch)?;
         if s >= b.warmup {
             times.push(t.elapsed().as_secs_f64());
-            examples = b.batch * (1 + b.negatives);
         }
     }
     let total: f64 = times.iter().sum();

@@ -159,6 +159,48 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// An x-y chart's frame: canvas size, caption, axes with their labels.
+struct XyFrame<'a> {
+    size: (u32, u32),
+    y_label_area: u32,
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+}
+
+type XyChart<'a> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+impl XyFrame<'_> {
+    /// Draw the frame over `x` x `y` into an SVG at `path`, let `series`
+    /// draw the data, then the legend and the file ([`finish`]).
+    fn draw(
+        &self,
+        path: &Path,
+        x: std::ops::Range<f64>,
+        y: std::ops::Range<f64>,
+        e: &dyn Fn(&dyn std::fmt::Display) -> String,
+        series: impl FnOnce(&mut XyChart<'_>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let root = SVGBackend::new(path, self.size).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(self.y_label_area)
+            .build_cartesian_2d(x, y)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
+            .draw()
+            .map_err(|x| e(&x))?;
+        series(&mut chart)?;
+        finish(&mut chart, &root, e)
+    }
+}
+
 /// A line chart: one polyline (with point markers) per series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lines {
@@ -186,38 +228,31 @@ pub fn write_lines_svg(path: &Path, lines: &Lines) -> Result<(), String> {
             path.display()
         ));
     }
-    let root = SVGBackend::new(path, (640, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(|x| e(&x))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&lines.title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(
-            padded_range(all.iter().map(|p| p.0)),
-            padded_range(all.iter().map(|p| p.1)),
-        )
-        .map_err(|x| e(&x))?;
-    chart
-        .configure_mesh()
-        .x_desc(&lines.x_label)
-        .y_desc(&lines.y_label)
-        .draw()
-        .map_err(|x| e(&x))?;
-    for (s, (name, pts)) in lines.series.iter().enumerate() {
-        let colour = COLOURS[s % COLOURS.len()];
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
-            .map_err(|x| e(&x))?
-            .label(name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 12, y)], colour.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 2, colour.filled())))
-            .map_err(|x| e(&x))?;
-    }
-    finish(&mut chart, &root, &e)
+    let frame = XyFrame {
+        size: (640, 420),
+        y_label_area: 64,
+        title: &lines.title,
+        x_label: &lines.x_label,
+        y_label: &lines.y_label,
+    };
+    let x = padded_range(all.iter().map(|p| p.0));
+    let y = padded_range(all.iter().map(|p| p.1));
+    frame.draw(path, x, y, &e, |chart| {
+        for (s, (name, pts)) in lines.series.iter().enumerate() {
+            let colour = COLOURS[s % COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+                .map_err(|x| e(&x))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 12, y)], colour.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 2, colour.filled())))
+                .map_err(|x| e(&x))?;
+        }
+        Ok(())
+    })
 }
 
 /// Write `sc` as an SVG file at `path` (points as small filled circles).
@@ -234,36 +269,29 @@ pub fn write_scatter_svg(path: &Path, sc: &Scatter) -> Result<(), String> {
     if all.iter().flatten().any(|v| !v.is_finite()) {
         return Err("scatter plot: a point holds a non-finite coordinate".into());
     }
-    let root = SVGBackend::new(path, (640, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(|x| e(&x))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&sc.title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(
-            padded_range(all.iter().map(|p| p[0])),
-            padded_range(all.iter().map(|p| p[1])),
-        )
-        .map_err(|x| e(&x))?;
-    chart
-        .configure_mesh()
-        .x_desc(&sc.x_label)
-        .y_desc(&sc.y_label)
-        .draw()
-        .map_err(|x| e(&x))?;
-    for (s, (name, pts)) in sc.series.iter().enumerate() {
-        let colour = COLOURS[s % COLOURS.len()];
-        chart
-            .draw_series(
-                pts.iter()
-                    .map(|p| Circle::new((p[0], p[1]), 2, colour.mix(0.6).filled())),
-            )
-            .map_err(|x| e(&x))?
-            .label(name.as_str())
-            .legend(move |(x, y)| Circle::new((x + 5, y), 4, colour.filled()));
-    }
-    finish(&mut chart, &root, &e)
+    let frame = XyFrame {
+        size: (640, 520),
+        y_label_area: 56,
+        title: &sc.title,
+        x_label: &sc.x_label,
+        y_label: &sc.y_label,
+    };
+    let x = padded_range(all.iter().map(|p| p[0]));
+    let y = padded_range(all.iter().map(|p| p[1]));
+    frame.draw(path, x, y, &e, |chart| {
+        for (s, (name, pts)) in sc.series.iter().enumerate() {
+            let colour = COLOURS[s % COLOURS.len()];
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new((p[0], p[1]), 2, colour.mix(0.6).filled())),
+                )
+                .map_err(|x| e(&x))?
+                .label(name.as_str())
+                .legend(move |(x, y)| Circle::new((x + 5, y), 4, colour.filled()));
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

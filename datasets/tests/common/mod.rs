@@ -1,5 +1,5 @@
-//! Helpers shared by the reader tests: fixture paths, scratch folders and
-//! error-message checks.
+//! Helpers shared by the reader tests: fixture paths, scratch folders,
+//! error-message checks and `.npy` file bytes.
 #![allow(dead_code)]
 
 use std::fs;
@@ -87,4 +87,19 @@ pub fn assert_parse_err(e: &DataError, file: &str, line: usize, column: &str, ne
     assert!(text.contains(&format!(":{line}:")), "{text}");
     assert!(text.contains(&format!("'{column}'")), "{text}");
     assert!(text.contains(needle), "'{needle}' not in: {text}");
+}
+
+/// A version-1 `.npy` file: magic, version, header length, padded dict
+/// header ending in a newline, then the data.
+pub fn npy(descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
+    let fo = if fortran { "True" } else { "False" };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {fo}, 'shape': {shape}, }}");
+    let pad = (64 - (10 + h.len() + 1) % 64) % 64;
+    h.push_str(&" ".repeat(pad));
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
 }

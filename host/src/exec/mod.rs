@@ -116,8 +116,11 @@ impl Model {
             .map_err(|e| format!("dense update: {e}"))?;
         if self.optim.dense_tables {
             // Every table, every row (see OptimConfig::dense_tables).
-            let mut by_name: std::collections::HashMap<String, (Vec<u32>, Vec<f32>)> =
-                g.tables.into_iter().map(|(n, r, gr)| (n, (r, gr))).collect();
+            let mut by_name: std::collections::HashMap<String, (Vec<u32>, Vec<f32>)> = g
+                .tables
+                .into_iter()
+                .map(|(n, r, gr)| (n, (r, gr)))
+                .collect();
             for (name, t) in self.tables.tables.iter_mut() {
                 let (rows, grad) = by_name.remove(name).unwrap_or_default();
                 t.update_dense(&rows, &grad, &self.optim);
