@@ -137,23 +137,58 @@ pub fn cached(
     key: &str,
     load: impl FnOnce() -> Result<Dataset>,
 ) -> Result<Dataset> {
+    cached_with_status(sources, key, load).map(|(ds, _)| ds)
+}
+
+/// Where a data set from [`cached_with_status`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CacheUse {
+    /// Read from a valid cache file (`load` did not run).
+    Hit,
+    /// Loaded, and written to the cache.
+    Built,
+    /// Loaded, not cached (no sources, or the cache could not be written).
+    Uncached,
+}
+
+impl CacheUse {
+    /// `hit`, `built` or `uncached`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Built => "built",
+            CacheUse::Uncached => "uncached",
+        }
+    }
+}
+
+/// [`cached`], also saying whether the data came from the cache.
+pub fn cached_with_status(
+    sources: &[&Path],
+    key: &str,
+    load: impl FnOnce() -> Result<Dataset>,
+) -> Result<(Dataset, CacheUse)> {
     let (Some(file), Some(fp)) = (cache_file(sources, key), Fingerprint::of(sources, key)) else {
-        return load();
+        return Ok((load()?, CacheUse::Uncached));
     };
     if let Some(ds) = read_cache(&file, &fp) {
-        return Ok(ds);
+        return Ok((ds, CacheUse::Hit));
     }
     // Build under the lock; whoever held it before us may have built it.
     let _lock = lock_for(&file);
     if let Some(ds) = read_cache(&file, &fp) {
-        return Ok(ds);
+        return Ok((ds, CacheUse::Hit));
     }
     let ds = load()?;
     // The sources may have changed while loading: fingerprint them again.
-    if Fingerprint::of(sources, key).as_ref() == Some(&fp) {
-        let _ = write_cache(&file, &fp, &ds);
-    }
-    Ok(ds)
+    let written =
+        Fingerprint::of(sources, key).as_ref() == Some(&fp) && write_cache(&file, &fp, &ds).is_ok();
+    let used = if written {
+        CacheUse::Built
+    } else {
+        CacheUse::Uncached
+    };
+    Ok((ds, used))
 }
 
 /// The exclusive lock on `{file}.lock`, held until the returned file is

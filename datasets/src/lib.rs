@@ -46,7 +46,7 @@ pub use readers::npy::{
 };
 pub use readers::obd::{load_obd, load_obd_pair, parse_obd_timestamp, ObdOptions};
 // readers of published formats, k-core filtering, the binary cache
-pub use cache::{cache_file, cached, CACHE_DIR};
+pub use cache::{cache_file, cached, cached_with_status, CacheUse, CACHE_DIR};
 pub use kcore::k_core;
 pub use readers::amazon::{load_amazon, AmazonOptions};
 pub use readers::kuairec::{load_kuairec, KuaiRecOptions};

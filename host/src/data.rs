@@ -90,6 +90,14 @@ pub struct DataConfig {
     /// `ctr`), added as float item fields `stat_<name>` with role `proxy`.
     #[serde(default)]
     pub item_stats: Vec<String>,
+    /// Read the parsed data through the binary cache beside the source
+    /// files (default on; [`load_dataset_cached`]).
+    #[serde(default = "default_cache")]
+    pub cache: bool,
+}
+
+fn default_cache() -> bool {
+    true
 }
 
 fn default_history() -> usize {
@@ -146,6 +154,7 @@ impl Default for DataConfig {
             valid_share: None,
             context: Vec::new(),
             item_stats: Vec::new(),
+            cache: true,
         }
     }
 }
@@ -179,6 +188,8 @@ pub struct Data {
     /// Pointwise mode: the label of every interaction row (from `config.label`).
     pub labels: Option<Vec<f32>>,
     pub config: DataConfig,
+    /// Whether the parsed data came from the binary cache ([`load_dataset_cached`]).
+    pub cache: ds::CacheUse,
 }
 
 static NEXT_DATA_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -215,10 +226,84 @@ pub fn source_format(cfg: &DataConfig) -> &str {
 /// to the loaded fields of every format ([`Dataset::set_roles`]: an error
 /// for a field no table has).
 pub fn load_dataset(cfg: &DataConfig, repo_root: &Path) -> Result<Dataset, String> {
+    load_dataset_cached(cfg, repo_root).map(|(ds, _)| ds)
+}
+
+/// [`load_dataset`] through the binary cache of parsed data
+/// ([`ds::cached_with_status`], `.causalrec-cache/` beside the source files)
+/// when `cfg.cache` is on and the source is a folder or file of data
+/// (not `bundled`); says whether the cache was used.
+pub fn load_dataset_cached(
+    cfg: &DataConfig,
+    repo_root: &Path,
+) -> Result<(Dataset, ds::CacheUse), String> {
     let roles = parse_roles(cfg)?;
-    let mut ds = load_source(cfg, repo_root, roles.clone())?;
+    let sources = if cfg.cache {
+        cache_sources(cfg, repo_root)
+    } else {
+        Vec::new()
+    };
+    let paths: Vec<&Path> = sources.iter().map(|p| p.as_path()).collect();
+    // Everything the reader's result depends on besides the files' contents.
+    let key = format!(
+        "host {} reader={:?} roles={:?} drop={:?} modalities={:?}",
+        source_format(cfg),
+        cfg.reader,
+        cfg.roles,
+        cfg.drop_fields,
+        cfg.modalities
+    );
+    let mut failure = None;
+    let loaded = ds::cached_with_status(&paths, &key, || {
+        load_source(cfg, repo_root, roles.clone()).map_err(|e| {
+            failure = Some(e.clone());
+            ds::DataError::Config(e)
+        })
+    });
+    let (mut ds, used) = match (loaded, failure) {
+        (Ok(r), _) => r,
+        (Err(_), Some(e)) => return Err(e),
+        (Err(e), None) => return Err(e.to_string()),
+    };
     ds.set_roles(&roles).map_err(|e| e.to_string())?;
-    Ok(ds)
+    Ok((ds, used))
+}
+
+/// The files a source's data set is read from (their size and time key the
+/// cache): every visible file of its folder, or of an atomic `folder/stem`
+/// the files `stem.*`, or the file itself; none for `bundled` or a source
+/// that does not resolve (the reader then reports it).
+fn cache_sources(cfg: &DataConfig, repo_root: &Path) -> Vec<PathBuf> {
+    if cfg.source == "bundled" {
+        return Vec::new();
+    }
+    let file = repo_root.join(&cfg.source);
+    if source_format(cfg) == "amazon" {
+        return if file.is_file() {
+            vec![file]
+        } else {
+            Vec::new()
+        };
+    }
+    let Ok((dir, stem)) = resolve_source(&cfg.source, repo_root) else {
+        return Vec::new();
+    };
+    let whole_folder = dir.file_name().and_then(|s| s.to_str()) == Some(stem.as_str());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let name = p.file_name().and_then(|s| s.to_str()).unwrap_or(".");
+            !name.starts_with('.')
+                && (whole_folder || p.file_stem().and_then(|s| s.to_str()) == Some(stem.as_str()))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// The `roles` option as typed roles; the error names the field and lists the roles.
@@ -516,8 +601,10 @@ fn by_user(n: usize, rows: impl Iterator<Item = (u32, u32)>) -> Vec<Vec<u32>> {
 impl Data {
     /// Load and split.
     pub fn load(cfg: DataConfig, repo_root: &Path) -> Result<Data, String> {
-        let ds = load_dataset(&cfg, repo_root)?;
-        Data::from_dataset(ds, cfg)
+        let (ds, cache) = load_dataset_cached(&cfg, repo_root)?;
+        let mut data = Data::from_dataset(ds, cfg)?;
+        data.cache = cache;
+        Ok(data)
     }
 
     /// Split and index a loaded data set.
@@ -670,6 +757,7 @@ impl Data {
             test_pos: by_user(n, pairs(&test_pos_rows).into_iter()),
             valid_seen: by_user(n, pairs(&split.valid).into_iter()),
             labels,
+            cache: ds::CacheUse::Uncached,
             train_pos,
             train_pos_rows,
             train_pos_like,

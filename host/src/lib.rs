@@ -11,7 +11,7 @@
 //! - [`rerank`]: post-hoc re-rankers (calibration, diversity, FairCo).
 //! - [`stats`]: paired t-test and distance correlation for recipes.
 //! - [`plot`]: SVG bar charts for recipes.
-//! - [`recipe`]: the Rhai recipe API and its sandbox.
+//! - [`recipe`]: the Rhai recipe API; [`sandbox`]: its limits and allowed folders.
 //! - [`report`]: the run directory (atomic writes).
 //! - [`checkpoint`]: training state and the run manifest for `host run --resume`.
 //! - [`bench`]: `host bench train`; [`compare`]: `host report`.
@@ -30,5 +30,6 @@ pub mod protocols;
 pub mod recipe;
 pub mod report;
 pub mod rerank;
+pub mod sandbox;
 pub mod stats;
 pub mod train;

@@ -496,11 +496,12 @@ fn main() -> ExitCode {
             };
             let root = repo_root();
             let start = Instant::now();
-            let ds = causalrec_host::data::load_dataset(&cfg, &root)?;
+            let (ds, cache) = causalrec_host::data::load_dataset_cached(&cfg, &root)?;
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
-                "loaded {} in {secs:.3} s: {} interactions, {:.0} rows/s",
+                "loaded {} in {secs:.3} s (parse cache {}): {} interactions, {:.0} rows/s",
                 ds.name,
+                cache.as_str(),
                 ds.n_inter(),
                 ds.n_inter() as f64 / secs.max(1e-9)
             );

@@ -31,10 +31,11 @@
 //! items with the highest `num / den` training ratio and of the rest:
 //! `nrecall@K|high_ratio`, `|low_ratio`).
 //!
-//! Sandbox: operation, call-depth, expression, string, array and map limits;
-//! no file access except through these functions, whose paths must resolve
-//! inside the repository, the shared data folder or the output folder;
-//! `import` only of modules under `scripts/`.
+//! Sandbox ([`crate::sandbox`]): operation, call-depth, expression, string,
+//! array and map limits; no file access except through these functions,
+//! whose paths must resolve (links and `..` followed) inside the repository,
+//! the shared data folder or the output folder, writes only inside the
+//! output folder; `import` only of modules under `scripts/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,7 @@ use crate::plugins::Registry;
 use crate::protocols::RankingOptions;
 use crate::report::{fmt_value, ReportRow, RunDir};
 use crate::rerank::{Method, Reranker};
+use crate::sandbox::{Folders, Limits};
 use crate::train::{ComponentSpec, Components, Run, TrainConfig};
 
 /// What a recipe run needs from the command line.
@@ -114,6 +116,30 @@ fn fail<T>(msg: impl Into<String>, pos: Position) -> Res<T> {
         pos,
     )))
 }
+
+/// The options `dataset(source, #{..})` takes.
+pub const DATASET_OPTIONS: &[&str] = &[
+    "split",
+    "ratios",
+    "positive_threshold",
+    "train_positives",
+    "roles",
+    "drop",
+    "seed",
+    "label",
+    "train_part",
+    "task",
+    "format",
+    "history",
+    "modalities",
+    "item_features",
+    "impressions",
+    "parts_column",
+    "valid_share",
+    "context",
+    "item_stats",
+    "cache",
+];
 
 /// RON text of a Rhai value (component parameters cross the ABI as RON).
 pub fn to_ron(v: &Dynamic) -> Result<String, String> {
@@ -310,7 +336,7 @@ fn check_keys(m: &Map, valid: &[&str], what: &str, pos: Position) -> Res<()> {
 }
 
 /// The all-ranking-only options of `evaluate` / `popularity`.
-const RANKING_OPTIONS: [&str; 6] = [
+pub const RANKING_OPTIONS: [&str; 6] = [
     "groups",
     "rerank",
     "drift_thresholds",
@@ -793,35 +819,17 @@ impl Session {
         self.manifest_put(entry(true))
     }
 
+    /// The folders this session's recipe may read and write.
+    fn folders(&self) -> Folders {
+        Folders {
+            repo_root: self.cfg.repo_root.clone(),
+            out: self.cfg.out.clone(),
+        }
+    }
+
     /// Is `p` inside one of the folders scripts may read?
     fn check_path(&self, p: &Path) -> Result<(), String> {
-        // `folder/stem` of atomic files is checked as `folder/stem.inter`.
-        let atomic = p.with_extension("inter");
-        let p = if !p.exists() && atomic.is_file() {
-            atomic.as_path()
-        } else {
-            p
-        };
-        let canon = p
-            .canonicalize()
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-        let roots = [
-            self.cfg.repo_root.clone(),
-            self.cfg.repo_root.join("../shared/data"),
-            self.cfg.out.clone(),
-        ];
-        if roots
-            .iter()
-            .filter_map(|r| r.canonicalize().ok())
-            .any(|r| canon.starts_with(r))
-        {
-            Ok(())
-        } else {
-            Err(format!(
-                "{}: recipes may only read inside the repository, ../shared/data or the output folder",
-                p.display()
-            ))
-        }
+        self.folders().readable(p).map(|_| ())
     }
 
     fn component(
@@ -855,32 +863,7 @@ impl Session {
     }
 
     fn dataset(&self, source: &str, opts: &Map, pos: Position) -> Res<DataHandle> {
-        check_keys(
-            opts,
-            &[
-                "split",
-                "ratios",
-                "positive_threshold",
-                "train_positives",
-                "roles",
-                "drop",
-                "seed",
-                "label",
-                "train_part",
-                "task",
-                "format",
-                "history",
-                "modalities",
-                "item_features",
-                "impressions",
-                "parts_column",
-                "valid_share",
-                "context",
-                "item_stats",
-            ],
-            "dataset()",
-            pos,
-        )?;
+        check_keys(opts, DATASET_OPTIONS, "dataset()", pos)?;
         let mut cfg = DataConfig {
             source: source.into(),
             seed: self.cfg.seed,
@@ -965,6 +948,7 @@ impl Session {
             cfg.train_part = Some(get_str(opts, "train_part", "train", pos)?);
         }
         cfg.history = get_usize(opts, "history", cfg.history, pos)?;
+        cfg.cache = get_bool(opts, "cache", cfg.cache, pos)?;
         if let Some(m) = opts.get("modalities") {
             cfg.modalities = modalities(m, pos)?;
         }
@@ -1208,53 +1192,9 @@ impl Session {
         Ok(out)
     }
 
-    /// Where a recipe may write `file`: relative paths go into the output
-    /// folder; absolute ones must lie inside it. No `..`, no escaping
-    /// through links; missing folders are created.
+    /// Where a recipe may write `file` ([`Folders::writable`]).
     fn output_file(&self, file: &str) -> Result<PathBuf, String> {
-        if file.is_empty() {
-            return Err("the output file name is empty".into());
-        }
-        let p = Path::new(file);
-        let out = self
-            .cfg
-            .out
-            .canonicalize()
-            .map_err(|e| format!("{}: {e}", self.cfg.out.display()))?;
-        let rel = if p.is_absolute() {
-            p.strip_prefix(&self.cfg.out)
-                .or_else(|_| p.strip_prefix(&out))
-                .map_err(|_| {
-                    format!(
-                        "{file}: recipes may only write inside the output folder {}",
-                        out.display()
-                    )
-                })?
-        } else {
-            p
-        };
-        if rel
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            || rel.as_os_str().is_empty()
-        {
-            return Err(format!(
-                "{file}: an output file must be a plain path inside the output folder (no '..')"
-            ));
-        }
-        let full = out.join(rel);
-        let parent = full.parent().unwrap_or(&out).to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        let canon = parent
-            .canonicalize()
-            .map_err(|e| format!("{}: {e}", parent.display()))?;
-        if !canon.starts_with(&out) {
-            return Err(format!(
-                "{file}: recipes may only write inside the output folder {}",
-                out.display()
-            ));
-        }
-        Ok(canon.join(full.file_name().unwrap_or_default()))
+        self.folders().writable(file)
     }
 
     /// `plot_bars(file, #{title, y_label, categories, series})`: a grouped
@@ -1696,14 +1636,15 @@ impl Session {
             data.split.test.len(),
         );
         let data_line = format!(
-            "data `{}`: source {source}, split `{}`{}, {} users x {} items, {} interactions (train {tr}, valid {va}, test {te}), seed {}",
+            "data `{}`: source {source}, split `{}`{}, {} users x {} items, {} interactions (train {tr}, valid {va}, test {te}), seed {}, parse cache {}",
             data.name,
             c.split,
             c.label.as_ref().map_or(String::new(), |l| format!(", label `{l}`")),
             data.ds.n_users,
             data.ds.n_items,
             data.ds.n_inter(),
-            c.seed
+            c.seed,
+            data.cache.as_str()
         );
         vec![estimand, data_line]
     }
@@ -1813,41 +1754,40 @@ impl Session {
     }
 }
 
-/// A module resolver that only loads `.rhai` files under `scripts/`.
-struct ScriptsOnly(rhai::module_resolvers::FileModuleResolver, PathBuf);
+/// A module resolver that only loads `.rhai` files under `scripts/`
+/// ([`Folders::importable`]: no `..`, no absolute paths, no links out).
+struct ScriptsOnly(rhai::module_resolvers::FileModuleResolver, Folders);
 
 impl rhai::ModuleResolver for ScriptsOnly {
     fn resolve(
         &self,
         engine: &Engine,
-        source: Option<&str>,
+        _source: Option<&str>,
         path: &str,
         pos: Position,
     ) -> Result<rhai::Shared<rhai::Module>, Box<EvalAltResult>> {
-        if path.contains("..") || Path::new(path).is_absolute() {
-            return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
-                format!("{path} (imports must stay under {})", self.1.display()),
-                pos,
-            )));
-        }
-        self.0.resolve(engine, source, path, pos)
+        let file = self
+            .1
+            .importable(path)
+            // Not ErrorModuleNotFound: rhai replaces its text with the bare path.
+            .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), pos)))?;
+        self.0.resolve(engine, None, &file.to_string_lossy(), pos)
     }
 }
 
 /// Build the sandboxed engine with the recipe API.
 pub fn engine(session: Arc<Session>) -> Engine {
+    engine_with_limits(session, &Limits::default())
+}
+
+/// [`engine`] under other resource limits.
+pub fn engine_with_limits(session: Arc<Session>, limits: &Limits) -> Engine {
     let mut e = Engine::new();
-    e.set_max_operations(2_000_000_000);
-    e.set_max_call_levels(64);
-    e.set_max_expr_depths(128, 64);
-    e.set_max_string_size(1 << 20);
-    e.set_max_array_size(1 << 20);
-    e.set_max_map_size(1 << 16);
-    e.set_max_modules(64);
-    let scripts = session.cfg.repo_root.join("scripts");
+    limits.apply(&mut e);
+    let folders = session.folders();
     e.set_module_resolver(ScriptsOnly(
-        rhai::module_resolvers::FileModuleResolver::new_with_path(&scripts),
-        scripts,
+        rhai::module_resolvers::FileModuleResolver::new_with_path(folders.scripts()),
+        folders,
     ));
     e.on_print(|s| println!("{s}"));
 
@@ -2093,12 +2033,21 @@ pub fn format_error(file: &Path, err: &EvalAltResult) -> String {
     }
     let msg = match inner {
         EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+
         other => {
             let s = other.to_string();
             // Rhai appends " (line L, position C)"; the prefix carries it already.
-            match s.rfind(" (line ") {
+            let s = match s.rfind(" (line ") {
                 Some(i) => s[..i].to_string(),
                 None => s,
+            };
+            match other {
+                EvalAltResult::ErrorTooManyOperations(_)
+                | EvalAltResult::ErrorStackOverflow(_)
+                | EvalAltResult::ErrorDataTooLarge(..) => {
+                    format!("{s}: a limit of the recipe sandbox (host::sandbox::Limits)")
+                }
+                _ => s,
             }
         }
     };

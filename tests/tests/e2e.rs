@@ -433,24 +433,6 @@ fn sdk_does_not_depend_on_a_tensor_engine() {
     }
 }
 
-#[test]
-fn a_plugin_panic_is_reported_with_plugin_and_component() {
-    let (o, _) = run_recipe(
-        "panic",
-        r#"let d = dataset("bundled");
-           train(d, backbone("mf", #{dim: 8}), estimator("toy_panic"), #{epochs: 1});"#,
-        &[],
-    );
-    let err = text(&o).1;
-    assert!(!o.status.success());
-    assert!(err.contains("panic.rhai:2:12"), "{err}");
-    assert!(
-        err.contains("estimator 'toy_panic' (plugin toy)")
-            && err.contains("panicked in train_step: toy estimator exploded"),
-        "{err}"
-    );
-}
-
 /// Train MF with the naive estimator and with naive-Bayes IPS on a CTAR
 /// folder and print, per estimator, the mean prediction on the randomised
 /// (RCT) part, the RCT positive rate, and the MSE on test set I.

@@ -90,30 +90,32 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
 
 /// Values of an initialiser for `n` elements of a parameter of the given shape.
 pub fn init_values(init: Init, shape: &[usize], seed: u64) -> Vec<f64> {
+    init_iter(init, shape, seed).collect()
+}
+
+/// [`init_values`] one value at a time (a large table is filled without
+/// an intermediate f64 copy).
+pub fn init_iter(init: Init, shape: &[usize], seed: u64) -> impl Iterator<Item = f64> {
     let n: usize = shape.iter().product();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    match init.kind {
-        InitKind::Zeros => vec![0.0; n],
-        InitKind::Ones => vec![1.0; n],
-        InitKind::Constant => vec![init.scale; n],
-        InitKind::Normal => (0..n)
-            .map(|_| standard_normal(&mut rng) * init.scale)
-            .collect(),
-        InitKind::Uniform => (0..n)
-            .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * init.scale)
-            .collect(),
+    let bound = match init.kind {
         InitKind::Xavier => {
             let (fan_in, fan_out) = match shape.len() {
                 0 => (1, 1),
                 1 => (shape[0], shape[0]),
                 k => (shape[k - 2], shape[k - 1]),
             };
-            let bound = init.scale * (6.0 / (fan_in + fan_out).max(1) as f64).sqrt();
-            (0..n)
-                .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * bound)
-                .collect()
+            init.scale * (6.0 / (fan_in + fan_out).max(1) as f64).sqrt()
         }
-    }
+        _ => init.scale,
+    };
+    (0..n).map(move |_| match init.kind {
+        InitKind::Zeros => 0.0,
+        InitKind::Ones => 1.0,
+        InitKind::Constant => init.scale,
+        InitKind::Normal => standard_normal(&mut rng) * init.scale,
+        InitKind::Uniform | InitKind::Xavier => (rng.random::<f64>() * 2.0 - 1.0) * bound,
+    })
 }
 
 /// Dense parameters by full name.
@@ -218,32 +220,44 @@ impl DenseOptimizer {
 }
 
 /// One row-sparse embedding table with row-wise optimizer state.
+///
+/// The optimizer state is lazy and row-sparse: a row gets a slot in the
+/// moment arrays the first time it is updated, so state memory grows with
+/// the rows a run touches (appended contiguously), not with the table,
+/// and no step allocates or faults in anything table-sized.
 pub struct Table {
     pub rows: usize,
     pub dim: usize,
     pub data: Vec<f32>,
-    /// Adam first moment / Adagrad accumulator (allocated lazily on first update).
+    /// Per row, its slot + 1 in `m` / `v` / `t` (0: never updated by an
+    /// adaptive optimizer). Zero-initialised, so its pages are mapped only
+    /// where rows are touched.
+    slot: Vec<u32>,
+    /// Adam first moment / Adagrad accumulator, `dim` per slot.
     m: Vec<f32>,
-    /// Adam second moment.
+    /// Adam second moment, `dim` per slot (empty unless Adam).
     v: Vec<f32>,
-    /// Per-row Adam step counts (bias correction per row, as lazy/sparse Adam).
+    /// Per-slot Adam step counts (bias correction per row, as lazy/sparse Adam).
     t: Vec<u32>,
+    /// The dense-update scratch: the full gradient, zero between steps.
+    scratch: Vec<f32>,
 }
 
 impl Table {
     /// A table initialised from a seed.
     pub fn new(rows: usize, dim: usize, init: Init, seed: u64) -> Self {
-        let data: Vec<f32> = init_values(init, &[rows, dim], seed)
-            .into_iter()
+        let data: Vec<f32> = init_iter(init, &[rows, dim], seed)
             .map(|x| x as f32)
             .collect();
         Table {
             rows,
             dim,
             data,
+            slot: Vec::new(),
             m: Vec::new(),
             v: Vec::new(),
             t: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -252,31 +266,58 @@ impl Table {
         &self.data[r * self.dim..(r + 1) * self.dim]
     }
 
+    /// Rows with optimizer state (updated at least once by Adam or Adagrad).
+    pub fn state_rows(&self) -> usize {
+        self.t.len().max(self.m.len() / self.dim.max(1))
+    }
+
+    /// The slot of row `r`, given one on first use.
+    fn slot_of(&mut self, r: usize, adam: bool) -> usize {
+        if self.slot.is_empty() {
+            self.slot = vec![0; self.rows];
+        }
+        match self.slot[r] {
+            0 => {
+                let s = self.m.len() / self.dim;
+                self.slot[r] = s as u32 + 1;
+                self.m.resize(self.m.len() + self.dim, 0.0);
+                if adam {
+                    self.v.resize(self.v.len() + self.dim, 0.0);
+                    self.t.push(0);
+                }
+                s
+            }
+            s => s as usize - 1,
+        }
+    }
+
     /// Update every row: the rows `rows` with their summed gradients `grads`
     /// (`rows.len() * dim`), all others with a zero gradient (see
-    /// [`OptimConfig::dense_tables`]).
+    /// [`OptimConfig::dense_tables`]). The full gradient lives in a scratch
+    /// buffer kept between steps.
     pub fn update_dense(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
         let d = self.dim;
-        let mut full = vec![0.0f32; self.rows * d];
+        let mut full = std::mem::take(&mut self.scratch);
+        full.resize(self.rows * d, 0.0);
         for (k, &r) in rows.iter().enumerate() {
             full[r as usize * d..(r as usize + 1) * d].copy_from_slice(&grads[k * d..(k + 1) * d]);
         }
-        let all: Vec<u32> = (0..self.rows as u32).collect();
-        self.update(&all, &full, c);
+        self.update_rows(0..self.rows as u32, &full, c);
+        for &r in rows {
+            full[r as usize * d..(r as usize + 1) * d].fill(0.0);
+        }
+        self.scratch = full;
     }
 
     /// Update the rows `rows` with the summed gradients `grads` (`rows.len() * dim`).
-    #[allow(clippy::needless_range_loop)] // three parallel arrays indexed per element
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
+        self.update_rows(rows.iter().copied(), grads, c);
+    }
+
+    /// [`Table::update`] over any sequence of distinct rows.
+    #[allow(clippy::needless_range_loop)] // parallel arrays indexed per element
+    fn update_rows(&mut self, rows: impl Iterator<Item = u32>, grads: &[f32], c: &OptimConfig) {
         let d = self.dim;
-        let adaptive = c.kind != "sgd";
-        if adaptive && self.m.is_empty() {
-            self.m = vec![0.0; self.rows * d];
-            if c.kind == "adam" {
-                self.v = vec![0.0; self.rows * d];
-                self.t = vec![0; self.rows];
-            }
-        }
         let (lr, l2, b1, b2, eps) = (
             c.lr as f32,
             c.l2 as f32,
@@ -284,7 +325,8 @@ impl Table {
             c.beta2 as f32,
             c.eps as f32,
         );
-        for (k, &r) in rows.iter().enumerate() {
+        let adam = c.kind == "adam";
+        for (k, r) in rows.enumerate() {
             let r = r as usize;
             let base = r * d;
             let g = &grads[k * d..(k + 1) * d];
@@ -296,24 +338,27 @@ impl Table {
                     }
                 }
                 "adagrad" => {
+                    let s = self.slot_of(r, false) * d;
                     for j in 0..d {
                         let w = self.data[base + j];
                         let gj = g[j] + l2 * w;
-                        self.m[base + j] += gj * gj;
-                        self.data[base + j] = w - lr * gj / (self.m[base + j].sqrt() + eps);
+                        self.m[s + j] += gj * gj;
+                        self.data[base + j] = w - lr * gj / (self.m[s + j].sqrt() + eps);
                     }
                 }
                 _ => {
-                    self.t[r] += 1;
-                    let t = self.t[r] as i32;
+                    let slot = self.slot_of(r, adam);
+                    let s = slot * d;
+                    self.t[slot] += 1;
+                    let t = self.t[slot] as i32;
                     let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
                     for j in 0..d {
                         let w = self.data[base + j];
                         let gj = g[j] + l2 * w;
-                        let m = b1 * self.m[base + j] + (1.0 - b1) * gj;
-                        let v = b2 * self.v[base + j] + (1.0 - b2) * gj * gj;
-                        self.m[base + j] = m;
-                        self.v[base + j] = v;
+                        let m = b1 * self.m[s + j] + (1.0 - b1) * gj;
+                        let v = b2 * self.v[s + j] + (1.0 - b2) * gj * gj;
+                        self.m[s + j] = m;
+                        self.v[s + j] = v;
                         self.data[base + j] = w - lr * (m / c1) / ((v / c2).sqrt() + eps);
                     }
                 }
@@ -482,18 +527,43 @@ pub struct RowState {
 }
 
 impl Table {
-    /// A copy of the row-wise optimizer state.
+    /// The row-wise optimizer state as whole-table arrays (rows never
+    /// updated hold zeros), for checkpoints.
     pub fn export_state(&self) -> RowState {
-        RowState {
-            m: self.m.clone(),
-            v: self.v.clone(),
-            t: self.t.clone(),
+        let d = self.dim;
+        if self.m.is_empty() {
+            return RowState {
+                m: Vec::new(),
+                v: Vec::new(),
+                t: Vec::new(),
+            };
         }
+        let adam = !self.t.is_empty();
+        let mut m = vec![0.0; self.rows * d];
+        let mut v = if adam {
+            vec![0.0; self.rows * d]
+        } else {
+            Vec::new()
+        };
+        let mut t = if adam { vec![0; self.rows] } else { Vec::new() };
+        for (r, &s) in self.slot.iter().enumerate() {
+            if s == 0 {
+                continue;
+            }
+            let s = s as usize - 1;
+            m[r * d..(r + 1) * d].copy_from_slice(&self.m[s * d..(s + 1) * d]);
+            if adam {
+                v[r * d..(r + 1) * d].copy_from_slice(&self.v[s * d..(s + 1) * d]);
+                t[r] = self.t[s];
+            }
+        }
+        RowState { m, v, t }
     }
 
     /// Restore a row-wise optimizer state; lengths must fit the table.
+    /// Rows with state (a step count, or any non-zero moment) get slots.
     pub fn import_state(&mut self, s: RowState) -> Result<(), String> {
-        let n = self.rows * self.dim;
+        let (d, n) = (self.dim, self.rows * self.dim);
         for (what, len, want) in [
             ("first moments", s.m.len(), n),
             ("second moments", s.v.len(), n),
@@ -506,7 +576,28 @@ impl Table {
                 ));
             }
         }
-        (self.m, self.v, self.t) = (s.m, s.v, s.t);
+        (self.slot, self.m, self.v, self.t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        if s.m.is_empty() {
+            return Ok(());
+        }
+        let adam = !s.t.is_empty();
+        for r in 0..self.rows {
+            let row = r * d..(r + 1) * d;
+            let used = if adam {
+                s.t[r] > 0
+            } else {
+                s.m[row.clone()].iter().any(|&x| x != 0.0)
+            };
+            if !used {
+                continue;
+            }
+            let slot = self.slot_of(r, adam);
+            self.m[slot * d..(slot + 1) * d].copy_from_slice(&s.m[row.clone()]);
+            if adam {
+                self.v[slot * d..(slot + 1) * d].copy_from_slice(&s.v[row]);
+                self.t[slot] = s.t[r];
+            }
+        }
         Ok(())
     }
 }

@@ -6,6 +6,9 @@
 //! - `toy_field`: appends one learned field `M(u)` to `emb.fields` before
 //!   `predict_fields` (the DecRS pattern).
 //! - `toy_panic`: panics inside a stage (the boundary must report it).
+//! - `toy_wrong_shape`: returns wrong shapes the host must catch: `mode`
+//!   "score" gives a `[B, d]` score instead of `[B]`, "op" multiplies the
+//!   user encoding `[B, d]` by a `[d + 1]` parameter.
 //! - `toy_wrong_grad`: adds `<stop_gradient(user), item>` to the backbone's
 //!   score, so its analytic gradient misses a term (`grad_check` must fail).
 //! - loss `nan_after`: BCE for `steps` calls, then non-finite (tests the NaN
@@ -81,6 +84,25 @@ impl EstimatorImpl for Panics {
     }
 }
 
+/// Wrong shapes on purpose (the host's shape checks must name them).
+struct WrongShape {
+    mode: String,
+}
+
+impl EstimatorImpl for WrongShape {
+    fn score<'c>(&self, g: &'c Ctx<'_, '_>, bb: &Backbones<'_>) -> Result<Var<'c>> {
+        let b = bb.main()?;
+        let emb = b.embed(g)?;
+        let u = b.encode_user(g, &emb)?;
+        let i = b.encode_item(g, &emb)?;
+        if self.mode == "score" {
+            return Ok(u * i);
+        }
+        let w = g.param("toy.w", &[u.dim(-1) + 1], Init::normal(0.1));
+        Ok((u * w * i).sum(-1))
+    }
+}
+
 struct NanAfter {
     steps: usize,
     mode: String,
@@ -135,6 +157,18 @@ fn components() -> Vec<ComponentDef> {
         ComponentDef::estimator("toy_panic", "Test: panics inside a stage", vec![], |_| {
             Ok(Panics)
         }),
+        ComponentDef::estimator(
+            "toy_wrong_shape",
+            "Test: returns wrong shapes (a [B, d] score, or a [B, d] x [d + 1] product)",
+            vec![ParamSpec::new("mode", "score", "score or op")],
+            |p| {
+                let mode = p.string("mode")?;
+                if !["score", "op"].contains(&mode.as_str()) {
+                    return Err(format!("mode must be score or op, got '{mode}'"));
+                }
+                Ok(WrongShape { mode })
+            },
+        ),
         ComponentDef::loss(
             "nan_after",
             "Test: BCE for `steps` calls, then NaN",
