@@ -369,9 +369,59 @@ pub fn uniform_log(n_users: usize, n_items: usize, n_inter: usize, seed: u64) ->
     )
 }
 
+/// Adds one dense item feature field per name (`float_seq` of `width`
+/// standard-normal values per item, role `modality`, e.g. MMGCN's visual /
+/// acoustic / textual features) to `ds`'s item table, creating the table if
+/// there is none. For throughput benchmarks of multi-modal backbones.
+pub fn add_random_modalities(
+    ds: &mut Dataset,
+    names: &[&str],
+    width: usize,
+    seed: u64,
+) -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = ds.n_items;
+    let mut items = ds.items.take().unwrap_or_default();
+    for name in names {
+        let values: Vec<f32> = (0..n * width)
+            .map(|_| {
+                // Box-Muller.
+                let u1: f64 = rng.random::<f64>().max(1e-300);
+                let u2: f64 = rng.random::<f64>();
+                ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+            })
+            .collect();
+        let offsets: Vec<u32> = (0..=n).map(|i| (i * width) as u32).collect();
+        let mut meta = FieldMeta::new(*name, FieldKind::FloatSeq, Role::Modality);
+        meta.max_len = width;
+        items.push(meta, Column::FloatSeq { offsets, values })?;
+    }
+    ds.items = Some(items);
+    ds.validate()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_modalities_are_dense_item_fields() {
+        let mut ds = uniform_log(5, 7, 20, 1).unwrap();
+        add_random_modalities(&mut ds, &["visual", "textual"], 4, 2).unwrap();
+        let items = ds.items.as_ref().unwrap();
+        for name in ["visual", "textual"] {
+            let (_, meta) = items.field(name).unwrap();
+            assert_eq!((meta.role, meta.max_len), (Role::Modality, 4));
+            match items.column(name).unwrap() {
+                Column::FloatSeq { offsets, values } => {
+                    assert_eq!((offsets.len(), values.len()), (8, 28));
+                    let mean = values.iter().sum::<f32>() / 28.0;
+                    assert!(mean.abs() < 0.6 && values.iter().any(|&v| v != 0.0));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn uniform_log_covers_every_id() {

@@ -4,6 +4,11 @@
 //! plus the training step, timed per step after warm-up. Prints examples/s,
 //! step-time percentiles and the process's peak resident memory, as the
 //! PyTorch counterpart `benches/reference/train_step.py` does.
+//!
+//! `host bench rank`: the all-ranking protocol (blocked user x item score
+//! matrix, training-item masking, top-K, Recall/NDCG) over ML-100K or a
+//! uniform random log, scored by random MF embeddings (one matrix product
+//! per block of users), timed end to end.
 
 use std::time::Instant;
 
@@ -30,6 +35,9 @@ pub struct BenchTrain {
     pub batch: usize,
     pub negatives: usize,
     pub dim: usize,
+    /// Width of three random dense item modalities (`visual`, `acoustic`,
+    /// `textual`) for multi-modal backbones (MMGCN); 0: none.
+    pub modality_width: usize,
     /// Timed steps, after `warmup` untimed ones.
     pub steps: usize,
     pub warmup: usize,
@@ -72,69 +80,119 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// A prepared benchmark: the data, the run and the batch order, stepped
+/// one training step at a time (the criterion benches drive it too).
+pub struct BenchSession {
+    run: Run,
+    data: Data,
+    order: Vec<usize>,
+    batch: usize,
+    next: usize,
+    /// Examples one step trains on (positives and their negatives).
+    pub examples_per_step: usize,
+    /// Seconds to build the log, the data set and the run.
+    pub setup_seconds: f64,
+}
+
+impl BenchSession {
+    /// Build the log, the data set and a run of `b.model` (naive estimator,
+    /// BPR loss, Adam).
+    pub fn new(b: &BenchTrain, reg: &Registry, device: Device) -> Result<BenchSession, String> {
+        if b.batch == 0 {
+            return Err("bench train: --batch must be > 0".into());
+        }
+        let t0 = Instant::now();
+        let mut ds = causalrec_datasets::synthetic::uniform_log(b.users, b.rows, b.inter, b.seed)
+            .map_err(|e| e.to_string())?;
+        if b.modality_width > 0 {
+            causalrec_datasets::synthetic::add_random_modalities(
+                &mut ds,
+                &["visual", "acoustic", "textual"],
+                b.modality_width,
+                b.seed,
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        let cfg = DataConfig {
+            source: "uniform-log".into(),
+            split: "random".into(),
+            ratios: [0.98, 0.01, 0.01],
+            seed: b.seed,
+            ..DataConfig::default()
+        };
+        let data = Data::from_dataset(ds, cfg)?;
+        let spec = |kind: &str, name: &str, ron: String| ComponentSpec {
+            kind: kind.into(),
+            name: name.into(),
+            params_ron: ron,
+            share: None,
+        };
+        let backbone = spec("backbone", &b.model, format!("{{\"dim\": {}}}", b.dim));
+        reg.create(
+            causalrec_sdk::ComponentKind::Backbone,
+            &b.model,
+            &backbone.params_ron,
+        )
+        .map_err(|e| format!("bench train --model {}: {e}", b.model))?;
+        let comps = Components::build(
+            reg,
+            &[backbone],
+            &spec("estimator", "naive", String::new()),
+            &spec("loss", "bpr", String::new()),
+        )?;
+        let mut tc = TrainConfig {
+            batch_size: b.batch,
+            negatives: b.negatives,
+            seed: b.seed,
+            epochs: 1,
+            ..TrainConfig::default()
+        };
+        tc.optim.lr = 1e-3;
+        let mut run = Run::new("bench", comps, tc, device)?;
+        run.prepare(&data)?;
+        let mut order: Vec<usize> = (0..data.train_pos.len()).collect();
+        if order.is_empty() {
+            return Err("bench train: the log has no training positives".into());
+        }
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(b.seed));
+        Ok(BenchSession {
+            run,
+            data,
+            order,
+            batch: b.batch,
+            next: 0,
+            examples_per_step: b.batch * (1 + b.negatives),
+            setup_seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// One training step on the next batch: batch assembly and the step.
+    pub fn step(&mut self) -> Result<(), String> {
+        let n = self.order.len();
+        let idx: Vec<usize> = (0..self.batch)
+            .map(|k| self.order[(self.next + k) % n])
+            .collect();
+        self.next = (self.next + self.batch) % n;
+        let batch = self.run.make_batch(&self.data, &idx)?;
+        self.run.step(&self.data, &batch).map(drop)
+    }
+}
+
 /// Run the benchmark.
 pub fn bench_train(b: &BenchTrain, reg: &Registry, device: Device) -> Result<BenchResult, String> {
-    if b.steps == 0 || b.batch == 0 {
-        return Err("bench train: --steps and --batch must be > 0".into());
+    if b.steps == 0 {
+        return Err("bench train: --steps must be > 0".into());
     }
-    let t0 = Instant::now();
-    let ds = causalrec_datasets::synthetic::uniform_log(b.users, b.rows, b.inter, b.seed)
-        .map_err(|e| e.to_string())?;
-    let cfg = DataConfig {
-        source: "uniform-log".into(),
-        split: "random".into(),
-        ratios: [0.98, 0.01, 0.01],
-        seed: b.seed,
-        ..DataConfig::default()
-    };
-    let data = Data::from_dataset(ds, cfg)?;
-    let spec = |kind: &str, name: &str, ron: String| ComponentSpec {
-        kind: kind.into(),
-        name: name.into(),
-        params_ron: ron,
-        share: None,
-    };
-    let backbone = spec("backbone", &b.model, format!("{{\"dim\": {}}}", b.dim));
-    reg.create(
-        causalrec_sdk::ComponentKind::Backbone,
-        &b.model,
-        &backbone.params_ron,
-    )
-    .map_err(|e| format!("bench train --model {}: {e}", b.model))?;
-    let comps = Components::build(
-        reg,
-        &[backbone],
-        &spec("estimator", "naive", String::new()),
-        &spec("loss", "bpr", String::new()),
-    )?;
-    let mut tc = TrainConfig {
-        batch_size: b.batch,
-        negatives: b.negatives,
-        seed: b.seed,
-        epochs: 1,
-        ..TrainConfig::default()
-    };
-    tc.optim.lr = 1e-3;
-    let mut run = Run::new("bench", comps, tc, device)?;
-    run.prepare(&data)?;
-    let setup_seconds = t0.elapsed().as_secs_f64();
-
-    let mut order: Vec<usize> = (0..data.train_pos.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(b.seed));
-    let examples = b.batch * (1 + b.negatives);
+    let mut session = BenchSession::new(b, reg, device)?;
     let mut times = Vec::with_capacity(b.steps);
     for s in 0..b.warmup + b.steps {
-        let start = (s * b.batch) % order.len().max(1);
-        let idx: Vec<usize> = (0..b.batch)
-            .map(|k| order[(start + k) % order.len()])
-            .collect();
         let t = Instant::now();
-        let batch = run.make_batch(&data, &idx)?;
-        run.step(&data, &batch)?;
+        session.step()?;
         if s >= b.warmup {
             times.push(t.elapsed().as_secs_f64());
         }
     }
+    let examples = session.examples_per_step;
     let total: f64 = times.iter().sum();
     times.sort_by(f64::total_cmp);
     Ok(BenchResult {
@@ -147,7 +205,96 @@ pub fn bench_train(b: &BenchTrain, reg: &Registry, device: Device) -> Result<Ben
         step_ms_p90: 1e3 * quantile(&times, 0.9),
         step_ms_p99: 1e3 * quantile(&times, 0.99),
         peak_rss_mb: peak_rss_mb(),
-        setup_seconds,
+        setup_seconds: session.setup_seconds,
+    })
+}
+
+/// What `host bench rank` measures.
+#[derive(Clone, Debug)]
+pub struct BenchRank {
+    /// `ml-100k` (the real data, chronological per-user split) or
+    /// `uniform` (a uniform random log of `users` x `items`).
+    pub data: String,
+    pub users: usize,
+    pub items: usize,
+    /// Interactions of the uniform log.
+    pub inter: usize,
+    pub dim: usize,
+    pub ks: Vec<usize>,
+    pub seed: u64,
+}
+
+/// The measured figures of `host bench rank`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RankResult {
+    pub data: String,
+    /// Users ranked (those with test positives) and items per user.
+    pub users: usize,
+    pub items: usize,
+    /// Wall seconds of the whole evaluation (scoring, masking, top-K, metrics).
+    pub seconds: f64,
+    pub users_per_second: f64,
+    /// Scores computed per second (users x items / seconds).
+    pub scores_per_second: f64,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// Time the all-ranking evaluation on the test part.
+pub fn bench_rank(b: &BenchRank, repo_root: &std::path::Path) -> Result<RankResult, String> {
+    use candle_core::{DType, Tensor};
+    let data = match b.data.as_str() {
+        "ml-100k" => Data::load(
+            DataConfig {
+                source: "ml-100k".into(),
+                seed: b.seed,
+                ..DataConfig::default()
+            },
+            repo_root,
+        )?,
+        "uniform" => {
+            let ds = causalrec_datasets::synthetic::uniform_log(b.users, b.items, b.inter, b.seed)
+                .map_err(|e| e.to_string())?;
+            let cfg = DataConfig {
+                source: "uniform-log".into(),
+                split: "random".into(),
+                ratios: [0.8, 0.1, 0.1],
+                seed: b.seed,
+                ..DataConfig::default()
+            };
+            Data::from_dataset(ds, cfg)?
+        }
+        other => {
+            return Err(format!(
+                "bench rank --data: 'ml-100k' or 'uniform', got '{other}'"
+            ))
+        }
+    };
+    let (n_users, n_items) = (data.ds.n_users, data.ds.n_items);
+    let te = |e: candle_core::Error| e.to_string();
+    let dev = Device::Cpu;
+    let users = Tensor::randn(0f32, 0.1, (n_users, b.dim), &dev).map_err(te)?;
+    let items_t = Tensor::randn(0f32, 0.1, (n_items, b.dim), &dev)
+        .and_then(|t| t.t()?.contiguous())
+        .map_err(te)?;
+    let t0 = Instant::now();
+    let metrics = crate::protocols::all_ranking(&data, crate::data::Part::Test, &b.ks, |us| {
+        let idx = Tensor::from_vec(us.to_vec(), us.len(), &dev).map_err(te)?;
+        users
+            .index_select(&idx, 0)
+            .and_then(|u| u.matmul(&items_t))
+            .and_then(|s| s.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
+            .map_err(te)
+    })?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let ranked = metrics.get("users").copied().unwrap_or(0.0) as usize;
+    Ok(RankResult {
+        data: b.data.clone(),
+        users: ranked,
+        items: n_items,
+        seconds,
+        users_per_second: ranked as f64 / seconds.max(1e-12),
+        scores_per_second: (ranked * n_items) as f64 / seconds.max(1e-12),
+        metrics,
     })
 }
 

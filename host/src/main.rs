@@ -115,6 +115,10 @@ enum BenchCmd {
         negatives: usize,
         #[arg(long, default_value_t = 64)]
         dim: usize,
+        /// Width of three random dense item modalities (visual, acoustic,
+        /// textual) for multi-modal backbones such as mmgcn; 0: none.
+        #[arg(long, default_value_t = 0)]
+        modalities: usize,
         #[arg(long, default_value_t = 50)]
         steps: usize,
         #[arg(long, default_value_t = 5)]
@@ -123,6 +127,30 @@ enum BenchCmd {
         #[arg(long, default_value = "cpu")]
         device: String,
         /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// All-ranking evaluation time (blocked scores, masking, top-K,
+    /// Recall/NDCG) on ML-100K or a uniform random log, scored by random
+    /// MF embeddings.
+    Rank {
+        /// ml-100k or uniform.
+        #[arg(long, default_value = "ml-100k")]
+        data: String,
+        /// Users of the uniform log.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Items of the uniform log.
+        #[arg(long, default_value_t = 100_000)]
+        items: usize,
+        /// Interactions of the uniform log.
+        #[arg(long, default_value_t = 200_000)]
+        inter: usize,
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Cut-offs, comma-separated.
+        #[arg(long, default_value = "10,20")]
+        k: String,
         #[arg(long)]
         json: bool,
     },
@@ -518,6 +546,7 @@ fn main() -> ExitCode {
                     batch,
                     negatives,
                     dim,
+                    modalities,
                     steps,
                     warmup,
                     device: dev,
@@ -533,6 +562,7 @@ fn main() -> ExitCode {
                 batch: *batch,
                 negatives: *negatives,
                 dim: *dim,
+                modality_width: *modalities,
                 steps: *steps,
                 warmup: *warmup,
                 seed: 7,
@@ -549,6 +579,46 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Rank {
+                    data,
+                    users,
+                    items,
+                    inter,
+                    dim,
+                    k,
+                    json,
+                },
+        } => k
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("--k: '{x}' is not a cut-off"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|ks| {
+                let b = causalrec_host::bench::BenchRank {
+                    data: data.clone(),
+                    users: *users,
+                    items: *items,
+                    inter: *inter,
+                    dim: *dim,
+                    ks,
+                    seed: 7,
+                };
+                let r = causalrec_host::bench::bench_rank(&b, &repo_root())?;
+                if *json {
+                    println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+                } else {
+                    println!(
+                        "all-ranking on {}: {} users x {} items in {:.3} s ({:.0} users/s, {:.3e} scores/s)",
+                        r.data, r.users, r.items, r.seconds, r.users_per_second, r.scores_per_second
+                    );
+                }
+                Ok(())
+            }),
         Cmd::Report { runs, out, pair } => compare_runs(runs, out.clone(), pair.as_deref()),
         Cmd::Data {
             cmd:

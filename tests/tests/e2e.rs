@@ -836,4 +836,60 @@ fn bench_train_reports_throughput_percentiles_and_memory() {
     ]);
     let (_, se) = text(&o);
     assert!(!o.status.success() && se.contains("nope"), "{se}");
+    // MMGCN with random item modalities.
+    let o = host(&[
+        "bench",
+        "train",
+        "--model",
+        "mmgcn",
+        "--rows",
+        "200",
+        "--users",
+        "50",
+        "--inter",
+        "1000",
+        "--batch",
+        "32",
+        "--dim",
+        "8",
+        "--modalities",
+        "6",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+    ]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{se}\n{so}");
+    let v: serde_json::Value = serde_json::from_str(so.trim()).expect("json");
+    assert_eq!(v["examples_per_step"], 64);
+}
+
+#[test]
+fn bench_rank_times_all_ranking_over_every_user_with_test_positives() {
+    build();
+    let o = host(&[
+        "bench", "rank", "--data", "uniform", "--users", "60", "--items", "500", "--inter", "3000",
+        "--dim", "8", "--k", "10,20", "--json",
+    ]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{se}\n{so}");
+    let v: serde_json::Value = serde_json::from_str(so.trim()).expect("json");
+    let f = |k: &str| v[k].as_f64().unwrap();
+    // 3,000 uniform rows over 60 users: nearly every user has test rows
+    // (10% of the rows, at random).
+    assert!(f("users") >= 55.0 && f("users") <= 60.0, "{v}");
+    assert_eq!(f("items"), 500.0);
+    assert!((f("scores_per_second") * f("seconds") - f("users") * 500.0).abs() < 1.0);
+    // Random embeddings rank at chance: recall@20 near 20 / 500 (the
+    // training items are masked, about 40 per user).
+    let r20 = v["metrics"]["recall@20"].as_f64().unwrap();
+    assert!(r20 > 0.0 && r20 < 0.2, "{r20}");
+    let o = host(&["bench", "rank", "--data", "nope"]);
+    let (_, se) = text(&o);
+    assert!(
+        !o.status.success() && se.contains("'ml-100k' or 'uniform'"),
+        "{se}"
+    );
 }
