@@ -8,6 +8,9 @@
 //!   on the treatments is deliberately not the loss's gradient;
 //! - with L_IV on, the check fails on the backbone's item table only (the
 //!   stop-gradient is in force) and passes on f_proj, f_weight and the rest;
+//! - with alpha = 0 (without residual, the detach trick of section 6.4.4)
+//!   the item table gets the outcome's gradient although the forward value
+//!   is t_hat, and f_proj gets none from L_O;
 //! - trained briefly, IV4Rec+(I)-DIN and IV4Rec+(UI)-DIN separate liked
 //!   from disliked test interactions (AUC) far better than untrained.
 
@@ -33,10 +36,16 @@ fn data_with_history(len: usize) -> String {
 }
 
 fn run(name: &str, body: &str) -> std::collections::BTreeMap<String, f64> {
+    run_out(name, body).1
+}
+
+/// The recipe's stdout and its CHECK lines (it must succeed).
+fn run_out(name: &str, body: &str) -> (String, std::collections::BTreeMap<String, f64>) {
     let (o, _) = run_recipe(name, body, &[]);
     let (so, se) = text(&o);
     assert!(o.status.success(), "{name}: {se}\n{so}");
-    checks(&so)
+    let c = checks(&so);
+    (so, c)
 }
 
 const DIN: &str =
@@ -110,10 +119,7 @@ fn the_iv_loss_does_not_reach_the_treatments() {
     // see d L_IV / d t, which the stop-gradient removes from the analytic
     // gradient: the check must fail there.
     let est = r#"estimator("iv4rec_plus", #{ proj_layers: "5", weight_layers: "3", gamma: 50.0 })"#;
-    let (o, _) = run_recipe("iv-stopgrad", &grad_check_body(DIN, est), &[]);
-    let (so, se) = text(&o);
-    assert!(o.status.success(), "{se}\n{so}");
-    let c = checks(&so);
+    let (so, c) = run_out("iv-stopgrad", &grad_check_body(DIN, est));
     // per_param 3: exactly the three checked entries of DIN's item table
     // (the treatments' only source) fail; f_proj, f_weight and the rest of
     // DIN pass.
@@ -122,6 +128,33 @@ fn the_iv_loss_does_not_reach_the_treatments() {
         so.contains("first failure: main/item["),
         "the failures should be in the item table\n{so}"
     );
+}
+
+#[test]
+fn without_residual_the_treatments_learn_through_the_detach_trick() {
+    // alpha = 0 (section 6.4.4's "w/o non-causal"): t_re = t_hat + t_tilde -
+    // stopgrad(t_tilde). Its value is t_hat, so central differences see no
+    // dependence on DIN's item table and the full one on f_proj; the
+    // analytic gradient is the other way round: the item table gets the
+    // outcome's gradient (the detach trick) and f_proj none from L_O (its
+    // two paths cancel; L_IV is off here). Both disagreements must show.
+    let est = r#"estimator("iv4rec_plus", #{ proj_layers: "5", weight_layers: "3", iv_loss: false, alpha: 0.0 })"#;
+    let (so, c) = run_out("iv-detach", &grad_check_body(DIN, est));
+    let zero = so
+        .lines()
+        .find_map(|l| l.strip_prefix("zero grad: "))
+        .unwrap_or_default();
+    assert!(
+        zero.contains("estimator/iv.proj.0.weight") && zero.contains("estimator/iv.proj.1.bias"),
+        "f_proj should get no gradient from L_O\n{so}"
+    );
+    assert!(
+        !zero.contains("main/item"),
+        "the item table should get the outcome's gradient\n{so}"
+    );
+    // At least the three checked item-table entries (analytic != 0,
+    // numeric 0) and some of f_proj's (analytic 0, numeric != 0).
+    assert!(c["failures"] >= 4.0, "{so}");
 }
 
 #[test]

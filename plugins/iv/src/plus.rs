@@ -25,7 +25,8 @@
 //!   stop-gradient on the treatments. `lambda ||Theta||^2` is the
 //!   optimiser's `l2`.
 //! - Ablations (section 6.4): `iv_loss: false` (without L_IV), `alpha: 0`
-//!   (without residual), `alpha: 0.5` (a fixed alpha), `search: "mean"`
+//!   (without residual, by the detach trick of section 6.4.4, see
+//!   [`crate::reconstruct`]), `alpha: 0.5` (a fixed alpha), `search: "mean"`
 //!   (without f_search, UI only).
 //!
 //! Query vectors: the float_seq item field named by `queries` ([`crate::queries`]).
@@ -86,7 +87,7 @@ pub fn common_params() -> Vec<ParamSpec> {
         ParamSpec::new(
             "alpha",
             "learned",
-            "residual weight: \"learned\" (sigmoid MLP, Eq. 6) or a number in [0, 1] (0 = without residual)",
+            "residual weight: \"learned\" (sigmoid MLP, Eq. 6) or a number in [0, 1] (0 = without residual: the value t_hat, the treatment trained through the residual by the detach trick of section 6.4.4)",
         ),
         ParamSpec::new("dropout", 0.0, "dropout rate of the MLPs"),
     ]

@@ -7,7 +7,11 @@
 //! - combination: `t_re = t_hat + alpha * t_tilde`, with
 //!   `alpha = sigmoid(f_weight([t_hat ; t]))` learned per vector (an MLP
 //!   with a sigmoid output), or a fixed number (the ablations "without
-//!   residual", alpha = 0, and "fixed alpha");
+//!   residual", alpha = 0, and "fixed alpha"). Alpha = 0 follows the
+//!   paper's "detach" trick (section 6.4.4): `t_re = t_hat + t_tilde -
+//!   stopgrad(t_tilde)`, whose value is `t_hat` while the treatment keeps the
+//!   gradient of the outcome loss (through `t_tilde`) and `f_proj` is then
+//!   fitted by `L_IV` alone (its two paths to the output cancel);
 //! - the IV regression loss term `||t_hat - stopgrad(t)||^2` (Eq. 17): the
 //!   treatments are the regression's target, so no gradient reaches the
 //!   backbone's embeddings from it.
@@ -68,6 +72,11 @@ impl Combine {
     pub fn apply<'c>(&self, g: &'c Ctx<'_, '_>, t: Var<'c>, t_hat: Var<'c>) -> Var<'c> {
         let residual = t - t_hat;
         match self.alpha {
+            // Section 6.4.4's "detach" trick for the ablation without the
+            // residual: the forward value is t_hat, and the treatment still
+            // gets the outcome's gradient through the residual (dropping it
+            // outright would leave the backbone's item table untrained).
+            Alpha::Fixed(0.0) => t_hat + residual - residual.detach(),
             Alpha::Fixed(a) => t_hat + residual * a,
             Alpha::Learned => {
                 let last = t.shape().len() as i64 - 1;
