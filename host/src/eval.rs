@@ -97,22 +97,85 @@ pub fn log_loss(logits: &[f64], labels: &[bool]) -> f64 {
 
 /// Indices of the top `k` scores (descending), skipping `excluded` (sorted) items.
 pub fn top_k(scores: &[f32], k: usize, excluded: &[u32]) -> Vec<u32> {
-    let mut cand: Vec<u32> = (0..scores.len() as u32)
-        .filter(|i| excluded.binary_search(i).is_err())
-        .collect();
-    let k = k.min(cand.len());
+    use std::cmp::{Ordering, Reverse};
+    use std::collections::BinaryHeap;
+    /// A candidate; greater = ranked higher (higher score, then lower id).
+    #[derive(PartialEq)]
+    struct Cand(f32, u32);
+    impl Eq for Cand {}
+    impl PartialOrd for Cand {
+        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Cand {
+        fn cmp(&self, o: &Self) -> Ordering {
+            self.0.total_cmp(&o.0).then(o.1.cmp(&self.1))
+        }
+    }
     if k == 0 {
         return Vec::new();
     }
-    let cmp = |a: &u32, b: &u32| {
-        scores[*b as usize]
-            .total_cmp(&scores[*a as usize])
-            .then(a.cmp(b))
-    };
-    cand.select_nth_unstable_by(k - 1, cmp);
-    cand.truncate(k);
-    cand.sort_by(cmp);
-    cand
+    // The k best so far; the top of the heap is the worst of them. One
+    // pass over the items, merged with the sorted exclusions.
+    let mut best: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(k + 1);
+    let mut ex = excluded.iter().copied().peekable();
+    for (i, &x) in scores.iter().enumerate() {
+        let i = i as u32;
+        while ex.next_if(|&e| e < i).is_some() {}
+        if ex.next_if_eq(&i).is_some() {
+            continue;
+        }
+        let c = Cand(x, i);
+        if best.len() < k {
+            best.push(Reverse(c));
+        } else if let Some(mut worst) = best.peek_mut() {
+            if c > worst.0 {
+                *worst = Reverse(c);
+            }
+        }
+    }
+    let mut out: Vec<Cand> = best.into_iter().map(|Reverse(c)| c).collect();
+    out.sort_by(|a, b| b.cmp(a));
+    out.into_iter().map(|c| c.1).collect()
+}
+
+/// The AUC of one user's `relevant` items against every other
+/// item not in `excluded` (sorted ids), as [`auc`] over those candidates
+/// (ties count one half), in one pass without sorting the items: each
+/// other item is compared with the sorted scores of the relevant ones.
+/// `None` when either side is empty.
+pub fn auc_of_candidates(scores: &[f32], excluded: &[u32], relevant: &[u32]) -> Option<f64> {
+    let mut pos: Vec<f64> = relevant
+        .iter()
+        .filter(|&&i| (i as usize) < scores.len() && excluded.binary_search(&i).is_err())
+        .map(|&i| f64::from(scores[i as usize]))
+        .collect();
+    pos.sort_by(f64::total_cmp);
+    let mut relevant = relevant.to_vec();
+    relevant.sort_unstable();
+    let (mut ex, mut rel) = (
+        excluded.iter().copied().peekable(),
+        relevant.iter().copied().peekable(),
+    );
+    let (mut n_neg, mut wins) = (0u64, 0.0f64);
+    for (i, &x) in scores.iter().enumerate() {
+        let i = i as u32;
+        while ex.next_if(|&e| e < i).is_some() {}
+        while rel.next_if(|&r| r < i).is_some() {}
+        if ex.next_if_eq(&i).is_some() || rel.next_if_eq(&i).is_some() {
+            continue;
+        }
+        let x = f64::from(x);
+        n_neg += 1;
+        let below_or_equal = pos.partition_point(|&p| p <= x);
+        let below = pos.partition_point(|&p| p < x);
+        wins += (pos.len() - below_or_equal) as f64 + 0.5 * (below_or_equal - below) as f64;
+    }
+    if pos.is_empty() || n_neg == 0 {
+        return None;
+    }
+    Some(wins / (pos.len() as f64 * n_neg as f64))
 }
 
 /// Accumulates ranking metrics over users.
@@ -174,17 +237,7 @@ impl RankingAccumulator {
             }
         }
         // AUC of the user's relevant items against every other candidate.
-        let (mut s, mut l) = (
-            Vec::with_capacity(scores.len()),
-            Vec::with_capacity(scores.len()),
-        );
-        for (i, &x) in scores.iter().enumerate() {
-            if excluded.binary_search(&(i as u32)).is_err() {
-                s.push(f64::from(x));
-                l.push(relevant.binary_search(&(i as u32)).is_ok());
-            }
-        }
-        if let Some(a) = auc(&s, &l) {
+        if let Some(a) = auc_of_candidates(scores, excluded, relevant) {
             *self.sums.entry("auc".into()).or_default() += a;
             self.auc_users += 1;
         }
@@ -433,6 +486,42 @@ mod tests {
         assert!((log_loss(&[0.0, 0.0], &[true, false]) - 2f64.ln()).abs() < 1e-12);
         let l = log_loss(&[50.0], &[false]);
         assert!((l - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn top_k_and_candidate_auc_match_sorting_everything() {
+        // Scores with many ties (values in 0..8), random exclusions.
+        let mut x: u64 = 99;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for case in 0..200 {
+            let n = 1 + next(60) as usize;
+            let s: Vec<f32> = (0..n).map(|_| next(8) as f32).collect();
+            let mut excluded: Vec<u32> = (0..n as u32).filter(|_| next(4) == 0).collect();
+            excluded.dedup();
+            let mut relevant: Vec<u32> = (0..n as u32).filter(|_| next(5) == 0).collect();
+            relevant.reverse(); // order must not matter
+            let k = next(12) as usize;
+            // By hand: every candidate sorted by score desc, then id asc.
+            let mut all: Vec<u32> = (0..n as u32)
+                .filter(|i| excluded.binary_search(i).is_err())
+                .collect();
+            all.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]).then(a.cmp(&b)));
+            all.truncate(k);
+            assert_eq!(top_k(&s, k, &excluded), all, "case {case}");
+            let (cs, cl): (Vec<f64>, Vec<bool>) = (0..n as u32)
+                .filter(|i| excluded.binary_search(i).is_err())
+                .map(|i| (f64::from(s[i as usize]), relevant.contains(&i)))
+                .unzip();
+            match (auc(&cs, &cl), auc_of_candidates(&s, &excluded, &relevant)) {
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-12, "case {case}: {a} vs {b}"),
+                (a, b) => assert_eq!(a, b, "case {case}"),
+            }
+        }
     }
 
     #[test]

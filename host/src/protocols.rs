@@ -724,7 +724,9 @@ pub fn all_ranking_with(
                     .is_some_and(|p| p.iter().any(|s| !s[u as usize].is_empty()))
         })
         .collect();
-    let chunk = (1 << 16) / n.max(1) + 1;
+    // Users per scoring block: a block of scores up to 4M floats (16 MB),
+    // so a scorer reads the item side once per block, not once per user.
+    let chunk = (1 << 22) / n.max(1) + 1;
     let new_acc = |len: usize| -> Vec<RankingAccumulator> {
         (0..len).map(|_| RankingAccumulator::new(ks)).collect()
     };
