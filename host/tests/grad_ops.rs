@@ -6,10 +6,15 @@
 //! of the output's shape (or just the output when it is a scalar); each float
 //! input is a `candle_core::Var`, and each element of its gradient is compared
 //! with `(f(x + h) - f(x - h)) / 2h`, `h = 1e-6`.
+//!
+//! Built with the host's `cuda` feature and run where a GPU is found, every
+//! check also runs on CUDA and its output and analytic gradients must match
+//! the CPU's (`cuda_matches_cpu`; scripts/cuda/run-gpu.sh runs this binary).
 
 // Index loops mirror the formulas; slices of one cloned tensor read plainly.
 #![allow(clippy::needless_range_loop, clippy::cloned_ref_to_slice_refs)]
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -83,6 +88,16 @@ const TESTED: &[u32] = &[
 
 // ---------------------------------------------------------------- helpers
 
+thread_local! {
+    /// The device the helpers build tensors and run ops on (CPU, or CUDA
+    /// while `cuda_matches_cpu` replays a check).
+    static DEVICE: RefCell<Device> = const { RefCell::new(Device::Cpu) };
+}
+
+fn device() -> Device {
+    DEVICE.with(|d| d.borrow().clone())
+}
+
 fn run_env(
     code: u32,
     inputs: &[Tensor],
@@ -92,9 +107,10 @@ fn run_env(
     seed: u64,
 ) -> Result<Tensor, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let dev = device();
     let mut env = OpEnv {
         dtype: DType::F64,
-        device: &Device::Cpu,
+        device: &dev,
         training,
         rng: &mut rng,
     };
@@ -112,15 +128,19 @@ fn op(code: u32, inputs: &[Tensor], ints: &[i64], floats: &[f64]) -> Tensor {
 }
 
 fn t(shape: &[usize], vals: Vec<f64>) -> Tensor {
-    Tensor::from_vec(vals, shape, &Device::Cpu).unwrap()
+    Tensor::from_vec(vals, shape, &device()).unwrap()
 }
 
 fn u32t(shape: &[usize], vals: Vec<u32>) -> Tensor {
-    Tensor::from_vec(vals, shape, &Device::Cpu).unwrap()
+    Tensor::from_vec(vals, shape, &device()).unwrap()
 }
 
 fn vals(x: &Tensor) -> Vec<f64> {
-    x.flatten_all().unwrap().to_vec1::<f64>().unwrap()
+    x.flatten_all()
+        .and_then(|x| x.to_device(&Device::Cpu))
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()
 }
 
 fn numel(shape: &[usize]) -> usize {
@@ -252,7 +272,69 @@ fn check_fn_tol(
         }
     }
     assert!(checked > 0, "{label}: nothing to differentiate");
+    #[cfg(feature = "cuda")]
+    cuda_matches_cpu(label, ins, f, &out, &grads, &vars);
     (out, worst)
+}
+
+/// Replay a check on CUDA (when a GPU is found): the output and every
+/// analytic gradient must match the CPU's to `1e-9 * (1 + |cpu|)` (f64;
+/// CUDA's transcendental functions may differ from the CPU's in the last
+/// digits). Inputs and the random projection `R` are the CPU's values.
+#[cfg(feature = "cuda")]
+fn cuda_matches_cpu(
+    label: &str,
+    ins: &[In],
+    f: &dyn Fn(&[Tensor]) -> Tensor,
+    cpu_out: &Tensor,
+    cpu_grads: &candle_core::backprop::GradStore,
+    cpu_vars: &[Option<Var>],
+) {
+    let Ok(cuda) = Device::new_cuda(0) else {
+        return;
+    };
+    DEVICE.with(|d| *d.borrow_mut() = cuda.clone());
+    let mut vars: Vec<Option<Var>> = Vec::new();
+    let mut base: Vec<Tensor> = Vec::new();
+    for i in ins {
+        match i {
+            In::Diff(s, v) => {
+                let var = Var::from_tensor(&t(s, v.clone())).unwrap();
+                base.push(var.as_tensor().clone());
+                vars.push(Some(var));
+            }
+            In::Fixed(x) => {
+                base.push(x.to_device(&cuda).unwrap());
+                vars.push(None);
+            }
+        }
+    }
+    let out = f(&base);
+    let close = |what: &str, a: &[f64], b: &[f64]| {
+        assert_eq!(a.len(), b.len(), "{label}: {what}: lengths on CPU and CUDA");
+        for (e, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-9 * (1.0 + x.abs()) || (x.is_nan() && y.is_nan()),
+                "{label}: {what}[{e}]: CPU {x} vs CUDA {y}"
+            );
+        }
+    };
+    close("output", &vals(cpu_out), &vals(&out));
+    let loss = if out.rank() > 0 {
+        let r = t(out.dims(), uniform(0xA5A5, out.elem_count(), -1.0, 1.0));
+        (out * r).unwrap().sum_all().unwrap()
+    } else {
+        out
+    };
+    let grads = loss.backward().unwrap();
+    for (k, (cv, gv)) in cpu_vars.iter().zip(&vars).enumerate() {
+        if let (Some(cv), Some(gv)) = (cv, gv) {
+            let a = cpu_grads.get(cv.as_tensor()).map(vals).unwrap_or_default();
+            let b = grads.get(gv.as_tensor()).map(vals).unwrap_or_default();
+            close(&format!("gradient of input {k}"), &a, &b);
+        }
+    }
+    DEVICE.with(|d| *d.borrow_mut() = Device::Cpu);
 }
 
 /// `check_fn` for a single op.
