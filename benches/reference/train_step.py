@@ -6,7 +6,10 @@ figures (examples/s, step-time percentiles, peak RSS).
     python3 benches/reference/train_step.py --model fm --rows 100000 --batch 4096 [--sparse]
 
 Models: `mf` (<p_u, q_i> + b_u + b_i + b), `fm` (FM over the user and item id
-fields: w0 + w_u + w_i + <v_u, v_i>), `mlp` (the Speed issue's reference
+fields: w0 + w_u + w_i + <v_u, v_i>), `nfm` (NFM as the `ctr` plugin's
+defaults: bi-interaction pooling of the two fields, dropout 0.5, one hidden
+ReLU layer of 64 with dropout 0.2, a linear output without bias, plus the
+first-order terms), `mlp` (the Speed issue's reference
 step: user and item rows concatenated into an MLP 128-256-128-1 with ReLU).
 Each batch holds `batch` positives and `negatives` uniform negatives per
 positive, BPR loss, Adam (lr 1e-3). `--sparse` uses sparse embedding
@@ -29,11 +32,15 @@ class Model(torch.nn.Module):
         self.u, self.i = emb(users, dim), emb(items, dim)
         torch.nn.init.normal_(self.u.weight, 0, 0.1)
         torch.nn.init.normal_(self.i.weight, 0, 0.1)
-        if kind in ("mf", "fm"):
+        if kind in ("mf", "fm", "nfm"):
             self.bu, self.bi = emb(users, 1), emb(items, 1)
             torch.nn.init.zeros_(self.bu.weight)
             torch.nn.init.zeros_(self.bi.weight)
             self.b = torch.nn.Parameter(torch.zeros(1))
+            if kind == "nfm":
+                self.head = torch.nn.Sequential(
+                    torch.nn.Dropout(0.5), torch.nn.Linear(dim, 64), torch.nn.ReLU(),
+                    torch.nn.Dropout(0.2), torch.nn.Linear(64, 1, bias=False))
         else:
             self.mlp = torch.nn.Sequential(
                 torch.nn.Linear(2 * dim, 128), torch.nn.ReLU(), torch.nn.Linear(128, 256), torch.nn.ReLU(),
@@ -41,14 +48,18 @@ class Model(torch.nn.Module):
 
     def forward(self, u, i):
         pu, qi = self.u(u), self.i(i)
+        first = self.bu(u)[:, 0] + self.bi(i)[:, 0] + self.b if self.kind != "mlp" else None
         if self.kind in ("mf", "fm"):
-            return (pu * qi).sum(1) + self.bu(u)[:, 0] + self.bi(i)[:, 0] + self.b
+            return (pu * qi).sum(1) + first
+        if self.kind == "nfm":
+            # Bi-interaction of two fields: 0.5 ((p + q)^2 - p^2 - q^2) = p * q.
+            return self.head(pu * qi)[:, 0] + first
         return self.mlp(torch.cat([pu, qi], 1))[:, 0]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="fm", choices=["mf", "fm", "mlp"])
+    ap.add_argument("--model", default="fm", choices=["mf", "fm", "nfm", "mlp"])
     ap.add_argument("--rows", type=int, default=100_000, help="item table rows")
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=4096)
