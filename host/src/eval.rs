@@ -227,6 +227,19 @@ impl RankingAccumulator {
                 &by_score
             }
         };
+        let auc = auc_of_candidates(scores, excluded, relevant);
+        self.add_ranked(ranked, auc, relevant, calibration);
+    }
+
+    /// Add one user from a ranked list and its AUC computed apart (e.g.
+    /// per user in parallel): the same sums as [`RankingAccumulator::add_user`].
+    pub fn add_ranked(
+        &mut self,
+        ranked: &[u32],
+        auc: Option<f64>,
+        relevant: &[u32],
+        calibration: Option<(&ItemGroups, &[f64])>,
+    ) {
         for &k in &self.ks {
             *self.sums.entry(format!("recall@{k}")).or_default() +=
                 recall_at_k(ranked, relevant, k);
@@ -237,7 +250,7 @@ impl RankingAccumulator {
             }
         }
         // AUC of the user's relevant items against every other candidate.
-        if let Some(a) = auc_of_candidates(scores, excluded, relevant) {
+        if let Some(a) = auc {
             *self.sums.entry("auc".into()).or_default() += a;
             self.auc_users += 1;
         }

@@ -20,10 +20,12 @@ use causalrec_sdk::groups::{user_sequences, ItemGroups};
 
 use crate::data::{Data, Part};
 use crate::eval::{
-    auc, log_loss, top_k, GroupRecallAccumulator, ImpressionAccumulator, RankingAccumulator,
+    auc, auc_of_candidates, log_loss, top_k, GroupRecallAccumulator, ImpressionAccumulator,
+    RankingAccumulator,
 };
 use crate::rerank::Reranker;
 use crate::train::Run;
+use rayon::prelude::*;
 
 /// AUC and log-loss of the run's scores on the interactions of `part`.
 pub fn labelled_eval(
@@ -738,8 +740,6 @@ pub fn all_ranking_with(
         .ratio_groups
         .clone()
         .map(|g| GroupRecallAccumulator::new(ks, g, 2));
-    // One top-K list for every group of users.
-    let shared_list = !by_drift.is_empty() || !by_activity.is_empty() || by_ratio.is_some();
     for us in users.chunks(chunk.clamp(1, 256)) {
         let scores = score(us)?;
         if scores.len() != us.len() * n {
@@ -749,6 +749,27 @@ pub fn all_ranking_with(
                 us.len()
             ));
         }
+        // Each user's top-K list and AUC, per user in parallel (a re-ranker
+        // keeps state across users, so its lists are made in order below).
+        let mut lists: Vec<Option<(Vec<u32>, Option<f64>)>> = if opts.rerank.is_none() {
+            us.par_iter()
+                .enumerate()
+                .map(|(k, &u)| {
+                    let rel = &relevant[u as usize];
+                    if rel.is_empty() {
+                        return None;
+                    }
+                    let s = &scores[k * n..(k + 1) * n];
+                    let excluded = excluded_items(data, part, u as usize);
+                    Some((
+                        top_k(s, kmax, &excluded),
+                        auc_of_candidates(s, &excluded, rel),
+                    ))
+                })
+                .collect()
+        } else {
+            vec![None; us.len()]
+        };
         for (k, &u) in us.iter().enumerate() {
             let s = &scores[k * n..(k + 1) * n];
             let p = opts
@@ -758,24 +779,33 @@ pub fn all_ranking_with(
             let calibration = opts.groups.as_ref().zip(p.as_deref());
             let rel = &relevant[u as usize];
             if !rel.is_empty() {
-                let excluded = excluded_items(data, part, u as usize);
-                let ranked = match (&mut opts.rerank, &opts.groups, &p) {
-                    (Some(r), Some(g), Some(p)) => Some(r.rerank(s, &excluded, g, p, kmax)),
-                    _ if shared_list => Some(top_k(s, kmax, &excluded)),
-                    _ => None,
+                let (ranked, auc) = match (lists[k].take(), &mut opts.rerank, &opts.groups, &p) {
+                    (Some(list), ..) => list,
+                    (None, Some(r), Some(g), Some(p)) => {
+                        let excluded = excluded_items(data, part, u as usize);
+                        let ranked = r.rerank(s, &excluded, g, p, kmax);
+                        (ranked, auc_of_candidates(s, &excluded, rel))
+                    }
+                    (None, ..) => {
+                        let excluded = excluded_items(data, part, u as usize);
+                        (
+                            top_k(s, kmax, &excluded),
+                            auc_of_candidates(s, &excluded, rel),
+                        )
+                    }
                 };
-                acc.add_user(s, &excluded, rel, ranked.as_deref(), calibration);
+                acc.add_ranked(&ranked, auc, rel, calibration);
                 for (a, &t) in by_drift.iter_mut().zip(&opts.drift_thresholds) {
                     if eta[u as usize] > t {
-                        a.add_user(s, &excluded, rel, ranked.as_deref(), calibration);
+                        a.add_ranked(&ranked, auc, rel, calibration);
                     }
                 }
                 if let Some(active) = &seg.active {
                     let a = &mut by_activity[usize::from(!active[u as usize])];
-                    a.add_user(s, &excluded, rel, ranked.as_deref(), calibration);
+                    a.add_ranked(&ranked, auc, rel, calibration);
                 }
-                if let (Some(g), Some(r)) = (&mut by_ratio, &ranked) {
-                    g.add_user(r, rel);
+                if let Some(g) = &mut by_ratio {
+                    g.add_user(&ranked, rel);
                 }
             }
             if let Some(periods) = &seg.periods {
