@@ -11,14 +11,10 @@
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::Device;
-use causalrec_host::plugins::Registry;
-use causalrec_host::recipe::{
-    engine, format_error, Session, SessionConfig, DATASET_OPTIONS, RANKING_OPTIONS,
-};
+use causalrec_host::recipe::{engine, format_error, Session, DATASET_OPTIONS, RANKING_OPTIONS};
 use proptest::prelude::*;
 use rhai::{Dynamic, Scope};
 
@@ -248,17 +244,8 @@ fn recipe() -> impl Strategy<Value = String> {
 }
 
 fn session() -> Arc<Session> {
-    let out: PathBuf = common::fresh_folder("fuzz-recipe", "out");
-    let cfg = SessionConfig {
-        recipe: PathBuf::from("fuzz.rhai"),
-        repo_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
-        out,
-        seed: 3,
-        device: "cpu".into(),
-        settings: Default::default(),
-        check_only: false,
-    };
-    Session::new(cfg, Arc::new(Registry::default()), Device::Cpu).unwrap()
+    let out = common::fresh_folder("fuzz-recipe", "out");
+    common::recipe_session("fuzz.rhai", &common::repo_root(), &out, 3)
 }
 
 #[test]

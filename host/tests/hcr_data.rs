@@ -8,14 +8,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RVec;
 use candle_core::Device;
 use causalrec_host::data::{Data, DataConfig, TrainPositives};
-use causalrec_host::plugins::Registry;
-use causalrec_host::recipe::{engine, format_error, Session, SessionConfig};
+use causalrec_host::recipe::{engine, format_error};
 use causalrec_host::train::{Components, Run, TrainConfig};
 use causalrec_sdk::component::{
     BackboneAdapter, Backbone_TO, EstimatorAdapter, Estimator_TO, LossAdapter, Loss_TO,
@@ -292,16 +290,7 @@ fn implicit_batch_carries_like_flags() {
 fn recipe_options_and_errors() {
     let folder = fixture();
     let out = folder.parent().unwrap().join("out");
-    let cfg = SessionConfig {
-        recipe: PathBuf::from("test.rhai"),
-        repo_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
-        out,
-        seed: 7,
-        device: "cpu".into(),
-        settings: BTreeMap::new(),
-        check_only: false,
-    };
-    let s = Session::new(cfg, Arc::new(Registry::default()), Device::Cpu).unwrap();
+    let s = common::recipe_session("test.rhai", &common::repo_root(), &out, 7);
     let e = engine(s);
     let src = folder.display().to_string();
     let n: i64 = e

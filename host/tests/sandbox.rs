@@ -12,9 +12,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::Device;
-use causalrec_host::plugins::Registry;
-use causalrec_host::recipe::{engine, engine_with_limits, format_error, Session, SessionConfig};
+use causalrec_host::recipe::{engine, engine_with_limits, format_error, Session};
 use causalrec_host::sandbox::Limits;
 use rhai::{Dynamic, Engine, EvalAltResult};
 
@@ -42,16 +40,7 @@ impl Fixture {
         symlink(&outside, repo.join("out/esc")).unwrap();
         symlink(outside.join("target.svg"), repo.join("out/f.svg")).unwrap();
         std::fs::write(repo.join("data/tiny/tiny.inter"), tiny_inter()).unwrap();
-        let cfg = SessionConfig {
-            recipe: repo.join("t.rhai"),
-            repo_root: repo.clone(),
-            out: repo.join("out"),
-            seed: 1,
-            device: "cpu".into(),
-            settings: Default::default(),
-            check_only: false,
-        };
-        let session = Session::new(cfg, Arc::new(Registry::default()), Device::Cpu).unwrap();
+        let session = common::recipe_session("t.rhai", &repo, &repo.join("out"), 1);
         Fixture {
             repo,
             outside,

@@ -4,14 +4,17 @@
 //! the part it needs.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RVec;
 use candle_core::{DType, Device};
 use causalrec_host::exec::store::OptimConfig;
 use causalrec_host::exec::{Batch, HostGraph, Model};
+use causalrec_host::plugins::Registry;
+use causalrec_host::recipe::{Session, SessionConfig};
 use causalrec_sdk::{Ctx, GraphMut, Schema};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,4 +59,24 @@ pub fn fresh_folder(stem: &str, sub: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&folder).unwrap();
     folder
+}
+
+/// A recipe session (no plugins, CPU) over `repo_root` writing into `out`:
+/// the engine's functions with the sandbox of those folders.
+pub fn recipe_session(recipe: &str, repo_root: &Path, out: &Path, seed: u64) -> Arc<Session> {
+    let cfg = SessionConfig {
+        recipe: PathBuf::from(recipe),
+        repo_root: repo_root.to_path_buf(),
+        out: out.to_path_buf(),
+        seed,
+        device: "cpu".into(),
+        settings: Default::default(),
+        check_only: false,
+    };
+    Session::new(cfg, Arc::new(Registry::default()), Device::Cpu).unwrap()
+}
+
+/// The repository root (the host crate's parent folder).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
