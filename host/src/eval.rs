@@ -146,14 +146,16 @@ pub fn top_k(scores: &[f32], k: usize, excluded: &[u32]) -> Vec<u32> {
 /// other item is compared with the sorted scores of the relevant ones.
 /// `None` when either side is empty.
 pub fn auc_of_candidates(scores: &[f32], excluded: &[u32], relevant: &[u32]) -> Option<f64> {
+    // Each relevant item counts once, as a label per candidate does in `auc`.
+    let mut relevant = relevant.to_vec();
+    relevant.sort_unstable();
+    relevant.dedup();
     let mut pos: Vec<f64> = relevant
         .iter()
         .filter(|&&i| (i as usize) < scores.len() && excluded.binary_search(&i).is_err())
         .map(|&i| f64::from(scores[i as usize]))
         .collect();
     pos.sort_by(f64::total_cmp);
-    let mut relevant = relevant.to_vec();
-    relevant.sort_unstable();
     let (mut ex, mut rel) = (
         excluded.iter().copied().peekable(),
         relevant.iter().copied().peekable(),
@@ -517,6 +519,9 @@ mod tests {
             let mut excluded: Vec<u32> = (0..n as u32).filter(|_| next(4) == 0).collect();
             excluded.dedup();
             let mut relevant: Vec<u32> = (0..n as u32).filter(|_| next(5) == 0).collect();
+            if let Some(&first) = relevant.first() {
+                relevant.push(first); // a repeated id counts once
+            }
             relevant.reverse(); // order must not matter
             let k = next(12) as usize;
             // By hand: every candidate sorted by score desc, then id asc.

@@ -749,23 +749,22 @@ pub fn all_ranking_with(
                 us.len()
             ));
         }
-        // Each user's top-K list and AUC, per user in parallel (a re-ranker
-        // keeps state across users, so its lists are made in order below).
+        // The k-th user's top-K list by score and AUC.
+        let by_score = |k: usize, u: u32| {
+            let s = &scores[k * n..(k + 1) * n];
+            let excluded = excluded_items(data, part, u as usize);
+            let rel = &relevant[u as usize];
+            (
+                top_k(s, kmax, &excluded),
+                auc_of_candidates(s, &excluded, rel),
+            )
+        };
+        // Per user in parallel (a re-ranker keeps state across users, so
+        // its lists are made in order below).
         let mut lists: Vec<Option<(Vec<u32>, Option<f64>)>> = if opts.rerank.is_none() {
             us.par_iter()
                 .enumerate()
-                .map(|(k, &u)| {
-                    let rel = &relevant[u as usize];
-                    if rel.is_empty() {
-                        return None;
-                    }
-                    let s = &scores[k * n..(k + 1) * n];
-                    let excluded = excluded_items(data, part, u as usize);
-                    Some((
-                        top_k(s, kmax, &excluded),
-                        auc_of_candidates(s, &excluded, rel),
-                    ))
-                })
+                .map(|(k, &u)| (!relevant[u as usize].is_empty()).then(|| by_score(k, u)))
                 .collect()
         } else {
             vec![None; us.len()]
@@ -786,13 +785,7 @@ pub fn all_ranking_with(
                         let ranked = r.rerank(s, &excluded, g, p, kmax);
                         (ranked, auc_of_candidates(s, &excluded, rel))
                     }
-                    (None, ..) => {
-                        let excluded = excluded_items(data, part, u as usize);
-                        (
-                            top_k(s, kmax, &excluded),
-                            auc_of_candidates(s, &excluded, rel),
-                        )
-                    }
+                    (None, ..) => by_score(k, u),
                 };
                 acc.add_ranked(&ranked, auc, rel, calibration);
                 for (a, &t) in by_drift.iter_mut().zip(&opts.drift_thresholds) {
