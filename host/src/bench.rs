@@ -80,6 +80,31 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// A uniform random log (`synthetic::uniform_log`), with random item
+/// modalities (names, width) when given, split at random by `ratios`.
+fn uniform_data(
+    users: usize,
+    items: usize,
+    inter: usize,
+    seed: u64,
+    ratios: [f64; 3],
+    modalities: Option<(&[&str], usize)>,
+) -> Result<Data, String> {
+    use causalrec_datasets::synthetic;
+    let mut ds = synthetic::uniform_log(users, items, inter, seed).map_err(|e| e.to_string())?;
+    if let Some((names, width)) = modalities {
+        synthetic::add_random_modalities(&mut ds, names, width, seed).map_err(|e| e.to_string())?;
+    }
+    let cfg = DataConfig {
+        source: "uniform-log".into(),
+        split: "random".into(),
+        ratios,
+        seed,
+        ..DataConfig::default()
+    };
+    Data::from_dataset(ds, cfg)
+}
+
 /// A prepared benchmark: the data, the run and the batch order, stepped
 /// one training step at a time (the criterion benches drive it too).
 pub struct BenchSession {
@@ -102,25 +127,16 @@ impl BenchSession {
             return Err("bench train: --batch must be > 0".into());
         }
         let t0 = Instant::now();
-        let mut ds = causalrec_datasets::synthetic::uniform_log(b.users, b.rows, b.inter, b.seed)
-            .map_err(|e| e.to_string())?;
-        if b.modality_width > 0 {
-            causalrec_datasets::synthetic::add_random_modalities(
-                &mut ds,
-                &["visual", "acoustic", "textual"],
-                b.modality_width,
-                b.seed,
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        let cfg = DataConfig {
-            source: "uniform-log".into(),
-            split: "random".into(),
-            ratios: [0.98, 0.01, 0.01],
-            seed: b.seed,
-            ..DataConfig::default()
-        };
-        let data = Data::from_dataset(ds, cfg)?;
+        let modalities = ["visual", "acoustic", "textual"];
+        let modalities = (b.modality_width > 0).then_some((&modalities[..], b.modality_width));
+        let data = uniform_data(
+            b.users,
+            b.rows,
+            b.inter,
+            b.seed,
+            [0.98, 0.01, 0.01],
+            modalities,
+        )?;
         let spec = |kind: &str, name: &str, ron: String| ComponentSpec {
             kind: kind.into(),
             name: name.into(),
@@ -251,18 +267,7 @@ pub fn bench_rank(b: &BenchRank, repo_root: &std::path::Path) -> Result<RankResu
             },
             repo_root,
         )?,
-        "uniform" => {
-            let ds = causalrec_datasets::synthetic::uniform_log(b.users, b.items, b.inter, b.seed)
-                .map_err(|e| e.to_string())?;
-            let cfg = DataConfig {
-                source: "uniform-log".into(),
-                split: "random".into(),
-                ratios: [0.8, 0.1, 0.1],
-                seed: b.seed,
-                ..DataConfig::default()
-            };
-            Data::from_dataset(ds, cfg)?
-        }
+        "uniform" => uniform_data(b.users, b.items, b.inter, b.seed, [0.8, 0.1, 0.1], None)?,
         other => {
             return Err(format!(
                 "bench rank --data: 'ml-100k' or 'uniform', got '{other}'"

@@ -211,24 +211,10 @@ fn check_fn_tol(
     f: &dyn Fn(&[Tensor]) -> Tensor,
     tol: f64,
 ) -> (Tensor, Worst) {
-    let mut vars: Vec<Option<Var>> = Vec::new();
-    let mut base: Vec<Tensor> = Vec::new();
-    for i in ins {
-        match i {
-            In::Diff(s, v) => {
-                let var = Var::from_tensor(&t(s, v.clone())).unwrap();
-                base.push(var.as_tensor().clone());
-                vars.push(Some(var));
-            }
-            In::Fixed(x) => {
-                base.push(x.clone());
-                vars.push(None);
-            }
-        }
-    }
+    let (vars, base) = leaves(ins);
     let out = f(&base);
     assert_eq!(out.dtype(), DType::F64, "{label}: output dtype");
-    let r = (out.rank() > 0).then(|| t(out.dims(), uniform(0xA5A5, out.elem_count(), -1.0, 1.0)));
+    let r = projection(&out);
     let scalar = |o: Tensor| -> Tensor {
         match &r {
             Some(r) => (o * r).unwrap().sum_all().unwrap(),
@@ -293,22 +279,8 @@ fn cuda_matches_cpu(
     let Ok(cuda) = Device::new_cuda(0) else {
         return;
     };
-    DEVICE.with(|d| *d.borrow_mut() = cuda.clone());
-    let mut vars: Vec<Option<Var>> = Vec::new();
-    let mut base: Vec<Tensor> = Vec::new();
-    for i in ins {
-        match i {
-            In::Diff(s, v) => {
-                let var = Var::from_tensor(&t(s, v.clone())).unwrap();
-                base.push(var.as_tensor().clone());
-                vars.push(Some(var));
-            }
-            In::Fixed(x) => {
-                base.push(x.to_device(&cuda).unwrap());
-                vars.push(None);
-            }
-        }
-    }
+    DEVICE.with(|d| *d.borrow_mut() = cuda);
+    let (vars, base) = leaves(ins);
     let out = f(&base);
     let close = |what: &str, a: &[f64], b: &[f64]| {
         assert_eq!(a.len(), b.len(), "{label}: {what}: lengths on CPU and CUDA");
@@ -320,11 +292,9 @@ fn cuda_matches_cpu(
         }
     };
     close("output", &vals(cpu_out), &vals(&out));
-    let loss = if out.rank() > 0 {
-        let r = t(out.dims(), uniform(0xA5A5, out.elem_count(), -1.0, 1.0));
-        (out * r).unwrap().sum_all().unwrap()
-    } else {
-        out
+    let loss = match projection(&out) {
+        Some(r) => (out * r).unwrap().sum_all().unwrap(),
+        None => out,
     };
     let grads = loss.backward().unwrap();
     for (k, (cv, gv)) in cpu_vars.iter().zip(&vars).enumerate() {
@@ -335,6 +305,26 @@ fn cuda_matches_cpu(
         }
     }
     DEVICE.with(|d| *d.borrow_mut() = Device::Cpu);
+}
+
+/// The inputs of a check on the current device: a variable per
+/// differentiated input, and every input's tensor.
+fn leaves(ins: &[In]) -> (Vec<Option<Var>>, Vec<Tensor>) {
+    ins.iter()
+        .map(|i| match i {
+            In::Diff(s, v) => {
+                let var = Var::from_tensor(&t(s, v.clone())).unwrap();
+                let x = var.as_tensor().clone();
+                (Some(var), x)
+            }
+            In::Fixed(x) => (None, x.to_device(&device()).unwrap()),
+        })
+        .unzip()
+}
+
+/// The fixed random `R` of `sum(out * R)` (none for a scalar output).
+fn projection(out: &Tensor) -> Option<Tensor> {
+    (out.rank() > 0).then(|| t(out.dims(), uniform(0xA5A5, out.elem_count(), -1.0, 1.0)))
 }
 
 /// `check_fn` for a single op.
