@@ -10,7 +10,12 @@ fields: w0 + w_u + w_i + <v_u, v_i>), `nfm` (NFM as the `ctr` plugin's
 defaults: bi-interaction pooling of the two fields, dropout 0.5, one hidden
 ReLU layer of 64 with dropout 0.2, a linear output without bias, plus the
 first-order terms), `mlp` (the Speed issue's reference
-step: user and item rows concatenated into an MLP 128-256-128-1 with ReLU).
+step: user and item rows concatenated into an MLP 128-256-128-1 with ReLU),
+`din` (the `seq` plugin's DIN defaults: local activation unit 80-40 over
+[e; e - v; e * v; v] with Dice, unnormalised masked sum pooling, MLP 200-80
+with Dice over [p_u; v_U(A); v_A]; histories as the host builds them from the
+same uniform log: each positive's earlier interactions of its user, the
+latest `--history` of them, padded to `--history`; negatives share them).
 Each batch holds `batch` positives and `negatives` uniform negatives per
 positive, BPR loss, Adam (lr 1e-3). `--sparse` uses sparse embedding
 gradients with SparseAdam for the tables (Adam for the dense rest), as
@@ -22,6 +27,80 @@ import resource
 import time
 
 import torch
+
+
+class Dice(torch.nn.Module):
+    """Dice (DIN, Eq. 4) with batch statistics over the (masked) rows."""
+
+    def __init__(self, h):
+        super().__init__()
+        self.alpha = torch.nn.Parameter(torch.full((h,), 0.25))
+
+    def forward(self, s, w=None):
+        if w is None:
+            mean = s.mean(0, keepdim=True)
+            var = (s - mean).square().mean(0, keepdim=True)
+        else:
+            n = w.sum().clamp(min=1.0)
+            mean = (s * w).sum(0, keepdim=True) / n
+            var = ((s - mean).square() * w).sum(0, keepdim=True) / n
+        p = torch.sigmoid((s - mean) * (var + 1e-8).rsqrt())
+        return s * (p * (1 - self.alpha) + self.alpha)
+
+
+class Din(torch.nn.Module):
+    def __init__(self, users, items, dim, sparse):
+        super().__init__()
+        self.u = torch.nn.Embedding(users, dim, sparse=sparse)
+        self.i = torch.nn.Embedding(items, dim, sparse=sparse)
+        torch.nn.init.normal_(self.u.weight, 0, 0.1)
+        torch.nn.init.normal_(self.i.weight, 0, 0.1)
+        self.att = torch.nn.ModuleList([torch.nn.Linear(4 * dim, 80), torch.nn.Linear(80, 40), torch.nn.Linear(40, 1)])
+        self.att_act = torch.nn.ModuleList([Dice(80), Dice(40)])
+        self.mlp = torch.nn.ModuleList([torch.nn.Linear(3 * dim, 200), torch.nn.Linear(200, 80), torch.nn.Linear(80, 1)])
+        self.mlp_act = torch.nn.ModuleList([Dice(200), Dice(80)])
+
+    def forward(self, u, i, hist, mask):
+        b, l = hist.shape
+        e, v = self.i(hist), self.i(i)
+        x = torch.cat([e, e - v[:, None], e * v[:, None], v[:, None].expand(-1, l, -1)], -1).reshape(b * l, -1)
+        w = mask.reshape(-1, 1)
+        for lin, act in zip(self.att[:-1], self.att_act):
+            x = act(lin(x), w)
+        a = self.att[-1](x).reshape(b, l) * mask
+        interest = (a[:, :, None] * e).sum(1)
+        x = torch.cat([self.u(u), interest, v], -1)
+        for lin, act in zip(self.mlp[:-1], self.mlp_act):
+            x = act(lin(x))
+        return self.mlp[-1](x)[:, 0]
+
+
+class Histories:
+    """The host's uniform log (`synthetic::uniform_log`: the first `users`
+    rows cover every user, the rest uniform) and each row's history: the
+    user's earlier items, the latest `length`, left-aligned, padded."""
+
+    def __init__(self, users, items, inter, length, gen):
+        inter = max(inter, users, items)
+        us = torch.randint(0, users, (inter,), generator=gen)
+        us[:users] = torch.arange(users)
+        it = torch.randint(0, items, (inter,), generator=gen)
+        seqs, pos = [[] for _ in range(users)], []
+        for u, i in zip(us.tolist(), it.tolist()):
+            pos.append(len(seqs[u]))
+            seqs[u].append(i)
+        self.users, self.items, self.seqs, self.pos, self.length = us, it, seqs, pos, length
+
+    def batch(self, rows):
+        ids = torch.zeros(len(rows), self.length, dtype=torch.long)
+        mask = torch.zeros(len(rows), self.length)
+        for r, k in enumerate(rows.tolist()):
+            u, j = int(self.users[k]), self.pos[k]
+            h = self.seqs[u][max(0, j - self.length):j]
+            if h:
+                ids[r, :len(h)] = torch.tensor(h)
+                mask[r, :len(h)] = 1.0
+        return self.users[rows], self.items[rows], ids, mask
 
 
 class Model(torch.nn.Module):
@@ -59,7 +138,7 @@ class Model(torch.nn.Module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="fm", choices=["mf", "fm", "nfm", "mlp"])
+    ap.add_argument("--model", default="fm", choices=["mf", "fm", "nfm", "mlp", "din"])
     ap.add_argument("--rows", type=int, default=100_000, help="item table rows")
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=4096)
@@ -70,10 +149,16 @@ def main():
     ap.add_argument("--sparse", action="store_true")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--inter", type=int, default=200_000, help="interactions of the log (din's histories)")
+    ap.add_argument("--history", type=int, default=50, help="history length L (din)")
     a = ap.parse_args()
     torch.manual_seed(7)
     dev = torch.device(a.device)
-    m = Model(a.model, a.users, a.rows, a.dim, a.sparse).to(dev)
+    if a.model == "din":
+        m = Din(a.users, a.rows, a.dim, a.sparse).to(dev)
+        log = Histories(a.users, a.rows, a.inter, a.history, torch.Generator().manual_seed(7))
+    else:
+        m = Model(a.model, a.users, a.rows, a.dim, a.sparse).to(dev)
     tables = [p for n, p in m.named_parameters() if n.split(".")[0] in ("u", "i", "bu", "bi")]
     dense = [p for n, p in m.named_parameters() if n.split(".")[0] not in ("u", "i", "bu", "bi")]
     if a.sparse:
@@ -84,11 +169,18 @@ def main():
     for s in range(a.warmup + a.steps):
         t = time.perf_counter()
         # Batch assembly, as the host's: positives, then uniform negatives.
-        u = torch.randint(0, a.users, (a.batch,), device=dev)
-        pos = torch.randint(0, a.rows, (a.batch,), device=dev)
         neg = torch.randint(0, a.rows, (a.batch * a.negatives,), device=dev)
-        sp = m(u, pos)
-        sn = m(u.repeat(a.negatives), neg)
+        if a.model == "din":
+            rows = torch.randint(0, len(log.pos), (a.batch,))
+            u, pos, hist, mask = (t.to(dev) for t in log.batch(rows))
+            r = a.negatives
+            sp = m(u, pos, hist, mask)
+            sn = m(u.repeat(r), neg, hist.repeat(r, 1), mask.repeat(r, 1))
+        else:
+            u = torch.randint(0, a.users, (a.batch,), device=dev)
+            pos = torch.randint(0, a.rows, (a.batch,), device=dev)
+            sp = m(u, pos)
+            sn = m(u.repeat(a.negatives), neg)
         loss = torch.nn.functional.softplus(sn - sp.repeat(a.negatives)).mean()
         for o in opts:
             o.zero_grad()

@@ -1,6 +1,10 @@
 //! Criterion benchmarks of the hot paths: row-sparse gather and row-wise Adam
 //! update (independent of table size), top-K selection for all-ranking, and
-//! history assembly (`history` / `history_mask` for a batch of 1024, L = 50).
+//! history assembly (`history` / `history_mask` for a batch of 1024, L = 50),
+//! and the executor's CPU kernels against candle's own ops (`exec::kernels`:
+//! the sum over a leading dimension (a broadcast's backward) and a
+//! materialised broadcast, on
+//! DIN's largest activation `[256 * 2 * 50, 80]`).
 //! End-to-end throughput: `metrics.jsonl` of any run has `examples_per_second`.
 
 use candle_core::{DType, Device};
@@ -94,5 +98,39 @@ fn histories(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sparse_store, ranking, histories);
+fn kernels(c: &mut Criterion) {
+    use candle_core::{Shape, Tensor, Var};
+    use causalrec_host::exec::kernels;
+    let (n, h) = (256 * 2 * 50, 80);
+    let v: Vec<f32> = ids(n * h, 1000)
+        .into_iter()
+        .map(|x| x as f32 * 1e-3)
+        .collect();
+    let x = Tensor::from_vec(v, (n, h), &Device::Cpu).unwrap();
+    let mut group = c.benchmark_group("sum_dim0_25600x80");
+    group.bench_function("kernel", |b| {
+        b.iter(|| kernels::sum_keepdim(&x, 0).unwrap())
+    });
+    group.bench_function("candle", |b| b.iter(|| x.sum_keepdim(0).unwrap()));
+    group.finish();
+    // A broadcast's forward (materialised); its backward is the sum above.
+    let bias = Var::from_tensor(&Tensor::ones(h, DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let shape = Shape::from((n, h));
+    let mut group = c.benchmark_group("broadcast_80_to_25600x80");
+    group.bench_function("kernel", |b| {
+        b.iter(|| kernels::expand(bias.as_tensor(), &shape).unwrap())
+    });
+    group.bench_function("candle_contiguous", |b| {
+        b.iter(|| {
+            bias.as_tensor()
+                .broadcast_as(&shape)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sparse_store, ranking, histories, kernels);
 criterion_main!(benches);

@@ -9,6 +9,8 @@ use causalrec_sdk::ops::*;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::kernels;
+
 /// What an op needs besides its inputs.
 pub struct OpEnv<'a> {
     pub dtype: DType,
@@ -160,19 +162,20 @@ pub fn apply(
 ) -> OpResult {
     let dt = env.dtype;
     let x = inputs.first().ok_or("expects at least one input")?;
-    let binary = |f: fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>| -> OpResult {
-        want(inputs, 2, 2)?;
-        let a = as_float(&inputs[0], dt)?;
-        let b = as_float(&inputs[1], dt)?;
-        f(&a, &b).map_err(err)
-    };
+    let binary =
+        |name: &'static str, f: fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>| -> OpResult {
+            want(inputs, 2, 2)?;
+            let a = as_float(&inputs[0], dt)?;
+            let b = as_float(&inputs[1], dt)?;
+            kernels::broadcast_binary(&a, &b, name, f).map_err(err)
+        };
     match code {
-        ADD => binary(Tensor::broadcast_add),
-        SUB => binary(Tensor::broadcast_sub),
-        MUL => binary(Tensor::broadcast_mul),
-        DIV => binary(Tensor::broadcast_div),
-        MAXIMUM => binary(Tensor::broadcast_maximum),
-        MINIMUM => binary(Tensor::broadcast_minimum),
+        ADD => binary("add", Tensor::add),
+        SUB => binary("sub", Tensor::sub),
+        MUL => binary("mul", Tensor::mul),
+        DIV => binary("div", Tensor::div),
+        MAXIMUM => binary("maximum", |a, b| a.maximum(b)),
+        MINIMUM => binary("minimum", |a, b| a.minimum(b)),
         MATMUL => {
             want(inputs, 2, 2)?;
             let (a, b) = (&inputs[0], &inputs[1]);
@@ -219,15 +222,19 @@ pub fn apply(
         SUM | MEAN | MAX | MIN => {
             let d = dim_of(x, int(ints, 0)?)?;
             let keep = ints.get(1).copied().unwrap_or(0) != 0;
-            let r = match (code, keep) {
-                (SUM, true) => x.sum_keepdim(d),
-                (SUM, false) => x.sum(d),
-                (MEAN, true) => x.mean_keepdim(d),
-                (MEAN, false) => x.mean(d),
-                (MAX, true) => x.max_keepdim(d),
-                (MAX, false) => x.max(d),
-                (_, true) => x.min_keepdim(d),
-                (_, false) => x.min(d),
+            let drop = |t: candle_core::Result<Tensor>| if keep { t } else { t?.squeeze(d) };
+            let r = match code {
+                SUM => drop(kernels::sum_keepdim(x, d)),
+                MEAN => drop(
+                    kernels::sum_keepdim(x, d)
+                        .and_then(|s| s.affine(1.0 / x.dims()[d] as f64, 0.0)),
+                ),
+                _ => match (code, keep) {
+                    (MAX, true) => x.max_keepdim(d),
+                    (MAX, false) => x.max(d),
+                    (_, true) => x.min_keepdim(d),
+                    (_, false) => x.min(d),
+                },
             };
             r.map_err(err)
         }
@@ -328,7 +335,7 @@ pub fn apply(
         }
         BROADCAST_AS => {
             let dims: Vec<usize> = ints.iter().map(|&d| d.max(0) as usize).collect();
-            x.broadcast_as(dims).map_err(err)
+            kernels::expand(x, &Shape::from(dims)).map_err(err)
         }
         INDEX_SELECT => {
             want(inputs, 2, 2)?;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One machine, one run: `host bench train` and its PyTorch counterpart
+# (benches/reference/train_step.py, dense and --sparse) interleaved, RUNS
+# times per model, printing every run's examples/s and the medians with
+# their ratios. Needs a release host (cargo build --release --workspace)
+# and python3 with torch.
+#
+#   bash benches/compare.sh [RUNS] [MODEL ...]      (default: 5 mf fm nfm din)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-5}
+shift || true
+MODELS=${*:-mf fm nfm din}
+HOST=${HOST:-target/release/host}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+exs() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["examples_per_second"])'; }
+printf '| model | batch | ours (ex/s) | PyTorch dense | PyTorch sparse | ours / dense | ours / sparse |\n|---|---:|---:|---:|---:|---:|---:|\n'
+for m in $MODELS; do
+  b=4096; [ "$m" = din ] && b=256
+  common=(--model "$m" --rows 100000 --batch "$b" --steps 20 --warmup 3 --json)
+  : > /tmp/cmp_ours; : > /tmp/cmp_dense; : > /tmp/cmp_sparse
+  for _ in $(seq "$RUNS"); do
+    "$HOST" bench train "${common[@]}" 2>/dev/null | exs >> /tmp/cmp_ours
+    python3 benches/reference/train_step.py "${common[@]}" | exs >> /tmp/cmp_dense
+    python3 benches/reference/train_step.py "${common[@]}" --sparse | exs >> /tmp/cmp_sparse
+  done
+  echo "$m runs: ours $(tr '\n' ' ' < /tmp/cmp_ours); dense $(tr '\n' ' ' < /tmp/cmp_dense); sparse $(tr '\n' ' ' < /tmp/cmp_sparse)" >&2
+  o=$(median < /tmp/cmp_ours); d=$(median < /tmp/cmp_dense); s=$(median < /tmp/cmp_sparse)
+  awk -v m="$m" -v b="$b" -v o="$o" -v d="$d" -v s="$s" \
+    'BEGIN {printf "| %s | %d | %.0f | %.0f | %.0f | %.2fx | %.2fx |\n", m, b, o, d, s, o/d, o/s}'
+done

@@ -1,0 +1,329 @@
+//! CPU kernels for what candle runs slowly, as custom ops with a backward:
+//! summing over a dimension that is not the last one, and broadcasting.
+//!
+//! candle's CPU sum over a non-last dimension maps every element's index
+//! through a division per reduced dimension; and every broadcast in a
+//! forward pass (a bias over a batch, a candidate over a history) is summed
+//! back that way in the backward pass. DIN spent a quarter of its step there
+//! (measured 2026-12-06). Here a contiguous tensor is viewed as
+//! `[outer, n, inner]` and summed row by row (the inner loop vectorises), in
+//! parallel over blocks; a broadcast is materialised (`expand`) and its
+//! backward is that sum. On other devices, and where no gradient flows
+//! through the broadcast operand, the executor keeps candle's own ops.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Below this many elements a sum runs on one thread.
+const PAR_MIN: usize = 1 << 16;
+
+/// Sum of a contiguous `[outer, n, inner]` block over `n`, keeping the dimension.
+struct SumDim {
+    dim: usize,
+}
+
+/// `x` summed over `dim`, keeping it (size 1): the CPU kernel for a
+/// contiguous `x` whose `dim` is not its last, candle's sum otherwise.
+pub fn sum_keepdim(x: &Tensor, dim: usize) -> Result<Tensor> {
+    if !fast(x) || dim + 1 >= x.rank() {
+        return x.sum_keepdim(dim);
+    }
+    x.contiguous()?.apply_op1(SumDim { dim })
+}
+
+/// `x` broadcast to `shape`: materialised, with the sum back to `x`'s
+/// shape as the backward (CPU, when a gradient flows through `x`); candle's
+/// zero-copy broadcast otherwise.
+pub fn expand(x: &Tensor, shape: &Shape) -> Result<Tensor> {
+    if x.shape() == shape {
+        return Ok(x.clone());
+    }
+    if !fast(x) || !x.track_op() {
+        return x.broadcast_as(shape);
+    }
+    // Validates the shapes (and gives candle's error when they do not fit).
+    x.broadcast_as(shape)?;
+    x.contiguous()?.apply_op1(Expand {
+        shape: shape.clone(),
+    })
+}
+
+/// `f(a, b)` after broadcasting both to their common shape with [`expand`].
+pub fn broadcast_binary(
+    a: &Tensor,
+    b: &Tensor,
+    op: &'static str,
+    f: fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    if a.shape() == b.shape() {
+        return f(a, b);
+    }
+    let shape = a.shape().broadcast_shape_binary_op(b.shape(), op)?;
+    f(&expand(a, &shape)?, &expand(b, &shape)?)
+}
+
+fn fast(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+/// `[outer, n, inner]` of `dims` around `dim`.
+fn split(dims: &[usize], dim: usize) -> (usize, usize, usize) {
+    let outer = dims[..dim].iter().product();
+    let inner = dims[dim + 1..].iter().product();
+    (outer, dims[dim], inner)
+}
+
+/// `dst[o, j] = sum_r src[o, r, j]` for a contiguous `src`.
+fn sum_rows<T>(src: &[T], outer: usize, n: usize, inner: usize) -> Vec<T>
+where
+    T: Copy + Send + Sync + Default + std::ops::AddAssign,
+{
+    let add = |acc: &mut [T], rows: &[T]| {
+        for row in rows.chunks_exact(inner) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+    };
+    let mut dst = vec![T::default(); outer * inner];
+    if src.len() < PAR_MIN || inner == 0 {
+        for (o, acc) in dst.chunks_exact_mut(inner.max(1)).enumerate() {
+            add(acc, &src[o * n * inner..(o + 1) * n * inner]);
+        }
+        return dst;
+    }
+    if outer >= rayon::current_num_threads() {
+        let min_rows = (PAR_MIN / (n * inner).max(1)).max(1);
+        dst.par_chunks_mut(inner)
+            .with_min_len(min_rows)
+            .enumerate()
+            .for_each(|(o, acc)| add(acc, &src[o * n * inner..(o + 1) * n * inner]));
+        return dst;
+    }
+    // Few outer blocks (a sum over the leading dimension): partial sums
+    // over runs of rows, in parallel, then added in a fixed order.
+    let run = n.div_ceil(rayon::current_num_threads() * 4).max(1);
+    for (o, acc) in dst.chunks_exact_mut(inner).enumerate() {
+        let block = &src[o * n * inner..(o + 1) * n * inner];
+        let parts: Vec<Vec<T>> = block
+            .par_chunks(run * inner)
+            .map(|rows| {
+                let mut p = vec![T::default(); inner];
+                add(&mut p, rows);
+                p
+            })
+            .collect();
+        for p in parts {
+            add(acc, &p);
+        }
+    }
+    dst
+}
+
+fn contiguous<'a, T>(src: &'a [T], l: &Layout, op: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&src[a..b]),
+        None => candle_core::bail!("{op}: the input must be contiguous"),
+    }
+}
+
+impl CustomOp1 for SumDim {
+    fn name(&self) -> &'static str {
+        "sum-dim"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = l.dims();
+        let (outer, n, inner) = split(dims, self.dim);
+        let mut out = dims.to_vec();
+        out[self.dim] = 1;
+        let storage = match s {
+            CpuStorage::F32(v) => {
+                CpuStorage::F32(sum_rows(contiguous(v, l, "sum")?, outer, n, inner))
+            }
+            CpuStorage::F64(v) => {
+                CpuStorage::F64(sum_rows(contiguous(v, l, "sum")?, outer, n, inner))
+            }
+            _ => candle_core::bail!("sum: only f32 and f64 run on this kernel"),
+        };
+        Ok((storage, Shape::from(out)))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.broadcast_as(arg.shape())?))
+    }
+}
+
+/// Materialised broadcast of a contiguous input to `shape`.
+struct Expand {
+    shape: Shape,
+}
+
+impl Expand {
+    /// The input's dims left-padded with 1 to the output's rank.
+    fn padded(&self, input: &[usize]) -> Vec<usize> {
+        let r = self.shape.rank();
+        let mut p = vec![1; r - input.len()];
+        p.extend_from_slice(input);
+        p
+    }
+
+    fn run<T: Copy + Default>(&self, src: &[T], input: &[usize]) -> Vec<T> {
+        let out = self.shape.dims();
+        let pad = self.padded(input);
+        let r = out.len();
+        // Contiguous strides of the padded input, 0 on broadcast dims.
+        let mut strides = vec![0usize; r];
+        let mut acc = 1;
+        for d in (0..r).rev() {
+            strides[d] = if pad[d] == 1 { 0 } else { acc };
+            acc *= pad[d];
+        }
+        let total: usize = out.iter().product();
+        let mut dst = Vec::with_capacity(total);
+        if r == 0 {
+            dst.extend_from_slice(&src[..1]);
+            return dst;
+        }
+        let last = out[r - 1];
+        let mut idx = vec![0usize; r - 1];
+        let rows = total / last.max(1);
+        for _ in 0..rows {
+            let base: usize = idx.iter().zip(&strides).map(|(i, s)| i * s).sum();
+            if strides[r - 1] == 0 {
+                dst.extend(std::iter::repeat_n(src[base], last));
+            } else {
+                dst.extend_from_slice(&src[base..base + last]);
+            }
+            for d in (0..r - 1).rev() {
+                idx[d] += 1;
+                if idx[d] < out[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        dst
+    }
+}
+
+impl CustomOp1 for Expand {
+    fn name(&self) -> &'static str {
+        "expand"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let storage = match s {
+            CpuStorage::F32(v) => CpuStorage::F32(self.run(contiguous(v, l, "expand")?, l.dims())),
+            CpuStorage::F64(v) => CpuStorage::F64(self.run(contiguous(v, l, "expand")?, l.dims())),
+            _ => candle_core::bail!("expand: only f32 and f64 run on this kernel"),
+        };
+        Ok((storage, self.shape.clone()))
+    }
+
+    /// The gradient summed over the broadcast dimensions, back to the input's shape.
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let pad = self.padded(arg.dims());
+        let mut g = grad.contiguous()?;
+        for (d, (&p, &o)) in pad.iter().zip(self.shape.dims()).enumerate() {
+            if p == 1 && o != 1 {
+                g = if d + 1 == g.rank() {
+                    g.sum_keepdim(d)?
+                } else {
+                    g.apply_op1_no_bwd(&SumDim { dim: d })?
+                };
+            }
+        }
+        Ok(Some(g.reshape(arg.shape())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn ramp(dims: &[usize]) -> Tensor {
+        let n: usize = dims.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32) * 0.01 - 0.5)
+            .collect();
+        Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+    }
+
+    fn close(a: &Tensor, b: &Tensor) {
+        assert_eq!(a.dims(), b.dims());
+        let (a, b) = (
+            a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn sums_match_candle_on_every_dimension_and_size() {
+        // Small (one thread) and large (parallel: many outer blocks, and one).
+        for dims in [
+            vec![3, 4, 5],
+            vec![70_000, 3],
+            vec![2, 40_000, 3],
+            vec![5, 3, 9000],
+        ] {
+            let x = ramp(&dims);
+            for d in 0..dims.len() {
+                close(&sum_keepdim(&x, d).unwrap(), &x.sum_keepdim(d).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn expand_matches_broadcast_and_its_gradient_is_the_sum() {
+        let out = Shape::from(vec![4, 3, 5]);
+        for input in [
+            vec![5],
+            vec![1, 5],
+            vec![4, 1, 5],
+            vec![4, 3, 1],
+            vec![1, 3, 1],
+            vec![1],
+        ] {
+            let x = Var::from_tensor(&ramp(&input)).unwrap();
+            let e = expand(x.as_tensor(), &out).unwrap();
+            close(&e, &x.as_tensor().broadcast_as(&out).unwrap());
+            // d/dx sum(w * expand(x)) = w summed over the broadcast dims.
+            let w = ramp(out.dims());
+            let ours = e.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+            let theirs = x
+                .as_tensor()
+                .broadcast_mul(&w)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            close(
+                ours.get(x.as_tensor()).unwrap(),
+                theirs.get(x.as_tensor()).unwrap(),
+            );
+        }
+    }
+
+    #[test]
+    fn broadcast_binary_gradients_match_candle() {
+        let a = Var::from_tensor(&ramp(&[6, 1, 4])).unwrap();
+        let b = Var::from_tensor(&ramp(&[5, 1])).unwrap();
+        let ours = broadcast_binary(a.as_tensor(), b.as_tensor(), "mul", Tensor::mul).unwrap();
+        let theirs = a.as_tensor().broadcast_mul(b.as_tensor()).unwrap();
+        close(&ours, &theirs);
+        let g1 = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&a, &b] {
+            close(
+                g1.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+        }
+    }
+}
