@@ -16,6 +16,10 @@ use rayon::prelude::*;
 
 /// Below this many elements a sum runs on one thread.
 const PAR_MIN: usize = 1 << 16;
+/// With fewer outer blocks than this, a large sum is split into partial
+/// sums of `ROWS_PER_PART` rows.
+const FEW_BLOCKS: usize = 8;
+const ROWS_PER_PART: usize = 1024;
 
 /// Sum of a contiguous `[outer, n, inner]` block over `n`, keeping the dimension.
 struct SumDim {
@@ -86,27 +90,32 @@ where
         }
     };
     let mut dst = vec![T::default(); outer * inner];
-    if src.len() < PAR_MIN || inner == 0 {
-        for (o, acc) in dst.chunks_exact_mut(inner.max(1)).enumerate() {
-            add(acc, &src[o * n * inner..(o + 1) * n * inner]);
+    if inner == 0 {
+        return dst;
+    }
+    let block = |o: usize| &src[o * n * inner..(o + 1) * n * inner];
+    if src.len() < PAR_MIN {
+        for (o, acc) in dst.chunks_exact_mut(inner).enumerate() {
+            add(acc, block(o));
         }
         return dst;
     }
-    if outer >= rayon::current_num_threads() {
+    if outer >= FEW_BLOCKS {
+        // Each output row summed in row order, in parallel over the rows:
+        // the same numbers on any number of threads.
         let min_rows = (PAR_MIN / (n * inner).max(1)).max(1);
         dst.par_chunks_mut(inner)
             .with_min_len(min_rows)
             .enumerate()
-            .for_each(|(o, acc)| add(acc, &src[o * n * inner..(o + 1) * n * inner]));
+            .for_each(|(o, acc)| add(acc, block(o)));
         return dst;
     }
-    // Few outer blocks (a sum over the leading dimension): partial sums
-    // over runs of rows, in parallel, then added in a fixed order.
-    let run = n.div_ceil(rayon::current_num_threads() * 4).max(1);
+    // Few outer blocks (a sum over the leading dimension): partial sums over
+    // runs of a fixed number of rows, in parallel, added in order (so the
+    // rounding does not depend on the number of threads).
     for (o, acc) in dst.chunks_exact_mut(inner).enumerate() {
-        let block = &src[o * n * inner..(o + 1) * n * inner];
-        let parts: Vec<Vec<T>> = block
-            .par_chunks(run * inner)
+        let parts: Vec<Vec<T>> = block(o)
+            .par_chunks(ROWS_PER_PART * inner)
             .map(|rows| {
                 let mut p = vec![T::default(); inner];
                 add(&mut p, rows);
@@ -244,10 +253,14 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn ramp(dims: &[usize]) -> Tensor {
+        (positive(dims) - 0.5).unwrap()
+    }
+
+    /// Values in [0, 1): long sums without cancellation, so that two
+    /// summation orders agree to f32 rounding.
+    fn positive(dims: &[usize]) -> Tensor {
         let n: usize = dims.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|i| ((i * 37 % 101) as f32) * 0.01 - 0.5)
-            .collect();
+        let v: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32) * 0.01).collect();
         Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
     }
 
@@ -264,17 +277,39 @@ mod tests {
 
     #[test]
     fn sums_match_candle_on_every_dimension_and_size() {
-        // Small (one thread) and large (parallel: many outer blocks, and one).
+        // Small (one thread) and large (parallel over many outer blocks, and
+        // partial sums for few).
         for dims in [
             vec![3, 4, 5],
             vec![70_000, 3],
             vec![2, 40_000, 3],
             vec![5, 3, 9000],
         ] {
-            let x = ramp(&dims);
+            let x = positive(&dims);
             for d in 0..dims.len() {
                 close(&sum_keepdim(&x, d).unwrap(), &x.sum_keepdim(d).unwrap());
             }
+        }
+    }
+
+    #[test]
+    fn sums_are_the_same_bits_on_any_number_of_threads() {
+        let x = ramp(&[70_000, 3]);
+        let y = ramp(&[64, 300, 8]);
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let a = sum_keepdim(&x, 0).unwrap().flatten_all().unwrap();
+                let b = sum_keepdim(&y, 1).unwrap().flatten_all().unwrap();
+                (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap())
+            })
+        };
+        let one = on(1);
+        for t in [2, 3, 8] {
+            assert_eq!(on(t), one, "{t} threads");
         }
     }
 
