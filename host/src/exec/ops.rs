@@ -170,12 +170,12 @@ pub fn apply(
             kernels::broadcast_binary(&a, &b, name, f).map_err(err)
         };
     match code {
-        ADD => binary("add", Tensor::add),
-        SUB => binary("sub", Tensor::sub),
-        MUL => binary("mul", Tensor::mul),
-        DIV => binary("div", Tensor::div),
-        MAXIMUM => binary("maximum", |a, b| a.maximum(b)),
-        MINIMUM => binary("minimum", |a, b| a.minimum(b)),
+        ADD => binary("broadcast_add", Tensor::add),
+        SUB => binary("broadcast_sub", Tensor::sub),
+        MUL => binary("broadcast_mul", Tensor::mul),
+        DIV => binary("broadcast_div", Tensor::div),
+        MAXIMUM => binary("broadcast_maximum", |a, b| a.maximum(b)),
+        MINIMUM => binary("broadcast_minimum", |a, b| a.minimum(b)),
         MATMUL => {
             want(inputs, 2, 2)?;
             let (a, b) = (&inputs[0], &inputs[1]);
