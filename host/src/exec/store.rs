@@ -310,57 +310,200 @@ impl Table {
     }
 
     /// Update the rows `rows` with the summed gradients `grads` (`rows.len() * dim`).
+    /// Distinct rows (a step's touched rows) of a large enough step are
+    /// updated in parallel; a row listed twice is updated twice, in order.
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
-        self.update_rows(rows.iter().copied(), grads, c);
+        let rule = Rule::of(c);
+        let d = self.dim;
+        // Slots and step counts, in order (a slot is given on first use).
+        let slots: Vec<(usize, i32)> = match rule.kind {
+            RuleKind::Sgd => Vec::new(),
+            RuleKind::Adagrad => rows
+                .iter()
+                .map(|&r| (self.slot_of(r as usize, false), 0))
+                .collect(),
+            RuleKind::Adam => rows
+                .iter()
+                .map(|&r| {
+                    let s = self.slot_of(r as usize, true);
+                    self.t[s] += 1;
+                    (s, self.t[s] as i32)
+                })
+                .collect(),
+        };
+        if rows.len() < PAR_ROWS || !distinct(rows) {
+            // One at a time, in order (a repeated row's occurrences got
+            // their step counts in order above).
+            for (k, &r) in rows.iter().enumerate() {
+                let (slot, t) = slots.get(k).copied().unwrap_or((0, 0));
+                let (w, m, v) = self.row_state(r as usize, slot, rule.kind);
+                rule.apply(w, m, v, &grads[k * d..(k + 1) * d], t);
+            }
+            return;
+        }
+        // Distinct rows: disjoint rows of `data` and disjoint slots of `m`
+        // and `v`, so every row can be updated on its own thread.
+        let data = SharedMut(self.data.as_mut_ptr());
+        let m = SharedMut(self.m.as_mut_ptr());
+        let v = SharedMut(self.v.as_mut_ptr());
+        let (data, m, v) = (&data, &m, &v);
+        use rayon::prelude::*;
+        rows.par_iter()
+            .enumerate()
+            .with_min_len(PAR_ROWS / 4)
+            .for_each(|(k, &r)| {
+                let (slot, t) = slots.get(k).copied().unwrap_or((0, 0));
+                // SAFETY: `rows` are distinct (checked above) and in range
+                // (`slot_of` indexed them), so each (row, slot) is written by
+                // this iteration only; the slices lie inside `data` / `m` /
+                // `v`, which are not resized until the loop ends.
+                let (w, mm, vv) = unsafe {
+                    (
+                        data.slice(r as usize * d, d),
+                        if rule.kind == RuleKind::Sgd {
+                            &mut [][..]
+                        } else {
+                            m.slice(slot * d, d)
+                        },
+                        if rule.kind == RuleKind::Adam {
+                            v.slice(slot * d, d)
+                        } else {
+                            &mut [][..]
+                        },
+                    )
+                };
+                rule.apply(w, mm, vv, &grads[k * d..(k + 1) * d], t);
+            });
     }
 
-    /// [`Table::update`] over any sequence of distinct rows.
-    #[allow(clippy::needless_range_loop)] // parallel arrays indexed per element
-    fn update_rows(&mut self, rows: impl Iterator<Item = u32>, grads: &[f32], c: &OptimConfig) {
+    /// Row `r`'s weights and, for the adaptive rules, its moments at `slot`.
+    fn row_state(
+        &mut self,
+        r: usize,
+        slot: usize,
+        kind: RuleKind,
+    ) -> (&mut [f32], &mut [f32], &mut [f32]) {
         let d = self.dim;
-        let (lr, l2, b1, b2, eps) = (
-            c.lr as f32,
-            c.l2 as f32,
-            c.beta1 as f32,
-            c.beta2 as f32,
-            c.eps as f32,
-        );
-        let adam = c.kind == "adam";
+        let w = &mut self.data[r * d..(r + 1) * d];
+        let m = match kind {
+            RuleKind::Sgd => &mut [][..],
+            _ => &mut self.m[slot * d..(slot + 1) * d],
+        };
+        let v = match kind {
+            RuleKind::Adam => &mut self.v[slot * d..(slot + 1) * d],
+            _ => &mut [][..],
+        };
+        (w, m, v)
+    }
+
+    /// [`Table::update`] over every row in order (the dense-table mode).
+    fn update_rows(&mut self, rows: impl Iterator<Item = u32>, grads: &[f32], c: &OptimConfig) {
+        let rule = Rule::of(c);
+        let d = self.dim;
         for (k, r) in rows.enumerate() {
             let r = r as usize;
-            let base = r * d;
-            let g = &grads[k * d..(k + 1) * d];
-            match c.kind.as_str() {
-                "sgd" => {
-                    for j in 0..d {
-                        let w = self.data[base + j];
-                        self.data[base + j] = w - lr * (g[j] + l2 * w);
-                    }
+            let (slot, t) = match rule.kind {
+                RuleKind::Sgd => (0, 0),
+                RuleKind::Adagrad => (self.slot_of(r, false), 0),
+                RuleKind::Adam => {
+                    let s = self.slot_of(r, true);
+                    self.t[s] += 1;
+                    (s, self.t[s] as i32)
                 }
-                "adagrad" => {
-                    let s = self.slot_of(r, false) * d;
-                    for j in 0..d {
-                        let w = self.data[base + j];
-                        let gj = g[j] + l2 * w;
-                        self.m[s + j] += gj * gj;
-                        self.data[base + j] = w - lr * gj / (self.m[s + j].sqrt() + eps);
-                    }
+            };
+            let (w, m, v) = self.row_state(r, slot, rule.kind);
+            rule.apply(w, m, v, &grads[k * d..(k + 1) * d], t);
+        }
+    }
+}
+
+/// Steps with fewer touched rows than this update them on one thread.
+const PAR_ROWS: usize = 2048;
+
+/// Whether `rows` holds no id twice.
+fn distinct(rows: &[u32]) -> bool {
+    let mut s = rows.to_vec();
+    s.sort_unstable();
+    s.windows(2).all(|w| w[0] != w[1])
+}
+
+/// A raw pointer shared by the threads of one row update; each thread
+/// writes only its own rows.
+struct SharedMut(*mut f32);
+
+// SAFETY: used only inside `Table::update`'s parallel loop, where every
+// thread touches disjoint ranges (see there).
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// # Safety
+    /// `start..start + len` must lie inside the allocation and be written by
+    /// no other thread while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RuleKind {
+    Sgd,
+    Adagrad,
+    Adam,
+}
+
+/// One optimizer's row-wise update rule with its hyper-parameters.
+#[derive(Clone, Copy)]
+struct Rule {
+    kind: RuleKind,
+    lr: f32,
+    l2: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+}
+
+impl Rule {
+    fn of(c: &OptimConfig) -> Rule {
+        Rule {
+            kind: match c.kind.as_str() {
+                "sgd" => RuleKind::Sgd,
+                "adagrad" => RuleKind::Adagrad,
+                _ => RuleKind::Adam,
+            },
+            lr: c.lr as f32,
+            l2: c.l2 as f32,
+            b1: c.beta1 as f32,
+            b2: c.beta2 as f32,
+            eps: c.eps as f32,
+        }
+    }
+
+    /// Update one row's weights `w` (and moments `m`, `v`) with its gradient
+    /// `g`; `t` is the row's Adam step count after this step.
+    fn apply(&self, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], t: i32) {
+        let (lr, l2) = (self.lr, self.l2);
+        match self.kind {
+            RuleKind::Sgd => {
+                for (w, &g) in w.iter_mut().zip(g) {
+                    *w -= lr * (g + l2 * *w);
                 }
-                _ => {
-                    let slot = self.slot_of(r, adam);
-                    let s = slot * d;
-                    self.t[slot] += 1;
-                    let t = self.t[slot] as i32;
-                    let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-                    for j in 0..d {
-                        let w = self.data[base + j];
-                        let gj = g[j] + l2 * w;
-                        let m = b1 * self.m[s + j] + (1.0 - b1) * gj;
-                        let v = b2 * self.v[s + j] + (1.0 - b2) * gj * gj;
-                        self.m[s + j] = m;
-                        self.v[s + j] = v;
-                        self.data[base + j] = w - lr * (m / c1) / ((v / c2).sqrt() + eps);
-                    }
+            }
+            RuleKind::Adagrad => {
+                for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
+                    let gj = g + l2 * *w;
+                    *m += gj * gj;
+                    *w -= lr * gj / (m.sqrt() + self.eps);
+                }
+            }
+            RuleKind::Adam => {
+                let (b1, b2) = (self.b1, self.b2);
+                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    let gj = g + l2 * *w;
+                    *m = b1 * *m + (1.0 - b1) * gj;
+                    *v = b2 * *v + (1.0 - b2) * gj * gj;
+                    *w -= lr * (*m / c1) / ((*v / c2).sqrt() + self.eps);
                 }
             }
         }
