@@ -8,7 +8,9 @@
 //! (measured 2026-12-06). Here a contiguous tensor is viewed as
 //! `[outer, n, inner]` and summed row by row (the inner loop vectorises), in
 //! parallel over blocks; a broadcast is materialised (`expand`) and its
-//! backward is that sum. On other devices, and where no gradient flows
+//! backward is that sum. And the sigmoid (which candle lacks; the
+//! executor's portable form is three ops through tanh) runs as one op whose
+//! backward reads its output. On other devices, and where no gradient flows
 //! through the broadcast operand, the executor keeps candle's own ops.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
@@ -64,6 +66,96 @@ pub fn broadcast_binary(
     }
     let shape = a.shape().broadcast_shape_binary_op(b.shape(), op)?;
     f(&expand(a, &shape)?, &expand(b, &shape)?)
+}
+
+/// The logistic sigmoid as one CPU op (`1 / (1 + e^-x)`, computed from
+/// `e^-|x|` so that it never overflows), with `dy/dx = y (1 - y)` from its
+/// output; `None` where the kernel does not apply (other devices, dtypes).
+pub fn sigmoid(x: &Tensor) -> Option<Result<Tensor>> {
+    fast(x).then(|| x.apply_op1(Sigmoid))
+}
+
+struct Sigmoid;
+
+fn logistic<T: num_like::Float>(x: T) -> T {
+    let e = (-x.abs()).exp();
+    if x >= T::zero() {
+        T::one() / (T::one() + e)
+    } else {
+        e / (T::one() + e)
+    }
+}
+
+/// The few float operations the kernels need, for f32 and f64.
+mod num_like {
+    pub trait Float:
+        Copy
+        + PartialOrd
+        + std::ops::Add<Output = Self>
+        + std::ops::Div<Output = Self>
+        + std::ops::Neg<Output = Self>
+        + Send
+        + Sync
+    {
+        fn zero() -> Self;
+        fn one() -> Self;
+        fn abs(self) -> Self;
+        fn exp(self) -> Self;
+    }
+    macro_rules! float {
+        ($t:ty) => {
+            impl Float for $t {
+                fn zero() -> Self {
+                    0.0
+                }
+                fn one() -> Self {
+                    1.0
+                }
+                fn abs(self) -> Self {
+                    <$t>::abs(self)
+                }
+                fn exp(self) -> Self {
+                    <$t>::exp(self)
+                }
+            }
+        };
+    }
+    float!(f32);
+    float!(f64);
+}
+
+fn map_par<T: num_like::Float>(src: &[T], f: fn(T) -> T) -> Vec<T> {
+    if src.len() < PAR_MIN {
+        return src.iter().map(|&x| f(x)).collect();
+    }
+    let mut dst = vec![T::zero(); src.len()];
+    dst.par_chunks_mut(PAR_MIN / 4)
+        .zip(src.par_chunks(PAR_MIN / 4))
+        .for_each(|(d, s)| {
+            for (d, &x) in d.iter_mut().zip(s) {
+                *d = f(x);
+            }
+        });
+    dst
+}
+
+impl CustomOp1 for Sigmoid {
+    fn name(&self) -> &'static str {
+        "sigmoid"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let storage = match s {
+            CpuStorage::F32(v) => CpuStorage::F32(map_par(contiguous(v, l, "sigmoid")?, logistic)),
+            CpuStorage::F64(v) => CpuStorage::F64(map_par(contiguous(v, l, "sigmoid")?, logistic)),
+            _ => candle_core::bail!("sigmoid: only f32 and f64 run on this kernel"),
+        };
+        Ok((storage, l.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.mul(&res.affine(-1.0, 1.0)?.mul(res)?)?))
+    }
 }
 
 fn fast(x: &Tensor) -> bool {
@@ -342,6 +434,49 @@ mod tests {
                 ours.get(x.as_tensor()).unwrap(),
                 theirs.get(x.as_tensor()).unwrap(),
             );
+        }
+    }
+
+    #[test]
+    fn sigmoid_matches_the_tanh_form_and_its_gradient() {
+        // Large enough for the parallel path, with extreme values.
+        let mut v: Vec<f32> = (0..70_000).map(|i| (i as f32 - 35_000.0) * 1e-3).collect();
+        v.extend([-200.0f32, 200.0, -90.0, 90.0]);
+        let x =
+            Var::from_tensor(&Tensor::from_vec(v.clone(), v.len(), &Device::Cpu).unwrap()).unwrap();
+        let ours = sigmoid(x.as_tensor()).unwrap().unwrap();
+        let tanh_form = (x.as_tensor() * 0.5)
+            .unwrap()
+            .tanh()
+            .unwrap()
+            .affine(0.5, 0.5)
+            .unwrap();
+        let (a, b) = (
+            ours.to_vec1::<f32>().unwrap(),
+            tanh_form.to_vec1::<f32>().unwrap(),
+        );
+        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                p.is_finite() && (p - q).abs() <= 1e-6,
+                "x = {}: {p} vs {q}",
+                v[i]
+            );
+        }
+        let w = ramp(&[v.len()]);
+        let g1 = ours.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = tanh_form
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let (g1, g2) = (
+            g1.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
+            g2.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
+        );
+        for (p, q) in g1.iter().zip(&g2) {
+            assert!((p - q).abs() <= 1e-6, "{p} vs {q}");
         }
     }
 

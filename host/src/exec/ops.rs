@@ -96,8 +96,12 @@ fn ids(t: &Tensor) -> OpResult {
     }
 }
 
-/// Numerically stable sigmoid: `(tanh(x/2) + 1) / 2`.
+/// Numerically stable sigmoid: one CPU kernel ([`kernels::sigmoid`]),
+/// elsewhere `(tanh(x/2) + 1) / 2`.
 pub fn sigmoid(x: &Tensor) -> OpResult {
+    if let Some(y) = kernels::sigmoid(x) {
+        return y.map_err(err);
+    }
     (x * 0.5)
         .and_then(|h| h.tanh())
         .and_then(|t| t.affine(0.5, 0.5))
