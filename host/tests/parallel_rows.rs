@@ -2,15 +2,13 @@
 //! against one row at a time. In its own test binary: it keeps both cores
 //! busy, which would disturb the step-time test of `sparse_store.rs`.
 
+mod common;
+
 use causalrec_host::exec::store::OptimConfig;
 use causalrec_sdk::Init;
+use common::uniform_f32;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn uniform_f32(seed: u64, n: usize) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random::<f32>() - 0.5).collect()
-}
 
 /// A large step of distinct rows (updated in parallel) gives the same bits
 /// as the same rows updated one call at a time, for every optimizer; and a

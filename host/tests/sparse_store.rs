@@ -7,6 +7,8 @@
 // Index loops mirror the formulas; slices of one cloned tensor read plainly.
 #![allow(clippy::needless_range_loop, clippy::cloned_ref_to_slice_refs)]
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Instant;
@@ -18,6 +20,7 @@ use causalrec_host::exec::{Batch, HostGraph, Leaf, Model};
 use causalrec_sdk::graph::Graph;
 use causalrec_sdk::ops::{MUL, SUM_ALL};
 use causalrec_sdk::{Init, OpCall, Schema, VarId};
+use common::uniform_f32;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -134,11 +137,6 @@ fn train_step(model: &mut Model, table: &str, rows: u64, dim: usize, batch: &Bat
     let n = leaves.len();
     model.apply_grads(&loss, &leaves).unwrap();
     n
-}
-
-fn uniform_f32(seed: u64, n: usize) -> Vec<f32> {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| r.random::<f32>() * 2.0 - 1.0).collect()
 }
 
 fn table_data(model: &Model, name: &str) -> Vec<f32> {

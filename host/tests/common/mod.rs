@@ -16,7 +16,7 @@ use causalrec_host::exec::{Batch, HostGraph, Model};
 use causalrec_host::plugins::Registry;
 use causalrec_host::recipe::{Session, SessionConfig};
 use causalrec_sdk::{Ctx, GraphMut, Schema};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// A schema of `n_users` x `n_items` without feature fields.
@@ -79,4 +79,10 @@ pub fn recipe_session(recipe: &str, repo_root: &Path, out: &Path, seed: u64) -> 
 /// The repository root (the host crate's parent folder).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `n` gradients drawn uniformly from [-1, 1), seeded.
+pub fn uniform_f32(seed: u64, n: usize) -> Vec<f32> {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| r.random::<f32>() * 2.0 - 1.0).collect()
 }
