@@ -315,32 +315,16 @@ impl Table {
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
         let rule = Rule::of(c);
         let d = self.dim;
-        // Slots and step counts, in order (a slot is given on first use).
-        let slots: Vec<(usize, i32)> = match rule.kind {
-            RuleKind::Sgd => Vec::new(),
-            RuleKind::Adagrad => rows
-                .iter()
-                .map(|&r| (self.slot_of(r as usize, false), 0))
-                .collect(),
-            RuleKind::Adam => rows
-                .iter()
-                .map(|&r| {
-                    let s = self.slot_of(r as usize, true);
-                    self.t[s] += 1;
-                    (s, self.t[s] as i32)
-                })
-                .collect(),
-        };
         if rows.len() < PAR_ROWS || !distinct(rows) {
-            // One at a time, in order (a repeated row's occurrences got
-            // their step counts in order above).
-            for (k, &r) in rows.iter().enumerate() {
-                let (slot, t) = slots.get(k).copied().unwrap_or((0, 0));
-                let (w, m, v) = self.row_state(r as usize, slot, rule.kind);
-                rule.apply(w, m, v, &grads[k * d..(k + 1) * d], t);
-            }
+            // One at a time, in order.
+            self.update_rows(rows.iter().copied(), grads, c);
             return;
         }
+        // Slots and step counts, in order (a slot is given on first use).
+        let slots: Vec<(usize, i32)> = rows
+            .iter()
+            .map(|&r| self.advance(r as usize, rule.kind))
+            .collect();
         // Distinct rows: disjoint rows of `data` and disjoint slots of `m`
         // and `v`, so every row can be updated on its own thread.
         let data = SharedMut(self.data.as_mut_ptr());
@@ -352,7 +336,7 @@ impl Table {
             .enumerate()
             .with_min_len(PAR_ROWS / 4)
             .for_each(|(k, &r)| {
-                let (slot, t) = slots.get(k).copied().unwrap_or((0, 0));
+                let (slot, t) = slots[k];
                 // SAFETY: `rows` are distinct (checked above) and in range
                 // (`slot_of` indexed them), so each (row, slot) is written by
                 // this iteration only; the slices lie inside `data` / `m` /
@@ -396,21 +380,28 @@ impl Table {
         (w, m, v)
     }
 
-    /// [`Table::update`] over every row in order (the dense-table mode).
+    /// Row `r`'s moment slot (given on first use) and, under Adam, its step
+    /// count after this step (counted up here); `(0, 0)` under SGD.
+    fn advance(&mut self, r: usize, kind: RuleKind) -> (usize, i32) {
+        match kind {
+            RuleKind::Sgd => (0, 0),
+            RuleKind::Adagrad => (self.slot_of(r, false), 0),
+            RuleKind::Adam => {
+                let s = self.slot_of(r, true);
+                self.t[s] += 1;
+                (s, self.t[s] as i32)
+            }
+        }
+    }
+
+    /// [`Table::update`] one row after another, in order (small steps,
+    /// steps that list a row twice, and the dense-table mode).
     fn update_rows(&mut self, rows: impl Iterator<Item = u32>, grads: &[f32], c: &OptimConfig) {
         let rule = Rule::of(c);
         let d = self.dim;
         for (k, r) in rows.enumerate() {
             let r = r as usize;
-            let (slot, t) = match rule.kind {
-                RuleKind::Sgd => (0, 0),
-                RuleKind::Adagrad => (self.slot_of(r, false), 0),
-                RuleKind::Adam => {
-                    let s = self.slot_of(r, true);
-                    self.t[s] += 1;
-                    (s, self.t[s] as i32)
-                }
-            };
+            let (slot, t) = self.advance(r, rule.kind);
             let (w, m, v) = self.row_state(r, slot, rule.kind);
             rule.apply(w, m, v, &grads[k * d..(k + 1) * d], t);
         }
