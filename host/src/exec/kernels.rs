@@ -14,6 +14,7 @@
 //! through the broadcast operand, the executor keeps candle's own ops.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use num_traits::Float;
 use rayon::prelude::*;
 
 /// Below this many elements a sum runs on one thread.
@@ -77,7 +78,7 @@ pub fn sigmoid(x: &Tensor) -> Option<Result<Tensor>> {
 
 struct Sigmoid;
 
-fn logistic<T: num_like::Float>(x: T) -> T {
+fn logistic<T: Float>(x: T) -> T {
     let e = (-x.abs()).exp();
     if x >= T::zero() {
         T::one() / (T::one() + e)
@@ -86,45 +87,7 @@ fn logistic<T: num_like::Float>(x: T) -> T {
     }
 }
 
-/// The few float operations the kernels need, for f32 and f64.
-mod num_like {
-    pub trait Float:
-        Copy
-        + PartialOrd
-        + std::ops::Add<Output = Self>
-        + std::ops::Div<Output = Self>
-        + std::ops::Neg<Output = Self>
-        + Send
-        + Sync
-    {
-        fn zero() -> Self;
-        fn one() -> Self;
-        fn abs(self) -> Self;
-        fn exp(self) -> Self;
-    }
-    macro_rules! float {
-        ($t:ty) => {
-            impl Float for $t {
-                fn zero() -> Self {
-                    0.0
-                }
-                fn one() -> Self {
-                    1.0
-                }
-                fn abs(self) -> Self {
-                    <$t>::abs(self)
-                }
-                fn exp(self) -> Self {
-                    <$t>::exp(self)
-                }
-            }
-        };
-    }
-    float!(f32);
-    float!(f64);
-}
-
-fn map_par<T: num_like::Float>(src: &[T], f: fn(T) -> T) -> Vec<T> {
+fn map_par<T: Kernel>(src: &[T], f: fn(T) -> T) -> Vec<T> {
     if src.len() < PAR_MIN {
         return src.iter().map(|&x| f(x)).collect();
     }
@@ -139,18 +102,19 @@ fn map_par<T: num_like::Float>(src: &[T], f: fn(T) -> T) -> Vec<T> {
     dst
 }
 
+impl FloatOp for Sigmoid {
+    fn run<T: Kernel>(&self, src: &[T], _dims: &[usize]) -> Vec<T> {
+        map_par(src, logistic)
+    }
+}
+
 impl CustomOp1 for Sigmoid {
     fn name(&self) -> &'static str {
         "sigmoid"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let storage = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(map_par(contiguous(v, l, "sigmoid")?, logistic)),
-            CpuStorage::F64(v) => CpuStorage::F64(map_par(contiguous(v, l, "sigmoid")?, logistic)),
-            _ => candle_core::bail!("sigmoid: only f32 and f64 run on this kernel"),
-        };
-        Ok((storage, l.shape().clone()))
+        Ok((self.on_storage(s, l)?, l.shape().clone()))
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -170,18 +134,15 @@ fn split(dims: &[usize], dim: usize) -> (usize, usize, usize) {
 }
 
 /// `dst[o, j] = sum_r src[o, r, j]` for a contiguous `src`.
-fn sum_rows<T>(src: &[T], outer: usize, n: usize, inner: usize) -> Vec<T>
-where
-    T: Copy + Send + Sync + Default + std::ops::AddAssign,
-{
+fn sum_rows<T: Kernel>(src: &[T], outer: usize, n: usize, inner: usize) -> Vec<T> {
     let add = |acc: &mut [T], rows: &[T]| {
         for row in rows.chunks_exact(inner) {
             for (a, &v) in acc.iter_mut().zip(row) {
-                *a += v;
+                *a = *a + v;
             }
         }
     };
-    let mut dst = vec![T::default(); outer * inner];
+    let mut dst = vec![T::zero(); outer * inner];
     if inner == 0 {
         return dst;
     }
@@ -209,7 +170,7 @@ where
         let parts: Vec<Vec<T>> = block(o)
             .par_chunks(ROWS_PER_PART * inner)
             .map(|rows| {
-                let mut p = vec![T::default(); inner];
+                let mut p = vec![T::zero(); inner];
                 add(&mut p, rows);
                 p
             })
@@ -221,10 +182,34 @@ where
     dst
 }
 
-fn contiguous<'a, T>(src: &'a [T], l: &Layout, op: &str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&src[a..b]),
-        None => candle_core::bail!("{op}: the input must be contiguous"),
+/// The element types the kernels run on (f32, f64).
+trait Kernel: Float + Send + Sync {}
+impl<T: Float + Send + Sync> Kernel for T {}
+
+/// A kernel's CPU forward over the contiguous data of one input, for every
+/// element type.
+trait FloatOp: CustomOp1 {
+    fn run<T: Kernel>(&self, src: &[T], dims: &[usize]) -> Vec<T>;
+
+    /// [`FloatOp::run`] on `s` (f32 or f64, contiguous).
+    fn on_storage(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+        let op = self.name();
+        let (a, b) = match l.contiguous_offsets() {
+            Some(o) => o,
+            None => candle_core::bail!("{op}: the input must be contiguous"),
+        };
+        Ok(match s {
+            CpuStorage::F32(v) => CpuStorage::F32(self.run(&v[a..b], l.dims())),
+            CpuStorage::F64(v) => CpuStorage::F64(self.run(&v[a..b], l.dims())),
+            _ => candle_core::bail!("{op}: only f32 and f64 run on this kernel"),
+        })
+    }
+}
+
+impl FloatOp for SumDim {
+    fn run<T: Kernel>(&self, src: &[T], dims: &[usize]) -> Vec<T> {
+        let (outer, n, inner) = split(dims, self.dim);
+        sum_rows(src, outer, n, inner)
     }
 }
 
@@ -234,20 +219,9 @@ impl CustomOp1 for SumDim {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let dims = l.dims();
-        let (outer, n, inner) = split(dims, self.dim);
-        let mut out = dims.to_vec();
+        let mut out = l.dims().to_vec();
         out[self.dim] = 1;
-        let storage = match s {
-            CpuStorage::F32(v) => {
-                CpuStorage::F32(sum_rows(contiguous(v, l, "sum")?, outer, n, inner))
-            }
-            CpuStorage::F64(v) => {
-                CpuStorage::F64(sum_rows(contiguous(v, l, "sum")?, outer, n, inner))
-            }
-            _ => candle_core::bail!("sum: only f32 and f64 run on this kernel"),
-        };
-        Ok((storage, Shape::from(out)))
+        Ok((self.on_storage(s, l)?, Shape::from(out)))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -268,8 +242,10 @@ impl Expand {
         p.extend_from_slice(input);
         p
     }
+}
 
-    fn run<T: Copy + Default>(&self, src: &[T], input: &[usize]) -> Vec<T> {
+impl FloatOp for Expand {
+    fn run<T: Kernel>(&self, src: &[T], input: &[usize]) -> Vec<T> {
         let out = self.shape.dims();
         let pad = self.padded(input);
         let r = out.len();
@@ -314,12 +290,7 @@ impl CustomOp1 for Expand {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let storage = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(self.run(contiguous(v, l, "expand")?, l.dims())),
-            CpuStorage::F64(v) => CpuStorage::F64(self.run(contiguous(v, l, "expand")?, l.dims())),
-            _ => candle_core::bail!("expand: only f32 and f64 run on this kernel"),
-        };
-        Ok((storage, self.shape.clone()))
+        Ok((self.on_storage(s, l)?, self.shape.clone()))
     }
 
     /// The gradient summed over the broadcast dimensions, back to the input's shape.
@@ -328,11 +299,7 @@ impl CustomOp1 for Expand {
         let mut g = grad.contiguous()?;
         for (d, (&p, &o)) in pad.iter().zip(self.shape.dims()).enumerate() {
             if p == 1 && o != 1 {
-                g = if d + 1 == g.rank() {
-                    g.sum_keepdim(d)?
-                } else {
-                    g.apply_op1_no_bwd(&SumDim { dim: d })?
-                };
+                g = sum_keepdim(&g, d)?;
             }
         }
         Ok(Some(g.reshape(arg.shape())?))
