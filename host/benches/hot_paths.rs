@@ -2,9 +2,8 @@
 //! update (independent of table size), top-K selection for all-ranking, and
 //! history assembly (`history` / `history_mask` for a batch of 1024, L = 50),
 //! and the executor's CPU kernels against candle's own ops (`exec::kernels`:
-//! the sum over a leading dimension (a broadcast's backward) and a
-//! materialised broadcast, on
-//! DIN's largest activation `[256 * 2 * 50, 80]`).
+//! the sum over a leading dimension, which is a broadcast's backward, and a
+//! materialised broadcast, on DIN's largest activation `[256 * 2 * 50, 80]`).
 //! End-to-end throughput: `metrics.jsonl` of any run has `examples_per_second`.
 
 use candle_core::{DType, Device};
