@@ -26,6 +26,7 @@ pub mod abi;
 pub mod component;
 pub mod graph;
 pub mod groups;
+pub mod item_vectors;
 pub mod model;
 pub mod nn;
 pub mod ops;
@@ -39,6 +40,7 @@ pub use component::{
     LossImpl, LossRef,
 };
 pub use graph::{GraphMut, Graph_TO};
+pub use item_vectors::{keep, prepared, ItemVectors, PreparedVectors};
 pub use model::{Ctx, Error, Result, Var};
 pub use params::{ParamSpec, Params};
 pub use plugin::{ComponentDef, PluginModRef};

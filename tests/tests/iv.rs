@@ -51,6 +51,8 @@ fn run_out(name: &str, body: &str) -> (String, std::collections::BTreeMap<String
 const DIN: &str =
     r#"backbone("din", #{ dim: 4, attention_layers: "6", layers: "8", activation: "prelu" })"#;
 
+const DIN_TEXT: &str = r#"backbone("din", #{ dim: 4, attention_layers: "6", layers: "8", activation: "prelu", item_text: "query", item_id: ITEM_ID })"#;
+
 fn grad_check_body(backbone: &str, estimator: &str) -> String {
     format!(
         r#"
@@ -105,12 +107,40 @@ fn iv_estimators_pass_the_gradient_check() {
             DIN.to_string(),
             r#"estimator("jsr", #{ layers: "5", search_weight: 2.0 })"#.to_string(),
         ),
+        // Text treatments (IV4Rec+'s MIND setting): the item is a learned
+        // linear map of a fixed item vector (here the query field stands in
+        // for the text), with and without the ID embedding.
+        (
+            DIN_TEXT.replace("ITEM_ID", "true"),
+            format!(r#"estimator("iv4rec_plus", #{{ {small} }})"#),
+        ),
+        (
+            DIN_TEXT.replace("ITEM_ID", "false"),
+            r#"estimator("naive")"#.to_string(),
+        ),
     ];
     for (bb, est) in cases {
         let c = run("iv-grad", &grad_check_body(&bb, &est));
         assert!(c["checked"] >= 3.0, "{bb} {est}: {c:?}");
         assert_eq!(c["failures"], 0.0, "{bb} {est}: {c:?}");
     }
+}
+
+#[test]
+fn a_missing_text_field_is_named() {
+    let body = format!(
+        r#"let data = {};
+train(data, backbone("din", #{{ dim: 4, item_text: "abstract" }}), estimator("naive"), #{{ epochs: 1 }});"#,
+        data_expr()
+    );
+    let (o, _) = run_recipe("iv-text-missing", &body, &[]);
+    let (so, se) = text(&o);
+    assert!(!o.status.success(), "{so}");
+    assert!(
+        se.contains("din: parameter 'item_text' names item field 'abstract'")
+            && se.contains("query"),
+        "{se}"
+    );
 }
 
 #[test]

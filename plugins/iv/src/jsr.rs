@@ -15,7 +15,7 @@
 //! (the batch rotated by one) as a negative — with binary cross-entropy.
 //! Joint loss: `L_rec + search_weight * L_search`. Ranking: the recommender alone.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use causalrec_sdk::nn::{Act, Mlp};
 use causalrec_sdk::{
@@ -23,14 +23,14 @@ use causalrec_sdk::{
     Var,
 };
 
-use crate::plus::prepared;
-use crate::queries::QueryTable;
+use crate::queries;
+use causalrec_sdk::{keep, prepared, PreparedVectors};
 
 pub struct Jsr {
     queries: String,
     layers: Vec<usize>,
     search_weight: f64,
-    table: Mutex<Option<Arc<QueryTable>>>,
+    table: PreparedVectors,
 }
 
 fn params() -> Vec<ParamSpec> {
@@ -118,11 +118,10 @@ impl EstimatorImpl for Jsr {
     }
 
     fn prepare(&self, data: &TrainData) -> Result<()> {
-        let t = QueryTable::from_data(data, &self.queries, "jsr")?;
-        *self
-            .table
-            .lock()
-            .map_err(|_| "jsr: state lock poisoned".to_string())? = Some(Arc::new(t));
-        Ok(())
+        keep(
+            &self.table,
+            queries::read(data, &self.queries, "jsr")?,
+            "jsr",
+        )
     }
 }

@@ -14,15 +14,16 @@
 //! (Eq. 12, `alpha` learned by `f_weight` or fixed), and the backbone runs
 //! on the reconstructed candidate and history, as IV4Rec+(I) does.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, EstimatorImpl, ParamSpec, Params, Result, TrainData, Var,
 };
 
-use crate::plus::{common_params, prepared, seq_hooks};
-use crate::queries::QueryTable;
+use crate::plus::{common_params, seq_hooks};
+use crate::queries;
 use crate::reconstruct::{Alpha, Combine};
+use causalrec_sdk::{keep, prepared, PreparedVectors};
 
 pub struct IvLs {
     queries: String,
@@ -30,7 +31,7 @@ pub struct IvLs {
     weight_layers: Vec<usize>,
     alpha: Alpha,
     dropout: f64,
-    table: Mutex<Option<Arc<QueryTable>>>,
+    table: PreparedVectors,
 }
 
 fn params() -> Vec<ParamSpec> {
@@ -185,12 +186,11 @@ impl EstimatorImpl for IvLs {
     }
 
     fn prepare(&self, data: &TrainData) -> Result<()> {
-        let t = QueryTable::from_data(data, &self.queries, "iv4rec")?;
-        *self
-            .table
-            .lock()
-            .map_err(|_| "iv4rec: state lock poisoned".to_string())? = Some(Arc::new(t));
-        Ok(())
+        keep(
+            &self.table,
+            queries::read(data, &self.queries, "iv4rec")?,
+            "iv4rec",
+        )
     }
 }
 

@@ -31,16 +31,17 @@
 //!
 //! Query vectors: the float_seq item field named by `queries` ([`crate::queries`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, Emb, EstimatorImpl, LossHandle, ParamSpec, Params, Result,
     TrainData, Var,
 };
 
-use crate::queries::QueryTable;
+use crate::queries;
 use crate::reconstruct::{projection, regression_error, Alpha, Combine};
 use crate::search::{last_item, AttentionQuery, Search};
+use causalrec_sdk::{keep, prepared, PreparedVectors};
 
 /// Which treatments are reconstructed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,7 +64,7 @@ pub struct IvPlus {
     alpha: Alpha,
     dropout: f64,
     search: Search,
-    table: Mutex<Option<Arc<QueryTable>>>,
+    table: PreparedVectors,
 }
 
 /// The parameters shared by the IV estimators (query field, MLP sizes, alpha).
@@ -200,15 +201,6 @@ pub fn seq_hooks<'c>(
     Ok((get("item")?, get("history")?, get("history_mask")?))
 }
 
-/// The prepared query table, or an error saying `prepare` did not run.
-pub fn prepared(table: &Mutex<Option<Arc<QueryTable>>>, who: &str) -> Result<Arc<QueryTable>> {
-    table
-        .lock()
-        .map_err(|_| format!("{who}: state lock poisoned"))?
-        .clone()
-        .ok_or_else(|| format!("{who}: the query table is not prepared (prepare was not called)"))
-}
-
 impl IvPlus {
     /// The logit and the per-example IV regression error `[B]` (unweighted
     /// sums for I; `gamma_user`/`gamma_item`-weighted for UI, I's `gamma`
@@ -311,12 +303,11 @@ impl EstimatorImpl for IvPlus {
     }
 
     fn prepare(&self, data: &TrainData) -> Result<()> {
-        let t = QueryTable::from_data(data, &self.queries, "iv4rec_plus")?;
-        *self
-            .table
-            .lock()
-            .map_err(|_| "iv4rec_plus: state lock poisoned".to_string())? = Some(Arc::new(t));
-        Ok(())
+        keep(
+            &self.table,
+            queries::read(data, &self.queries, "iv4rec_plus")?,
+            "iv4rec_plus",
+        )
     }
 }
 

@@ -8,7 +8,10 @@
 //! `history_mask` `[B, L]`; later stages read the hook points, so an estimator
 //! that rewrites them (IV4Rec+) changes what the model sees.
 
-use causalrec_sdk::{BackboneImpl, BackboneInfo, Ctx, Emb, Init, Params, Result, Var};
+use causalrec_sdk::{
+    keep, prepared, BackboneImpl, BackboneInfo, Ctx, Emb, Init, ItemVectors, ParamSpec, Params,
+    PreparedVectors, Result, TrainData, Var,
+};
 
 /// The table of item embeddings, shared by the candidate and the history.
 pub const ITEM_TABLE: &str = "item";
@@ -54,14 +57,7 @@ pub fn embed_items_and_history(
     init_std: f64,
 ) -> Result<Emb> {
     declare_items(g, dim, init_std);
-    for name in ["history", "history_mask"] {
-        if !g.has_input(name) {
-            return Err(format!(
-                "{component} reads the user's history, but the batch has no input '{name}' \
-                 (the host adds 'history' and 'history_mask' for backbones with needs_history)"
-            ));
-        }
-    }
+    check_history_inputs(g, component)?;
     let mut emb = Emb::default();
     // All-ranking batches carry users only.
     if let Some(i) = g.try_input("item") {
@@ -70,6 +66,110 @@ pub fn embed_items_and_history(
     emb.set("history", g.lookup(ITEM_TABLE, g.input("history")).id);
     emb.set("history_mask", g.input("history_mask").to_float().id);
     Ok(emb)
+}
+
+/// An error unless the batch has the inputs `history` and `history_mask`.
+fn check_history_inputs(g: &Ctx<'_, '_>, component: &str) -> Result<()> {
+    for name in ["history", "history_mask"] {
+        if !g.has_input(name) {
+            return Err(format!(
+                "{component} reads the user's history, but the batch has no input '{name}' \
+                 (the host adds 'history' and 'history_mask' for backbones with needs_history)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Item representations from fixed item vectors (IV4Rec+'s MIND setting:
+/// the item is the BERT embedding of its title and abstract, reduced from
+/// 768 to 64 dimensions by a learned linear map, section 6.1): `item` and
+/// `history` become `x_i W` (no bias) for the dense item field named by the
+/// parameter `item_text`, plus the item's ID embedding when `item_id` is
+/// true. The vectors are read once in `prepare`; a step gathers the rows of
+/// its batch only.
+pub struct ItemText {
+    field: String,
+    with_id: bool,
+    table: PreparedVectors,
+}
+
+impl ItemText {
+    /// The parameters `item_text` and `item_id`.
+    pub fn params() -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::new(
+                "item_text",
+                "",
+                "a dense item field of fixed item vectors (e.g. text embeddings); when set, the \
+                 item representation is a learned linear map of it (plus the ID embedding when \
+                 item_id is true). Empty: ID embeddings only",
+            ),
+            ParamSpec::new(
+                "item_id",
+                true,
+                "with item_text: add the item's ID embedding to the mapped vector",
+            ),
+        ]
+    }
+
+    /// `None` when `item_text` is empty.
+    pub fn from_params(p: &Params) -> Result<Option<ItemText>> {
+        let field = p.string("item_text")?;
+        if field.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ItemText {
+            field,
+            with_id: p.bool("item_id")?,
+            table: Default::default(),
+        }))
+    }
+
+    /// Read the item vectors.
+    pub fn prepare(&self, data: &TrainData, component: &str) -> Result<()> {
+        let t = ItemVectors::from_data(data, &self.field, component, "item_text")?;
+        keep(&self.table, t, component)
+    }
+
+    /// The hook points `item` (when the batch has a candidate), `history`
+    /// `[B, L, dim]` and `history_mask` from the item vectors.
+    pub fn embed(
+        &self,
+        g: &Ctx<'_, '_>,
+        component: &str,
+        dim: usize,
+        init_std: f64,
+    ) -> Result<Emb> {
+        let table = prepared(&self.table, component)?;
+        let mut emb = if self.with_id {
+            embed_items_and_history(g, component, dim, init_std)?
+        } else {
+            check_history_inputs(g, component)?;
+            let mut emb = Emb::default();
+            emb.set("history_mask", g.input("history_mask").to_float().id);
+            emb
+        };
+        let w = g.param("item_text.weight", &[table.dim(), dim], Init::XAVIER);
+        let mut inputs = vec![("history", g.input("history"))];
+        if let Some(i) = g.try_input("item") {
+            inputs.push(("item", i));
+        }
+        for (name, ids) in inputs {
+            let mut shape: Vec<i64> = ids.shape().iter().map(|&n| n as i64).collect();
+            shape.push(dim as i64);
+            let x = table.gather(g, ids)?;
+            let mut v = x
+                .reshape(&[-1, table.dim() as i64])
+                .matmul(w)
+                .reshape(&shape);
+            if self.with_id {
+                v = v + g.get(&emb, name)?;
+            }
+            emb.set(name, v.id);
+        }
+        Ok(emb)
+    }
 }
 
 /// The history hook points `(history [B, L, d], history_mask [B, L])`.

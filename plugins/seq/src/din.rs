@@ -3,7 +3,9 @@
 //!
 //! - Embedding: the user profile `p_u` (a user-id embedding; user feature
 //!   fields are not read), the candidate `v_A` and the behaviours `e_1..e_L`
-//!   from one item table (`item`).
+//!   from one item table (`item`), or, with `item_text`, a learned linear
+//!   map of fixed item vectors (plus the ID embedding with `item_id`), as
+//!   DIN runs on MIND in IV4Rec+ ([`common::ItemText`]).
 //! - Local activation unit: `a(e_j, v_A)` is a feed-forward network over
 //!   `[e_j ; e_j - v_A ; e_j ⊙ v_A ; v_A]` (the paper's "out product" of the two
 //!   embeddings is taken element-wise, with their difference, as DIN's
@@ -27,7 +29,8 @@
 
 use causalrec_sdk::nn::Linear;
 use causalrec_sdk::{
-    BackboneImpl, BackboneInfo, ComponentDef, Ctx, Emb, Init, ParamSpec, Params, Result, Var,
+    BackboneImpl, BackboneInfo, ComponentDef, Ctx, Emb, Init, ParamSpec, Params, Result, TrainData,
+    Var,
 };
 
 use crate::act::{Activation, Kind};
@@ -39,6 +42,7 @@ pub struct Din {
     attention_layers: Vec<usize>,
     layers: Vec<usize>,
     act: Activation,
+    text: Option<common::ItemText>,
 }
 
 pub fn def() -> ComponentDef {
@@ -46,7 +50,7 @@ pub fn def() -> ComponentDef {
         "din",
         "DIN (Zhou et al. 2018): local activation unit over the history w.r.t. the candidate, \
          unnormalised sum pooling, MLP with Dice or PReLU",
-        vec![
+        [
             ParamSpec::new("dim", 64, "embedding size d of users and items"),
             ParamSpec::new(
                 "attention_layers",
@@ -68,7 +72,10 @@ pub fn def() -> ComponentDef {
                 0.1,
                 "standard deviation of the normal initialisation of the embeddings",
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(common::ItemText::params())
+        .collect(),
         Din::from_params,
     )
 }
@@ -82,6 +89,7 @@ impl Din {
             attention_layers: p.layer_sizes("attention_layers")?,
             layers: p.layer_sizes("layers")?,
             act: Activation::new(Kind::parse(&p.string("activation")?)?),
+            text: common::ItemText::from_params(p)?,
         })
     }
 
@@ -153,7 +161,10 @@ impl BackboneImpl for Din {
     }
 
     fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb> {
-        let mut emb = common::embed_items_and_history(g, "din", self.dim, self.init_std)?;
+        let mut emb = match &self.text {
+            Some(t) => t.embed(g, "din", self.dim, self.init_std)?,
+            None => common::embed_items_and_history(g, "din", self.dim, self.init_std)?,
+        };
         g.embedding(
             "user",
             g.schema().n_users as usize,
@@ -171,6 +182,13 @@ impl BackboneImpl for Din {
 
     fn encode_item<'c>(&self, g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
         g.get(emb, "item")
+    }
+
+    fn prepare(&self, data: &TrainData) -> Result<()> {
+        match &self.text {
+            Some(t) => t.prepare(data, "din"),
+            None => Ok(()),
+        }
     }
 
     fn predict<'c>(
