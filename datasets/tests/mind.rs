@@ -53,7 +53,7 @@ fn fixture_loads_one_row_per_candidate() {
     let since: Vec<f64> = ts.iter().map(|t| t - ts[0]).collect();
     assert_eq!(since, [0.0, 0.0, 588.0, 588.0, 588.0, 102_878.0]);
 
-    // Items: category (group), subcategory, query.
+    // Items: category (group), subcategory, query, text.
     let groups = ds.items_of_role(Role::Group);
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].0.name, "category");
@@ -67,6 +67,13 @@ fn fixture_loads_one_row_per_candidate() {
     assert_eq!(
         item_seq(&ds, "query", "N4"),
         ["sports", "football_nfl", "Q622747", "Q5377"]
+    );
+    // The item's words: title, then abstract.
+    assert_eq!(
+        item_seq(&ds, "text", "N2"),
+        "City council approves budget The council voted 7-2 on Tuesday."
+            .split(' ')
+            .collect::<Vec<_>>()
     );
     let q = ds.items_of_role(Role::Query);
     assert_eq!(q[0].0.name, "query");

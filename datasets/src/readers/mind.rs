@@ -18,7 +18,10 @@
 //! ([`Role::Group`]), `subcategory` ([`Role::Feature`]) and `query`
 //! ([`Role::Query`]): the IV4Rec+ query of the article, its category,
 //! subcategory and the `WikidataId`s of its title and abstract entities, in
-//! that order, each once.
+//! that order, each once; and `text` (token_seq, [`Role::Feature`]): the
+//! words of the title, then of the abstract (the input of the paper's BERT
+//! item embedding; `modalities: #{ text: #{ from: "text", hash: N } }`
+//! makes it a hashed bag of words).
 //!
 //! Errors name the file, the 1-based line and the column: a wrong number of
 //! cells (e.g. a comma-separated file), a bad time, label or entity list, a
@@ -80,6 +83,8 @@ struct News {
     category: String,
     subcategory: String,
     query: Vec<String>,
+    /// The words of the title, then of the abstract.
+    text: Vec<String>,
 }
 
 /// Opens a MIND file: tab-separated, no quoting, no header line.
@@ -137,6 +142,11 @@ fn read_news(path: &Path) -> Result<HashMap<String, News>> {
                 category: c(1).trim().to_string(),
                 subcategory: c(2).trim().to_string(),
                 query,
+                text: c(3)
+                    .split_whitespace()
+                    .chain(c(4).split_whitespace())
+                    .map(str::to_string)
+                    .collect(),
             },
         );
         Ok(())
@@ -211,16 +221,19 @@ pub fn load_mind(dir: &Path, opts: &MindOptions) -> Result<Dataset> {
     let mut category = TokenCol::new("category", Role::Group);
     let mut subcategory = TokenCol::new("subcategory", Role::Feature);
     let mut query = SeqCol::new("query", Role::Query);
+    let mut text = SeqCol::new("text", Role::Feature);
     for id in &items.raw {
         let n = &news[id];
         category.push(&n.category);
         subcategory.push(&n.subcategory);
         query.push(n.query.iter().map(String::as_str));
+        text.push(n.text.iter().map(String::as_str));
     }
     let item_table = table(vec![
         category.finish(),
         subcategory.finish(),
         query.finish(),
+        text.finish(),
     ])?;
     dataset(
         opts.name.as_deref().unwrap_or("mind"),

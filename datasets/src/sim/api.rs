@@ -1171,6 +1171,17 @@ fn register_tables(engine: &mut Engine, state: &Shared) {
         Ok(())
     });
     let s = state.clone();
+    engine.register_fn("write_tsv", move |path: &str, t: Table| -> RResult<()> {
+        let mut st = lock(&s);
+        let (full, shown) = st.write_path(path)?;
+        let text = t
+            .to_tsv()
+            .map_err(|e| format!("write_tsv(\"{path}\"): {e}"))?;
+        super::io::write_text(&full, &text)?;
+        st.written.push((shown, t.n_rows()));
+        Ok(())
+    });
+    let s = state.clone();
     engine.register_fn(
         "write_atomic",
         move |name: &str, inter: Table| -> RResult<()> {

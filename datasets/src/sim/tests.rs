@@ -606,6 +606,66 @@ fn instruments_scenario_confounds_the_log_but_not_the_test_lists() {
     assert!(t0.abs() < 0.25 && t2.abs() < 0.25, "{t0} {t2}");
 }
 
+#[test]
+fn instruments_scenario_in_mind_format_is_the_same_log() {
+    let out = tmp("iv-mind");
+    let sets: Vec<(String, String)> = [
+        ("mind", "true"),
+        ("text", "true"),
+        ("n_users", "30"),
+        ("n_items", "40"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    generate(&scenario("instruments.rhai"), &out, Some(5), &sets).unwrap_or_else(|e| panic!("{e}"));
+    let atomic = crate::load_atomic(&out, "iv", &crate::AtomicOptions::default()).unwrap();
+    let mind = crate::load_mind(&out.join("mind"), &crate::MindOptions::default()).unwrap();
+    // One MIND row per logged candidate, in the same order, with the same
+    // user, item and click.
+    assert_eq!(mind.n_inter(), atomic.n_inter());
+    assert_eq!(mind.n_inter(), 30 * 20 * 5);
+    let rows =
+        |ds: &crate::Dataset, label: &str, prefix: (&str, &str)| -> Vec<(String, String, String)> {
+            let inter = &ds.inter;
+            let (li, _) = inter.field(label).unwrap();
+            (0..ds.n_inter())
+                .map(|r| {
+                    (
+                        format!("{}{}", prefix.0, ds.user_ids[ds.user_col()[r] as usize]),
+                        format!("{}{}", prefix.1, ds.item_ids[ds.item_col()[r] as usize]),
+                        inter.cell_text(li, r).parse::<f64>().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+    assert_eq!(
+        rows(&mind, "label", ("", "")),
+        rows(&atomic, "click", ("U", "N"))
+    );
+    // Times follow the lists: strictly increasing per user.
+    let t = mind.timestamp_col().unwrap();
+    let mut last: HashMap<u32, f64> = HashMap::new();
+    for (r, &u) in mind.user_col().iter().enumerate() {
+        let prev = last.insert(u, t[r]).unwrap_or(f64::MIN);
+        assert!(t[r] >= prev, "row {r}");
+    }
+    // The query: category, subcategory and one entity per dimension (8);
+    // the text: one word per dimension.
+    let items = mind.items.as_ref().unwrap();
+    let (qi, _) = items.field("query").unwrap();
+    let (ti, _) = items.field("text").unwrap();
+    for i in 0..mind.item_ids.len() {
+        assert_eq!(
+            items.cell_text(qi, i).split(' ').count(),
+            10,
+            "{}",
+            items.cell_text(qi, i)
+        );
+        assert_eq!(items.cell_text(ti, i).split(' ').count(), 8);
+    }
+}
+
 /// CP2Rec: mean (click - exam(position) * unbiased click probability) over
 /// the logged (`policy` = train) and the random-policy (test) rows, and the
 /// correlation of the items' exposure proxy with their hidden popularity bias.

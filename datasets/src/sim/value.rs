@@ -463,6 +463,35 @@ impl Table {
         s
     }
 
+    /// Tab-separated text without a header line (MIND's `behaviors.tsv`
+    /// and `news.tsv`); an error names the column and row of a cell holding
+    /// a tab or a line break.
+    pub fn to_tsv(&self) -> Result<String, String> {
+        let mut s = String::new();
+        for r in 0..self.n_rows() {
+            for (k, c) in self.cols.iter().enumerate() {
+                // text as it is (no CSV quoting)
+                let cell = match c {
+                    TCol::Str(v) => v[r].clone(),
+                    _ => c.cell(r),
+                };
+                if cell.contains(['\t', '\n', '\r']) {
+                    return Err(format!(
+                        "column '{}' row {}: a tab-separated cell cannot hold a tab or a line break",
+                        self.names[k],
+                        r + 1
+                    ));
+                }
+                if k > 0 {
+                    s.push('\t');
+                }
+                s.push_str(&cell);
+            }
+            s.push('\n');
+        }
+        Ok(s)
+    }
+
     /// Parses CSV text (a header line, comma-separated cells, double-quoted
     /// cells may hold commas). Columns whose cells all parse as integers are
     /// [`TCol::Int`], else as reals [`TCol::Float`], else [`TCol::Str`].
