@@ -182,13 +182,20 @@ impl BenchSession {
         })
     }
 
-    /// One training step on the next batch: batch assembly and the step.
-    pub fn step(&mut self) -> Result<(), String> {
+    /// The training positives of the next batch.
+    fn next_indices(&mut self) -> Vec<usize> {
         let n = self.order.len();
         let idx: Vec<usize> = (0..self.batch)
             .map(|k| self.order[(self.next + k) % n])
             .collect();
         self.next = (self.next + self.batch) % n;
+        idx
+    }
+
+    /// One training step on the next batch: batch assembly, then the step
+    /// (in sequence, as criterion times one call).
+    pub fn step(&mut self) -> Result<(), String> {
+        let idx = self.next_indices();
         let batch = self.run.make_batch(&self.data, &idx)?;
         self.run.step(&self.data, &batch).map(drop)
     }
@@ -200,14 +207,23 @@ pub fn bench_train(b: &BenchTrain, reg: &Registry, device: Device) -> Result<Ben
         return Err("bench train: --steps must be > 0".into());
     }
     let mut session = BenchSession::new(b, reg, device)?;
+    // As training runs: the next batches are assembled on a worker thread
+    // while a step computes; a step's time is from the previous step's end
+    // to its own.
+    let idxs: Vec<Vec<usize>> = (0..b.warmup + b.steps)
+        .map(|_| session.next_indices())
+        .collect();
+    let chunks: Vec<&[usize]> = idxs.iter().map(Vec::as_slice).collect();
     let mut times = Vec::with_capacity(b.steps);
-    for s in 0..b.warmup + b.steps {
-        let t = Instant::now();
-        session.step()?;
-        if s >= b.warmup {
-            times.push(t.elapsed().as_secs_f64());
+    let mut last = Instant::now();
+    session.run.steps(&session.data, &chunks, |k| {
+        let now = Instant::now();
+        if k >= b.warmup {
+            times.push((now - last).as_secs_f64());
         }
-    }
+        last = now;
+        Ok(())
+    })?;
     let examples = session.examples_per_step;
     let total: f64 = times.iter().sum();
     times.sort_by(f64::total_cmp);

@@ -15,6 +15,7 @@
 //! - [`report`]: the run directory (atomic writes).
 //! - [`checkpoint`]: training state and the run manifest for `host run --resume`.
 //! - [`bench`]: `host bench train`; [`compare`]: `host report`.
+pub mod batches;
 pub mod bench;
 pub mod checkpoint;
 pub mod checks;

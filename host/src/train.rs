@@ -24,8 +24,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::batches::Batcher;
 use crate::checkpoint::Progress;
-use crate::data::{ids_tensor, Data, Part};
+use crate::data::{Data, Part};
 use crate::exec::store::OptimConfig;
 use crate::exec::{Batch, HostGraph, Leaf, Model, Origin, TapeMeta};
 use crate::history::HistoryOf;
@@ -342,7 +343,8 @@ struct Trace {
     scope_paths: Vec<String>,
 }
 
-fn te(e: candle_core::Error) -> String {
+/// A candle error as the host's error text.
+pub(crate) fn te(e: candle_core::Error) -> String {
     e.to_string()
 }
 
@@ -423,74 +425,20 @@ impl Run {
         })
     }
 
-    /// Uniform negatives for `user`, excluding its training items.
-    fn sample_negative(&mut self, data: &Data, user: u32) -> u32 {
-        let n = data.ds.n_items as u32;
-        let seen = &data.train_seen[user as usize];
-        for _ in 0..64 {
-            let j = self.rng.random_range(0..n);
-            if seen.binary_search(&j).is_err() {
-                return j;
-            }
+    /// What this run assembles its training batches with.
+    pub fn batcher(&self) -> Batcher {
+        Batcher {
+            negatives: self.cfg.negatives,
+            device: self.model.device.clone(),
+            needs_history: self.needs_history,
         }
-        self.rng.random_range(0..n)
     }
 
     /// One training batch from the training positives `idx` (indices into
-    /// `data.train_pos`): positives first, then `k` negatives each. With
-    /// `train_positives: "all"` the batch also carries `like` `[B]` f32: each
-    /// positive's like flag, 0 for the negatives (the order of `label`).
+    /// `data.train_pos`), negatives drawn from the run's stream
+    /// ([`Batcher::pairs`]).
     pub fn make_batch(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
-        let k = self.cfg.negatives;
-        let n = idx.len();
-        let mut users: Vec<u32> = idx.iter().map(|&p| data.train_pos[p].0).collect();
-        let mut items: Vec<u32> = idx.iter().map(|&p| data.train_pos[p].1).collect();
-        let mut labels = vec![1f32; n];
-        let (mut pos_row, mut neg_row) = (Vec::with_capacity(n * k), Vec::with_capacity(n * k));
-        for r in 0..n {
-            for _ in 0..k {
-                let u = users[r];
-                let j = self.sample_negative(data, u);
-                pos_row.push(r as u32);
-                neg_row.push(users.len() as u32);
-                users.push(u);
-                items.push(j);
-                labels.push(0.0);
-            }
-        }
-        let dev = self.model.device.clone();
-        let mut b = data.pair_batch(&users, &items, &dev)?;
-        b.inputs.insert(
-            "label".into(),
-            Tensor::from_vec(labels, users.len(), &dev).map_err(te)?,
-        );
-        // With click positives: whether each example is liked (0 for negatives).
-        if let Some(like) = data.batch_like(idx, pos_row.len()) {
-            b.inputs.insert(
-                "like".into(),
-                Tensor::from_vec(like, users.len(), &dev).map_err(te)?,
-            );
-        }
-        if self.needs_history {
-            // Each negative shares the history of its positive.
-            let keys: Vec<HistoryOf> = idx
-                .iter()
-                .map(|&p| HistoryOf::TrainPositive(p))
-                .chain(
-                    pos_row
-                        .iter()
-                        .map(|&r| HistoryOf::TrainPositive(idx[r as usize])),
-                )
-                .collect();
-            data.histories.add_to(&mut b, &keys, &dev)?;
-        }
-        if k > 0 {
-            b.inputs
-                .insert("pos_row".into(), ids_tensor(&pos_row, &dev)?);
-            b.inputs
-                .insert("neg_row".into(), ids_tensor(&neg_row, &dev)?);
-        }
-        Ok(b)
+        self.batcher().pairs(data, idx, &mut self.rng)
     }
 
     /// Let the backbones and the estimator study the training data
@@ -526,22 +474,7 @@ impl Run {
 
     /// The batch of training examples `idx` (indices into the epoch's list).
     pub(crate) fn batch_of(&mut self, data: &Data, idx: &[usize]) -> Result<Batch, String> {
-        if data.labels.is_some() {
-            let rows: Vec<usize> = idx.iter().map(|&k| data.split.train[k]).collect();
-            let dev = self.model.device.clone();
-            let mut b = data.row_batch(&rows, &dev)?;
-            if self.needs_history {
-                let (users, times) = (data.ds.user_col(), &data.row_times);
-                let keys: Vec<HistoryOf> = rows
-                    .iter()
-                    .map(|&r| HistoryOf::Before(users[r], times[r]))
-                    .collect();
-                data.histories.add_to(&mut b, &keys, &dev)?;
-            }
-            Ok(b)
-        } else {
-            self.make_batch(data, idx)
-        }
+        self.batcher().batch_of(data, idx, &mut self.rng)
     }
 
     /// Validation metrics: pointwise (AUC, MSE, log-loss) on the labelled
@@ -582,6 +515,34 @@ impl Run {
         batch: &Batch,
     ) -> Result<(f64, BTreeMap<String, f64>), String> {
         let seed = self.rng.random();
+        self.step_seeded(data, batch, seed)
+    }
+
+    /// One step on each of `chunks` (training example indices, as for
+    /// [`Run::batch_of`]) in order, the batches assembled ahead on a worker
+    /// thread ([`Batcher::for_each`]); `after(k)` runs after step k.
+    pub fn steps(
+        &mut self,
+        data: &Data,
+        chunks: &[&[usize]],
+        mut after: impl FnMut(usize) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let batcher = self.batcher();
+        let stream = self.rng.clone();
+        batcher.for_each(data, chunks, stream, |k, batch, seed, rng| {
+            self.rng = rng.clone();
+            self.step_seeded(data, batch, seed)?;
+            after(k)
+        })
+    }
+
+    /// [`Run::step`] with the step's seed given (drawn by [`Batcher::for_each`]).
+    pub fn step_seeded(
+        &mut self,
+        data: &Data,
+        batch: &Batch,
+        seed: u64,
+    ) -> Result<(f64, BTreeMap<String, f64>), String> {
         let ((loss, terms, leaves), trace) = self.forward_traced(data, batch, seed, false)?;
         let value = loss
             .to_dtype(DType::F64)
@@ -996,9 +957,14 @@ impl Run {
                 None => order.shuffle(&mut self.rng),
             }
             bar.inc(skip as u64);
-            for (b, chunk) in order.chunks(bs).enumerate().skip(skip) {
-                let batch = self.batch_of(data, chunk)?;
-                let (l, terms) = match self.step(data, &batch) {
+            let chunks: Vec<&[usize]> = order.chunks(bs).skip(skip).collect();
+            let batcher = self.batcher();
+            let stream = self.rng.clone();
+            batcher.for_each(data, &chunks, stream, |k, batch, seed, after| {
+                let b = skip + k;
+                // the stream as a sequential loop leaves it after this step's draws
+                self.rng = after.clone();
+                let (l, terms) = match self.step_seeded(data, batch, seed) {
                     Ok(v) => v,
                     Err(e) if e.starts_with(NON_FINITE) => {
                         bar.abandon();
@@ -1035,7 +1001,8 @@ impl Run {
                             Some(self.write_state(dir, &p, &order, best_snapshot.as_ref())?);
                     }
                 }
-            }
+                Ok(())
+            })?;
             let secs = t0.elapsed().as_secs_f64();
             let loss = sum / count.max(1) as f64;
             bar.set_message(format!("epoch {epoch} loss {loss:.4}"));

@@ -78,6 +78,16 @@ impl ItemVectors {
         }
     }
 
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.n_items
+    }
+
+    /// True when the table has no items.
+    pub fn is_empty(&self) -> bool {
+        self.n_items == 0
+    }
+
     /// Width `d` of a vector.
     pub fn dim(&self) -> usize {
         self.dim

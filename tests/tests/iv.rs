@@ -144,6 +144,24 @@ train(data, backbone("din", #{{ dim: 4, item_text: "abstract" }}), estimator("na
 }
 
 #[test]
+fn recall_needs_vectors_in_the_queries_space() {
+    // `recall` (section 6.2.1's cosine recall of a query for items without
+    // one) must name vectors of the queries' width.
+    let body = r#"let data = dataset("bundled", #{ split: "chrono_user", ratios: [0.8, 0.1, 0.1], history: 5,
+    modalities: #{ query: #{ from: "genre", hash: 16 }, other: #{ from: "genre", hash: 8 } } });
+train(data, backbone("din", #{ dim: 4 }), estimator("iv4rec_plus", #{ recall: "other" }), #{ epochs: 1 });"#;
+    let (o, _) = run_recipe("iv-recall-dims", body, &[]);
+    let (so, se) = text(&o);
+    assert!(!o.status.success(), "{so}");
+    assert!(
+        se.contains(
+            "iv4rec_plus: recall field 'other' has 8 dimensions and query field 'query' 16"
+        ),
+        "{se}"
+    );
+}
+
+#[test]
 fn the_iv_loss_does_not_reach_the_treatments() {
     // With L_IV on (a large gamma), central differences of the item table
     // see d L_IV / d t, which the stop-gradient removes from the analytic

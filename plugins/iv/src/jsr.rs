@@ -27,19 +27,15 @@ use crate::queries;
 use causalrec_sdk::{keep, prepared, PreparedVectors};
 
 pub struct Jsr {
-    queries: String,
+    queries: queries::QuerySource,
     layers: Vec<usize>,
     search_weight: f64,
     table: PreparedVectors,
 }
 
 fn params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::new(
-            "queries",
-            "query",
-            "float_seq item field holding each item's query vector",
-        ),
+    let mut v = queries::QuerySource::params();
+    v.extend([
         ParamSpec::new(
             "layers",
             "64",
@@ -50,7 +46,8 @@ fn params() -> Vec<ParamSpec> {
             1.0,
             "weight of the search loss in the joint loss",
         ),
-    ]
+    ]);
+    v
 }
 
 pub fn def() -> ComponentDef {
@@ -68,7 +65,7 @@ pub fn def() -> ComponentDef {
 
 fn make(p: &Params) -> Result<Jsr> {
     Ok(Jsr {
-        queries: p.string("queries")?,
+        queries: queries::QuerySource::from_params(p)?,
         layers: p.layer_sizes("layers")?,
         search_weight: p.non_negative("search_weight")?,
         table: Mutex::new(None),
@@ -118,10 +115,6 @@ impl EstimatorImpl for Jsr {
     }
 
     fn prepare(&self, data: &TrainData) -> Result<()> {
-        keep(
-            &self.table,
-            queries::read(data, &self.queries, "jsr")?,
-            "jsr",
-        )
+        keep(&self.table, self.queries.read(data, "jsr")?, "jsr")
     }
 }

@@ -26,7 +26,7 @@ use crate::reconstruct::{Alpha, Combine};
 use causalrec_sdk::{keep, prepared, PreparedVectors};
 
 pub struct IvLs {
-    queries: String,
+    queries: queries::QuerySource,
     ridge: f64,
     weight_layers: Vec<usize>,
     alpha: Alpha,
@@ -69,7 +69,7 @@ fn make(p: &Params) -> Result<IvLs> {
         ));
     }
     Ok(IvLs {
-        queries: p.string("queries")?,
+        queries: queries::QuerySource::from_params(p)?,
         ridge,
         weight_layers: p.layer_sizes("weight_layers")?,
         alpha: Alpha::from_params(p, "iv4rec")?,
@@ -186,11 +186,7 @@ impl EstimatorImpl for IvLs {
     }
 
     fn prepare(&self, data: &TrainData) -> Result<()> {
-        keep(
-            &self.table,
-            queries::read(data, &self.queries, "iv4rec")?,
-            "iv4rec",
-        )
+        keep(&self.table, self.queries.read(data, "iv4rec")?, "iv4rec")
     }
 }
 

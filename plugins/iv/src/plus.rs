@@ -54,7 +54,7 @@ pub enum Variant {
 
 pub struct IvPlus {
     variant: Variant,
-    queries: String,
+    queries: queries::QuerySource,
     gamma: f64,
     gamma_user: f64,
     gamma_item: f64,
@@ -69,12 +69,8 @@ pub struct IvPlus {
 
 /// The parameters shared by the IV estimators (query field, MLP sizes, alpha).
 pub fn common_params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::new(
-            "queries",
-            "query",
-            "float_seq item field holding each item's query vector (the instrument)",
-        ),
+    let mut v = queries::QuerySource::params();
+    v.extend([
         ParamSpec::new(
             "proj_layers",
             "64",
@@ -91,7 +87,8 @@ pub fn common_params() -> Vec<ParamSpec> {
             "residual weight: \"learned\" (sigmoid MLP, Eq. 6) or a number in [0, 1] (0 = without residual: the value t_hat, the treatment trained through the residual by the detach trick of section 6.4.4)",
         ),
         ParamSpec::new("dropout", 0.0, "dropout rate of the MLPs"),
-    ]
+    ]);
+    v
 }
 
 fn params() -> Vec<ParamSpec> {
@@ -164,7 +161,7 @@ fn make(p: &Params) -> Result<IvPlus> {
     };
     Ok(IvPlus {
         variant,
-        queries: p.string("queries")?,
+        queries: queries::QuerySource::from_params(p)?,
         gamma: p.non_negative("gamma")?,
         gamma_user: p.non_negative("gamma_user")?,
         gamma_item: p.non_negative("gamma_item")?,
@@ -305,7 +302,7 @@ impl EstimatorImpl for IvPlus {
     fn prepare(&self, data: &TrainData) -> Result<()> {
         keep(
             &self.table,
-            queries::read(data, &self.queries, "iv4rec_plus")?,
+            self.queries.read(data, "iv4rec_plus")?,
             "iv4rec_plus",
         )
     }
