@@ -23,6 +23,12 @@ use crate::train::te;
 /// How many assembled batches may wait ahead of the running step.
 pub const PREFETCH: usize = 2;
 
+/// False when `CAUSALREC_PREFETCH=0`: batches are assembled in the step's
+/// thread (the same draws; for measuring what the worker thread saves).
+fn prefetch_enabled() -> bool {
+    std::env::var_os("CAUSALREC_PREFETCH").is_none_or(|v| v != "0")
+}
+
 /// What a run needs to assemble its training batches.
 #[derive(Clone, Debug)]
 pub struct Batcher {
@@ -156,7 +162,7 @@ impl Batcher {
         F: FnMut(usize, &Batch, u64, &ChaCha8Rng) -> Result<(), String>,
     {
         // A CUDA context belongs to the thread that made it: assemble there.
-        if !self.device.is_cpu() || chunks.len() < 2 {
+        if !self.device.is_cpu() || chunks.len() < 2 || !prefetch_enabled() {
             for (k, c) in chunks.iter().enumerate() {
                 let (b, seed) = self.prepare(data, c, &mut rng)?;
                 step(k, &b, seed, &rng)?;
