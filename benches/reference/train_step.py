@@ -15,7 +15,15 @@ step: user and item rows concatenated into an MLP 128-256-128-1 with ReLU),
 [e; e - v; e * v; v] with Dice, unnormalised masked sum pooling, MLP 200-80
 with Dice over [p_u; v_U(A); v_A]; histories as the host builds them from the
 same uniform log: each positive's earlier interactions of its user, the
-latest `--history` of them, padded to `--history`; negatives share them).
+latest `--history` of them, padded to `--history`; negatives share them),
+`mmgcn` (the `graph` plugin's MMGCN defaults: L = 2 layers per modality,
+mean aggregation, combination W3 h + x^ (Eq. 7), latent 64, LeakyReLU 0.01,
+no biases in W1-W3, id embeddings shared by the modalities, scores u*^T i*
+with the modality sums; `--modalities` random item feature matrices of that
+width; the user-item graph of the uniform log, propagated over the whole
+graph every step as the paper's code does, where the host propagates only
+over the batch's 2-hop subgraph; positives drawn from the log; dense tables,
+since every row gets a gradient).
 Each batch holds `batch` positives and `negatives` uniform negatives per
 positive, BPR loss, Adam (lr 1e-3). `--sparse` uses sparse embedding
 gradients with SparseAdam for the tables (Adam for the dense rest), as
@@ -103,6 +111,48 @@ class Histories:
         return self.users[rows], self.items[rows], ids, mask
 
 
+class Mmgcn(torch.nn.Module):
+    """MMGCN (Wei et al. 2019) over the whole user-item graph of `log_u`, `log_i`."""
+
+    def __init__(self, users, items, dim, width, n_mod, layers, log_u, log_i, gen):
+        super().__init__()
+        self.users, self.layers, latent = users, layers, 64
+        self.feats = [torch.randn(items, width, generator=gen) for _ in range(n_mod)]
+        self.proj = torch.nn.ModuleList(torch.nn.Linear(width, latent) for _ in range(n_mod))
+        self.pref = torch.nn.ModuleList(torch.nn.Embedding(users, latent) for _ in range(n_mod))
+        self.uid, self.iid = torch.nn.Embedding(users, dim), torch.nn.Embedding(items, dim)
+        for e in [self.uid, self.iid, *self.pref]:
+            torch.nn.init.normal_(e.weight, 0, 0.1)
+        lin = lambda i, o: torch.nn.Linear(i, o, bias=False)
+        ins = lambda l: latent if l == 0 else dim
+        self.w1 = torch.nn.ModuleList(torch.nn.ModuleList(lin(ins(l), dim) for l in range(layers)) for _ in range(n_mod))
+        self.w2 = torch.nn.ModuleList(torch.nn.ModuleList(lin(ins(l), dim) for l in range(layers)) for _ in range(n_mod))
+        self.w3 = torch.nn.ModuleList(torch.nn.ModuleList(lin(dim, dim) for l in range(layers)) for _ in range(n_mod))
+        # Mean aggregation: A[v, j] = 1 / |N_v| over the distinct edges.
+        n = users + items
+        e = torch.unique(torch.stack([log_u, log_i + users]), dim=1)
+        src = torch.cat([e[0], e[1]])
+        dst = torch.cat([e[1], e[0]])
+        deg = torch.bincount(src, minlength=n).clamp(min=1).float()
+        self.adj = torch.sparse_coo_tensor(torch.stack([src, dst]), 1.0 / deg[src], (n, n), check_invariants=False).coalesce()
+
+    def propagate(self):
+        act = lambda x: torch.nn.functional.leaky_relu(x, 0.01)
+        ids = torch.cat([self.uid.weight, self.iid.weight])
+        out = 0
+        for m, f in enumerate(self.feats):
+            x = torch.cat([self.pref[m].weight, self.proj[m](f)])
+            for l in range(self.layers):
+                h = act(torch.sparse.mm(self.adj, self.w1[m][l](x)))
+                xh = act(self.w2[m][l](x)) + ids
+                x = act(self.w3[m][l](h) + xh)
+            out = out + x
+        return out
+
+    def score(self, z, u, i):
+        return (z[u] * z[self.users + i]).sum(1)
+
+
 class Model(torch.nn.Module):
     def __init__(self, kind, users, items, dim, sparse):
         super().__init__()
@@ -138,7 +188,7 @@ class Model(torch.nn.Module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="fm", choices=["mf", "fm", "nfm", "mlp", "din"])
+    ap.add_argument("--model", default="fm", choices=["mf", "fm", "nfm", "mlp", "din", "mmgcn"])
     ap.add_argument("--rows", type=int, default=100_000, help="item table rows")
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=4096)
@@ -151,17 +201,27 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--inter", type=int, default=200_000, help="interactions of the log (din's histories)")
     ap.add_argument("--history", type=int, default=50, help="history length L (din)")
+    ap.add_argument("--modalities", type=int, default=64, help="width of each of 3 item modalities (mmgcn)")
     a = ap.parse_args()
     torch.manual_seed(7)
     dev = torch.device(a.device)
     if a.model == "din":
         m = Din(a.users, a.rows, a.dim, a.sparse).to(dev)
         log = Histories(a.users, a.rows, a.inter, a.history, torch.Generator().manual_seed(7))
+    elif a.model == "mmgcn":
+        gen = torch.Generator().manual_seed(7)
+        inter = max(a.inter, a.users, a.rows)
+        log_u = torch.randint(0, a.users, (inter,), generator=gen)
+        log_u[:a.users] = torch.arange(a.users)
+        log_i = torch.randint(0, a.rows, (inter,), generator=gen)
+        m = Mmgcn(a.users, a.rows, a.dim, a.modalities, 3, 2, log_u, log_i, gen).to(dev)
+        m.feats = [f.to(dev) for f in m.feats]
+        m.adj = m.adj.to(dev)
     else:
         m = Model(a.model, a.users, a.rows, a.dim, a.sparse).to(dev)
     tables = [p for n, p in m.named_parameters() if n.split(".")[0] in ("u", "i", "bu", "bi")]
     dense = [p for n, p in m.named_parameters() if n.split(".")[0] not in ("u", "i", "bu", "bi")]
-    if a.sparse:
+    if a.sparse and tables:
         opts = [torch.optim.SparseAdam(tables, lr=1e-3)] + ([torch.optim.Adam(dense, lr=1e-3)] if dense else [])
     else:
         opts = [torch.optim.Adam(m.parameters(), lr=1e-3)]
@@ -176,6 +236,12 @@ def main():
             r = a.negatives
             sp = m(u, pos, hist, mask)
             sn = m(u.repeat(r), neg, hist.repeat(r, 1), mask.repeat(r, 1))
+        elif a.model == "mmgcn":
+            rows = torch.randint(0, len(log_u), (a.batch,))
+            u, pos = log_u[rows].to(dev), log_i[rows].to(dev)
+            z = m.propagate()
+            sp = m.score(z, u, pos)
+            sn = m.score(z, u.repeat(a.negatives), neg)
         else:
             u = torch.randint(0, a.users, (a.batch,), device=dev)
             pos = torch.randint(0, a.rows, (a.batch,), device=dev)
@@ -199,7 +265,7 @@ def main():
         "examples_per_second": ex * len(times) / sum(times),
         "step_ms_p50": q(0.5), "step_ms_p90": q(0.9), "step_ms_p99": q(0.99),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "optimizer": "sparse embedding + SparseAdam" if a.sparse else "dense nn.Embedding + Adam",
+        "optimizer": "sparse embedding + SparseAdam" if a.sparse and tables else "dense nn.Embedding + Adam",
         "threads": torch.get_num_threads(),
     }
     if a.json:
