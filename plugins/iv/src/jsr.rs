@@ -15,8 +15,6 @@
 //! (the batch rotated by one) as a negative — with binary cross-entropy.
 //! Joint loss: `L_rec + search_weight * L_search`. Ranking: the recommender alone.
 
-use std::sync::Mutex;
-
 use causalrec_sdk::nn::{Act, Mlp};
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, EstimatorImpl, LossHandle, ParamSpec, Params, Result, TrainData,
@@ -68,7 +66,7 @@ fn make(p: &Params) -> Result<Jsr> {
         queries: queries::QuerySource::from_params(p)?,
         layers: p.layer_sizes("layers")?,
         search_weight: p.non_negative("search_weight")?,
-        table: Mutex::new(None),
+        table: PreparedVectors::default(),
     })
 }
 

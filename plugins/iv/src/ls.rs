@@ -14,8 +14,6 @@
 //! (Eq. 12, `alpha` learned by `f_weight` or fixed), and the backbone runs
 //! on the reconstructed candidate and history, as IV4Rec+(I) does.
 
-use std::sync::Mutex;
-
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, EstimatorImpl, ParamSpec, Params, Result, TrainData, Var,
 };
@@ -74,7 +72,7 @@ fn make(p: &Params) -> Result<IvLs> {
         weight_layers: p.layer_sizes("weight_layers")?,
         alpha: Alpha::from_params(p, "iv4rec")?,
         dropout: p.rate("dropout")?,
-        table: Mutex::new(None),
+        table: PreparedVectors::default(),
     })
 }
 

@@ -31,8 +31,6 @@
 //!
 //! Query vectors: the float_seq item field named by `queries` ([`crate::queries`]).
 
-use std::sync::Mutex;
-
 use causalrec_sdk::{
     Backbones, ComponentDef, Ctx, Emb, EstimatorImpl, LossHandle, ParamSpec, Params, Result,
     TrainData, Var,
@@ -177,7 +175,7 @@ fn make(p: &Params) -> Result<IvPlus> {
             dq: 0,
             query: AttentionQuery::parse(&p.string("search_query")?, WHO)?,
         },
-        table: Mutex::new(None),
+        table: PreparedVectors::default(),
     })
 }
 
