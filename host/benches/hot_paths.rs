@@ -32,33 +32,38 @@ fn sparse_store(c: &mut Criterion) {
     for rows in [10_000usize, 1_000_000] {
         let mut store = TableStore::new(1);
         store.declare("t", rows, 64, Init::normal(0.1)).unwrap();
-        let mut batch = ids(1024, rows);
-        batch.sort_unstable();
-        batch.dedup();
-        let grads = vec![0.01f32; batch.len() * 64];
         let cfg = OptimConfig::default();
-        // First update allocates the optimizer state; keep it out of the timing.
-        store
-            .tables
-            .get_mut("t")
-            .unwrap()
-            .update(&batch, &grads, &cfg);
-        group.bench_with_input(BenchmarkId::new("gather_1024x64", rows), &rows, |b, _| {
-            b.iter(|| store.gather("t", &batch, DType::F32, &Device::Cpu).unwrap())
-        });
-        group.bench_with_input(
-            BenchmarkId::new("adam_update_1024x64", rows),
-            &rows,
-            |b, _| {
-                b.iter(|| {
-                    store
-                        .tables
-                        .get_mut("t")
-                        .unwrap()
-                        .update(&batch, &grads, &cfg)
-                })
-            },
-        );
+        // 1024 rows (one thread) and 8192 (a field model's step: in parallel).
+        for n in [1024usize, 8192] {
+            let mut batch = ids(n, rows);
+            batch.sort_unstable();
+            batch.dedup();
+            let grads = vec![0.01f32; batch.len() * 64];
+            // First update allocates the optimizer state; keep it out of the timing.
+            store
+                .tables
+                .get_mut("t")
+                .unwrap()
+                .update(&batch, &grads, &cfg);
+            if n == 1024 {
+                group.bench_with_input(BenchmarkId::new("gather_1024x64", rows), &rows, |b, _| {
+                    b.iter(|| store.gather("t", &batch, DType::F32, &Device::Cpu).unwrap())
+                });
+            }
+            group.bench_with_input(
+                BenchmarkId::new(format!("adam_update_{n}x64"), rows),
+                &rows,
+                |b, _| {
+                    b.iter(|| {
+                        store
+                            .tables
+                            .get_mut("t")
+                            .unwrap()
+                            .update(&batch, &grads, &cfg)
+                    })
+                },
+            );
+        }
     }
     group.finish();
 }

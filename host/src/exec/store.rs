@@ -234,13 +234,15 @@ pub struct Table {
     /// where rows are touched.
     slot: Vec<u32>,
     /// Adam first moment / Adagrad accumulator, `dim` per slot.
-    m: Vec<f32>,
+    m: SlotRows,
     /// Adam second moment, `dim` per slot (empty unless Adam).
-    v: Vec<f32>,
+    v: SlotRows,
     /// Per-slot Adam step counts (bias correction per row, as lazy/sparse Adam).
     t: Vec<u32>,
     /// The dense-update scratch: the full gradient, zero between steps.
     scratch: Vec<f32>,
+    /// One bit per row, all zero between steps ([`Table::distinct`]).
+    seen: Vec<u64>,
 }
 
 impl Table {
@@ -254,10 +256,11 @@ impl Table {
             dim,
             data,
             slot: Vec::new(),
-            m: Vec::new(),
-            v: Vec::new(),
+            m: SlotRows::new(dim),
+            v: SlotRows::new(dim),
             t: Vec::new(),
             scratch: Vec::new(),
+            seen: Vec::new(),
         }
     }
 
@@ -268,7 +271,7 @@ impl Table {
 
     /// Rows with optimizer state (updated at least once by Adam or Adagrad).
     pub fn state_rows(&self) -> usize {
-        self.t.len().max(self.m.len() / self.dim.max(1))
+        self.t.len().max(self.m.len())
     }
 
     /// The slot of row `r`, given one on first use.
@@ -278,11 +281,10 @@ impl Table {
         }
         match self.slot[r] {
             0 => {
-                let s = self.m.len() / self.dim;
+                let s = self.m.push_zeros();
                 self.slot[r] = s as u32 + 1;
-                self.m.resize(self.m.len() + self.dim, 0.0);
                 if adam {
-                    self.v.resize(self.v.len() + self.dim, 0.0);
+                    self.v.push_zeros();
                     self.t.push(0);
                 }
                 s
@@ -315,7 +317,7 @@ impl Table {
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
         let rule = Rule::of(c);
         let d = self.dim;
-        if rows.len() < PAR_ROWS || !distinct(rows) {
+        if rows.len() < PAR_ROWS || !self.distinct(rows) {
             // One at a time, in order.
             self.update_rows(rows.iter().copied(), grads, c);
             return;
@@ -328,14 +330,25 @@ impl Table {
         // Distinct rows: disjoint rows of `data` and disjoint slots of `m`
         // and `v`, so every row can be updated on its own thread.
         let data = SharedMut(self.data.as_mut_ptr());
-        let m = SharedMut(self.m.as_mut_ptr());
-        let v = SharedMut(self.v.as_mut_ptr());
+        let (m, v) = (self.m.shared(), self.v.shared());
         let (data, m, v) = (&data, &m, &v);
         use rayon::prelude::*;
         rows.par_iter()
             .enumerate()
             .with_min_len(PAR_ROWS / 4)
             .for_each(|(k, &r)| {
+                // The rows are random: fetch a later row's lines ahead.
+                if let (Some(&ra), Some(&(sa, _))) =
+                    (rows.get(k + PREFETCH), slots.get(k + PREFETCH))
+                {
+                    prefetch_row(data.0, ra as usize * d, d);
+                    if rule.kind != RuleKind::Sgd {
+                        prefetch_row(m.ptr(sa), 0, d);
+                    }
+                    if rule.kind == RuleKind::Adam {
+                        prefetch_row(v.ptr(sa), 0, d);
+                    }
+                }
                 let (slot, t) = slots[k];
                 // SAFETY: `rows` are distinct (checked above) and in range
                 // (`slot_of` indexed them), so each (row, slot) is written by
@@ -347,10 +360,10 @@ impl Table {
                         if rule.kind == RuleKind::Sgd {
                             &mut [][..]
                         } else {
-                            m.slice(slot * d, d)
+                            m.slot(slot)
                         },
                         if rule.kind == RuleKind::Adam {
-                            v.slice(slot * d, d)
+                            v.slot(slot)
                         } else {
                             &mut [][..]
                         },
@@ -358,6 +371,30 @@ impl Table {
                 };
                 rule.apply(w, mm, vv, &grads[k * d..(k + 1) * d], t);
             });
+    }
+
+    /// Whether `rows` (in range) holds no row twice: marked in a bit per
+    /// table row (kept between steps, cleared again before returning), so
+    /// the check costs the rows listed, not a sort.
+    fn distinct(&mut self, rows: &[u32]) -> bool {
+        if self.seen.is_empty() {
+            self.seen = vec![0; self.rows.div_ceil(64)];
+        }
+        let mut all = true;
+        let mut marked = 0;
+        for &r in rows {
+            let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
+            if self.seen[word] & bit != 0 {
+                all = false;
+                break;
+            }
+            self.seen[word] |= bit;
+            marked += 1;
+        }
+        for &r in &rows[..marked] {
+            self.seen[r as usize / 64] = 0;
+        }
+        all
     }
 
     /// Row `r`'s weights and, for the adaptive rules, its moments at `slot`.
@@ -371,10 +408,10 @@ impl Table {
         let w = &mut self.data[r * d..(r + 1) * d];
         let m = match kind {
             RuleKind::Sgd => &mut [][..],
-            _ => &mut self.m[slot * d..(slot + 1) * d],
+            _ => self.m.row_mut(slot),
         };
         let v = match kind {
-            RuleKind::Adam => &mut self.v[slot * d..(slot + 1) * d],
+            RuleKind::Adam => self.v.row_mut(slot),
             _ => &mut [][..],
         };
         (w, m, v)
@@ -411,11 +448,128 @@ impl Table {
 /// Steps with fewer touched rows than this update them on one thread.
 const PAR_ROWS: usize = 2048;
 
-/// Whether `rows` holds no id twice.
-fn distinct(rows: &[u32]) -> bool {
-    let mut s = rows.to_vec();
-    s.sort_unstable();
-    s.windows(2).all(|w| w[0] != w[1])
+/// Rows of `dim` floats by slot, in zeroed blocks of doubling size (block
+/// `k` holds `FIRST_BLOCK << k` slots): a new slot never moves the old ones
+/// (no reallocation copy as a growing `Vec` does), a fresh block comes
+/// zeroed from the allocator (fresh pages, no memset), and a large table's
+/// later blocks are big enough for malloc to map them on their own, outside
+/// the heap the step's tensors reuse (small blocks interleaved with them
+/// fragmented it: every step then faulted in fresh pages).
+struct SlotRows {
+    dim: usize,
+    blocks: Vec<Box<[f32]>>,
+    len: usize,
+}
+
+/// Slots in the first block of [`SlotRows`].
+const FIRST_BLOCK: usize = 1024;
+
+/// The block of slot `s` and the slot's index in it.
+#[inline]
+fn block_of(s: usize) -> (usize, usize) {
+    // Block k starts at FIRST_BLOCK * (2^k - 1).
+    let q = s / FIRST_BLOCK + 1;
+    let k = (usize::BITS - 1 - q.leading_zeros()) as usize;
+    (k, s - FIRST_BLOCK * ((1 << k) - 1))
+}
+
+impl SlotRows {
+    fn new(dim: usize) -> Self {
+        SlotRows {
+            dim,
+            blocks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Slots in use.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A new slot of zeros; its index.
+    fn push_zeros(&mut self) -> usize {
+        let (k, _) = block_of(self.len);
+        if k == self.blocks.len() {
+            let slots = FIRST_BLOCK << k;
+            self.blocks
+                .push(vec![0.0f32; slots * self.dim].into_boxed_slice());
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    fn row(&self, s: usize) -> &[f32] {
+        let (k, i) = block_of(s);
+        &self.blocks[k][i * self.dim..(i + 1) * self.dim]
+    }
+
+    fn row_mut(&mut self, s: usize) -> &mut [f32] {
+        let (k, i) = block_of(s);
+        &mut self.blocks[k][i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The blocks' base pointers, for a parallel loop over distinct slots.
+    fn shared(&mut self) -> SharedSlots {
+        SharedSlots {
+            dim: self.dim,
+            blocks: self
+                .blocks
+                .iter_mut()
+                .map(|b| SharedMut(b.as_mut_ptr()))
+                .collect(),
+        }
+    }
+}
+
+/// [`SlotRows`] shared by the threads of one row update.
+struct SharedSlots {
+    dim: usize,
+    blocks: Vec<SharedMut>,
+}
+
+impl SharedSlots {
+    /// Slot `s`'s first float (a dangling pointer when there are no blocks,
+    /// as under SGD: only prefetched then, never read).
+    fn ptr(&self, s: usize) -> *mut f32 {
+        let (k, i) = block_of(s);
+        match self.blocks.get(k) {
+            Some(b) => b.0.wrapping_add(i * self.dim),
+            None => std::ptr::NonNull::dangling().as_ptr(),
+        }
+    }
+
+    /// # Safety
+    /// `s` must be a slot in use, written by no other thread while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slot(&self, s: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.ptr(s), self.dim)
+    }
+}
+
+/// How many rows ahead the parallel row update prefetches.
+const PREFETCH: usize = 4;
+
+/// Ask the CPU to bring `len` floats from `ptr + start` into the cache (a
+/// hint: no effect on the values, nothing on other architectures).
+#[inline(always)]
+fn prefetch_row(ptr: *mut f32, start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // 16 floats per 64-byte line. `wrapping_add` and a prefetch never
+        // dereference, so an address past the end is harmless.
+        for off in (0..len).step_by(16) {
+            // SAFETY: a prefetch is a hint that never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(start + off) as *const i8) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ptr, start, len);
 }
 
 /// A raw pointer shared by the threads of one row update; each thread
@@ -488,16 +642,64 @@ impl Rule {
                 }
             }
             RuleKind::Adam => {
+                // As torch.optim.Adam: the bias corrections folded into the
+                // step size and the denominator, one division per element.
                 let (b1, b2) = (self.b1, self.b2);
                 let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                    let gj = g + l2 * *w;
-                    *m = b1 * *m + (1.0 - b1) * gj;
-                    *v = b2 * *v + (1.0 - b2) * gj * gj;
-                    *w -= lr * (*m / c1) / ((*v / c2).sqrt() + self.eps);
+                let k = AdamRow {
+                    b1,
+                    b2,
+                    l2,
+                    step: lr / c1,
+                    inv_sqrt_c2: 1.0 / c2.sqrt(),
+                    eps: self.eps,
+                };
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx") {
+                    // SAFETY: the CPU has AVX (checked just above).
+                    return unsafe { k.apply_avx(w, m, v, g) };
                 }
+                k.apply(w, m, v, g);
             }
         }
+    }
+}
+
+/// Adam's update of one row with the step's constants.
+struct AdamRow {
+    b1: f32,
+    b2: f32,
+    l2: f32,
+    /// `lr / (1 - b1^t)`.
+    step: f32,
+    /// `1 / sqrt(1 - b2^t)`.
+    inv_sqrt_c2: f32,
+    eps: f32,
+}
+
+impl AdamRow {
+    #[inline(always)]
+    fn apply(&self, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        let n = w.len().min(m.len()).min(v.len()).min(g.len());
+        let (w, m, v, g) = (&mut w[..n], &mut m[..n], &mut v[..n], &g[..n]);
+        let (b1, b2) = (self.b1, self.b2);
+        for j in 0..n {
+            let gj = g[j] + self.l2 * w[j];
+            m[j] = b1 * m[j] + (1.0 - b1) * gj;
+            v[j] = b2 * v[j] + (1.0 - b2) * gj * gj;
+            w[j] -= self.step * m[j] / (v[j].sqrt() * self.inv_sqrt_c2 + self.eps);
+        }
+    }
+
+    /// [`AdamRow::apply`] compiled for 8-wide AVX vectors: the same IEEE
+    /// operations in the same order (no fused multiply-add), so the same bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    unsafe fn apply_avx(&self, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        self.apply(w, m, v, g)
     }
 }
 
@@ -685,9 +887,9 @@ impl Table {
                 continue;
             }
             let s = s as usize - 1;
-            m[r * d..(r + 1) * d].copy_from_slice(&self.m[s * d..(s + 1) * d]);
+            m[r * d..(r + 1) * d].copy_from_slice(self.m.row(s));
             if adam {
-                v[r * d..(r + 1) * d].copy_from_slice(&self.v[s * d..(s + 1) * d]);
+                v[r * d..(r + 1) * d].copy_from_slice(self.v.row(s));
                 t[r] = self.t[s];
             }
         }
@@ -710,7 +912,8 @@ impl Table {
                 ));
             }
         }
-        (self.slot, self.m, self.v, self.t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        (self.slot, self.t) = (Vec::new(), Vec::new());
+        (self.m, self.v) = (SlotRows::new(d), SlotRows::new(d));
         if s.m.is_empty() {
             return Ok(());
         }
@@ -726,12 +929,54 @@ impl Table {
                 continue;
             }
             let slot = self.slot_of(r, adam);
-            self.m[slot * d..(slot + 1) * d].copy_from_slice(&s.m[row.clone()]);
+            self.m.row_mut(slot).copy_from_slice(&s.m[row.clone()]);
             if adam {
-                self.v[slot * d..(slot + 1) * d].copy_from_slice(&s.v[row]);
+                self.v.row_mut(slot).copy_from_slice(&s.v[row]);
                 self.t[slot] = s.t[r];
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_fill_blocks_of_doubling_size_in_order() {
+        // Block k holds FIRST_BLOCK << k slots, starting at FIRST_BLOCK * (2^k - 1).
+        assert_eq!(block_of(0), (0, 0));
+        assert_eq!(block_of(FIRST_BLOCK - 1), (0, FIRST_BLOCK - 1));
+        assert_eq!(block_of(FIRST_BLOCK), (1, 0));
+        assert_eq!(block_of(3 * FIRST_BLOCK - 1), (1, 2 * FIRST_BLOCK - 1));
+        assert_eq!(block_of(3 * FIRST_BLOCK), (2, 0));
+        assert_eq!(block_of(7 * FIRST_BLOCK + 5), (3, 5));
+        // Every slot lands once, rows keep their values as blocks are added.
+        let mut s = SlotRows::new(3);
+        for i in 0..(7 * FIRST_BLOCK + 2) {
+            assert_eq!(s.push_zeros(), i);
+            assert_eq!(s.row(i), &[0.0; 3]);
+            s.row_mut(i).copy_from_slice(&[i as f32, 1.0, -(i as f32)]);
+        }
+        assert_eq!(s.blocks.len(), 4);
+        for i in (0..s.len()).step_by(97) {
+            assert_eq!(s.row(i), &[i as f32, 1.0, -(i as f32)]);
+        }
+        let shared = s.shared();
+        // SAFETY: one thread, a slot in use.
+        let last = unsafe { shared.slot(7 * FIRST_BLOCK + 1) };
+        assert_eq!(last[0], (7 * FIRST_BLOCK + 1) as f32);
+    }
+
+    #[test]
+    fn distinct_rows_are_told_from_repeated_ones_and_the_marks_are_cleared() {
+        let mut t = Table::new(200, 2, Init::ZEROS, 1);
+        assert!(t.distinct(&[3, 64, 199, 0]));
+        assert!(!t.distinct(&[5, 70, 5]));
+        assert!(!t.distinct(&[128, 129, 128]));
+        // No mark is left behind by either answer.
+        assert!(t.seen.iter().all(|&w| w == 0));
+        assert!(t.distinct(&[5, 70, 128, 129]));
     }
 }
