@@ -84,6 +84,7 @@ const TESTED: &[u32] = &[
     TO_FLOAT,
     MAXIMUM,
     MINIMUM,
+    BI_INTERACTION,
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -820,6 +821,48 @@ fn grad_softmax_masked() {
 }
 
 // ---------------------------------------------------------------- shapes
+
+#[test]
+fn bi_interaction_is_the_sum_of_pairwise_products_with_its_gradient() {
+    // Three fields [2, 3, 4] (rows 2 x 3, d = 4) and two of [5, 4].
+    let fields: Vec<Vec<f64>> = (0..3).map(|k| uniform(900 + k, 24, -1.0, 1.0)).collect();
+    let ins: Vec<In> = fields.iter().map(|v| d(&[2, 3, 4], v.clone())).collect();
+    let out = check(BI_INTERACTION, &ins, &[], &[]);
+    assert_eq!(out.dims(), &[2, 3, 4]);
+    // By hand: x0 x1 + x0 x2 + x1 x2, element by element.
+    let want: Vec<f64> = (0..24)
+        .map(|j| {
+            fields[0][j] * fields[1][j] + fields[0][j] * fields[2][j] + fields[1][j] * fields[2][j]
+        })
+        .collect();
+    assert_close(&vals(&out), &want, 1e-12, "bi-interaction of three fields");
+    check(
+        BI_INTERACTION,
+        &[
+            d(&[5, 4], uniform(910, 20, -2.0, 2.0)),
+            d(&[5, 4], uniform(911, 20, -2.0, 2.0)),
+        ],
+        &[],
+        &[],
+    );
+    // One field has no pair: zeros.
+    let one = op(
+        BI_INTERACTION,
+        &[t(&[2, 4], uniform(912, 8, -1.0, 1.0))],
+        &[],
+        &[],
+    );
+    assert_eq!(vals(&one), vec![0.0; 8]);
+    // Fields of different shapes are an error that says so.
+    let e = run(
+        BI_INTERACTION,
+        &[t(&[2, 4], vec![0.0; 8]), t(&[2, 3], vec![0.0; 6])],
+        &[],
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.contains("one shape"), "{e}");
+}
 
 #[test]
 fn grad_shape_ops() {

@@ -217,6 +217,14 @@ impl<'a, 'b> Ctx<'a, 'b> {
         self.var(self.apply(ops::CONCAT, &ids, &[dim], &[]))
     }
 
+    /// FM's bi-interaction pooling of fields of one shape `[.., d]`:
+    /// `0.5 * ((sum_f x_f)^2 - sum_f x_f^2)`, `[.., d]` (the sum of every
+    /// pairwise product `x_f * x_g`, f < g), as one op.
+    pub fn bi_interaction(&self, fields: &[Var<'_>]) -> Var<'_> {
+        let ids: Vec<VarId> = fields.iter().map(|v| v.id).collect();
+        self.var(self.apply(ops::BI_INTERACTION, &ids, &[], &[]))
+    }
+
     /// Stack `[B, d]` handles into `[B, n, d]`.
     pub fn stack(&self, vars: &[Var<'_>], dim: i64) -> Var<'_> {
         let parts: Vec<Var<'_>> = vars.iter().map(|v| self.var(v.unsqueeze(dim).id)).collect();

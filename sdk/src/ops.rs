@@ -9,7 +9,7 @@
 //! broadcasting follows numpy rules for the binary ops.
 
 /// The op-set version this SDK describes.
-pub const OP_SET_VERSION: u32 = 1;
+pub const OP_SET_VERSION: u32 = 2;
 
 macro_rules! op_codes {
     ($( $(#[$doc:meta])* $name:ident = $code:expr ),* $(,)?) => {
@@ -127,4 +127,7 @@ op_codes! {
     MAXIMUM = 50,
     /// Element-wise min of two tensors (broadcast).
     MINIMUM = 51,
+    /// FM's bi-interaction pooling of the inputs (fields of one shape `[.., d]`):
+    /// `0.5 * ((sum_f x_f)^2 - sum_f x_f^2)` -> `[.., d]` (op set v2).
+    BI_INTERACTION = 52,
 }

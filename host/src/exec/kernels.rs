@@ -10,7 +10,9 @@
 //! parallel over blocks; a broadcast is materialised (`expand`) and its
 //! backward is that sum. And the sigmoid (which candle lacks; the
 //! executor's portable form is three ops through tanh) runs as one op whose
-//! backward reads its output. On other devices, and where no gradient flows
+//! backward reads its output, and FM's bi-interaction pooling runs as one
+//! pass forward and one backward instead of seven ops, and dropout's mask
+//! comes from a counter-based hash, in parallel. On other devices, and where no gradient flows
 //! through the broadcast operand, the executor keeps candle's own ops.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
@@ -119,6 +121,250 @@ impl CustomOp1 for Sigmoid {
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(grad.mul(&res.affine(-1.0, 1.0)?.mul(res)?)?))
+    }
+}
+
+/// FM's bi-interaction pooling of `F` stacked fields, `[.., F, d]` ->
+/// `[.., d]`: `0.5 * ((sum_f x_f)^2 - sum_f x_f^2)` in one pass, with the
+/// backward `dx_f = dy * (sum_g x_g - x_f)` in one more (CPU, f32/f64);
+/// `None` where the kernel does not apply (other devices, dtypes).
+pub fn bi_interaction(stacked: &Tensor) -> Option<Result<Tensor>> {
+    (fast(stacked) && stacked.rank() >= 2).then(|| stacked.contiguous()?.apply_op1(BiInteraction))
+}
+
+struct BiInteraction;
+
+/// `[rows, F, d]` of a stacked `[.., F, d]`.
+fn fields_of(dims: &[usize]) -> (usize, usize, usize) {
+    let r = dims.len();
+    (dims[..r - 2].iter().product(), dims[r - 2], dims[r - 1])
+}
+
+/// Rows of `d` processed by one task of the parallel kernels.
+fn rows_per_task(f: usize, d: usize) -> usize {
+    (PAR_MIN / (f * d).max(1)).max(1)
+}
+
+impl FloatOp for BiInteraction {
+    fn run<T: Kernel>(&self, src: &[T], dims: &[usize]) -> Vec<T> {
+        let (rows, f, d) = fields_of(dims);
+        let mut dst = vec![T::zero(); rows * d];
+        if d == 0 {
+            return dst;
+        }
+        let half = T::from(0.5).unwrap_or_else(T::zero);
+        let one_row = |out: &mut [T], x: &[T]| {
+            // out = sum, then (sum^2 - sum of squares) / 2 via a second pass.
+            let mut sq = vec![T::zero(); d];
+            for field in x.chunks_exact(d) {
+                for ((o, s), &v) in out.iter_mut().zip(sq.iter_mut()).zip(field) {
+                    *o = *o + v;
+                    *s = *s + v * v;
+                }
+            }
+            for (o, &s) in out.iter_mut().zip(&sq) {
+                *o = half * (*o * *o - s);
+            }
+        };
+        dst.par_chunks_mut(d)
+            .with_min_len(rows_per_task(f, d))
+            .zip(src.par_chunks(f * d))
+            .for_each(|(out, x)| one_row(out, x));
+        dst
+    }
+}
+
+impl CustomOp1 for BiInteraction {
+    fn name(&self) -> &'static str {
+        "bi-interaction"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = l.dims();
+        let mut out = dims[..dims.len() - 2].to_vec();
+        out.push(dims[dims.len() - 1]);
+        Ok((self.on_storage(s, l)?, Shape::from(out)))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let x = arg.contiguous()?;
+        let g = grad.contiguous()?;
+        Ok(Some(x.apply_op2_no_bwd(&g, &BiInteractionGrad)?))
+    }
+}
+
+/// The backward of [`BiInteraction`]: `(x [.., F, d], dy [.., d])` -> `dx`.
+struct BiInteractionGrad;
+
+fn bi_interaction_grad<T: Kernel>(x: &[T], g: &[T], dims: &[usize]) -> Vec<T> {
+    let (_, f, d) = fields_of(dims);
+    let mut dx = vec![T::zero(); x.len()];
+    if d == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(f * d)
+        .with_min_len(rows_per_task(f, d))
+        .zip(x.par_chunks(f * d))
+        .zip(g.par_chunks(d))
+        .for_each(|((dx, x), g)| {
+            let mut sum = vec![T::zero(); d];
+            for field in x.chunks_exact(d) {
+                for (s, &v) in sum.iter_mut().zip(field) {
+                    *s = *s + v;
+                }
+            }
+            for (dxf, xf) in dx.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                for (((o, &v), &s), &gj) in dxf.iter_mut().zip(xf).zip(&sum).zip(g) {
+                    *o = gj * (s - v);
+                }
+            }
+        });
+    dx
+}
+
+impl candle_core::CustomOp2 for BiInteractionGrad {
+    fn name(&self) -> &'static str {
+        "bi-interaction-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("bi-interaction-grad: the inputs must be contiguous")
+        };
+        let out = match (s1, s2) {
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
+                CpuStorage::F32(bi_interaction_grad(&x[a1..b1], &g[a2..b2], l1.dims()))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
+                CpuStorage::F64(bi_interaction_grad(&x[a1..b1], &g[a2..b2], l1.dims()))
+            }
+            _ => candle_core::bail!("bi-interaction-grad: f32 or f64 inputs of one dtype"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// Inverted dropout at rate `p` as one CPU op: element `i` is kept (scaled
+/// by `1 / (1 - p)`) when a counter-based hash of `(seed, i)` clears the
+/// rate (to 2^-32), so the mask needs no state and no sequential random stream: it is
+/// made in parallel, the same on any number of threads, and the backward
+/// makes it again from the seed instead of keeping it. [`dropout_mask`] is
+/// the same mask as a tensor, for the other devices.
+pub fn dropout(x: &Tensor, p: f64, seed: u64) -> Option<Result<Tensor>> {
+    fast(x).then(|| x.contiguous()?.apply_op1(Dropout::new(p, seed)))
+}
+
+/// The mask of [`dropout`] (0 or `1 / (1 - p)` per element), `n` values.
+pub fn dropout_mask(n: usize, p: f64, seed: u64) -> Vec<f32> {
+    let d = Dropout::new(p, seed);
+    (0..n)
+        .map(|i| if d.keeps(i) { d.scale as f32 } else { 0.0 })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+struct Dropout {
+    /// An element is dropped when its 32-bit hash falls below this.
+    threshold: u64,
+    scale: f64,
+    /// The two 32-bit keys of the hash (from the 64-bit seed).
+    keys: [u32; 2],
+}
+
+/// MurmurHash3's 32-bit finaliser: a bijection that mixes every input bit
+/// into every output bit.
+#[inline(always)]
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^ (h >> 16)
+}
+
+impl Dropout {
+    fn new(p: f64, seed: u64) -> Self {
+        Dropout {
+            threshold: (p * (1u64 << 32) as f64).round() as u64,
+            scale: 1.0 / (1.0 - p),
+            keys: [seed as u32, (seed >> 32) as u32],
+        }
+    }
+
+    /// Whether element `i` is kept: two keyed rounds of [`fmix32`] over the
+    /// index (32-bit arithmetic, so the mask vectorises).
+    #[inline(always)]
+    fn keeps(&self, i: usize) -> bool {
+        let h = fmix32((i as u32).wrapping_mul(0x9E37_79B9) ^ self.keys[0]);
+        fmix32(h ^ self.keys[1]) as u64 >= self.threshold
+    }
+
+    /// `d[j] = s[j] * mask[start + j]`.
+    #[inline(always)]
+    fn mask_into<T: Kernel>(&self, d: &mut [T], s: &[T], start: usize) {
+        let scale = T::from(self.scale).unwrap_or_else(T::one);
+        for (j, (d, &x)) in d.iter_mut().zip(s).enumerate() {
+            // A select, not a branch on a coin flip.
+            let m = if self.keeps(start + j) {
+                scale
+            } else {
+                T::zero()
+            };
+            *d = x * m;
+        }
+    }
+
+    /// [`Dropout::mask_into`] compiled for AVX2 (8-wide 32-bit multiplies).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn mask_into_avx2<T: Kernel>(&self, d: &mut [T], s: &[T], start: usize) {
+        self.mask_into(d, s, start)
+    }
+}
+
+impl FloatOp for Dropout {
+    fn run<T: Kernel>(&self, src: &[T], _dims: &[usize]) -> Vec<T> {
+        let mut dst = vec![T::zero(); src.len()];
+        let chunk = PAR_MIN / 4;
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        dst.par_chunks_mut(chunk)
+            .zip(src.par_chunks(chunk))
+            .enumerate()
+            .for_each(|(c, (d, s))| {
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    return unsafe { self.mask_into_avx2(d, s, c * chunk) };
+                }
+                self.mask_into(d, s, c * chunk)
+            });
+        dst
+    }
+}
+
+impl CustomOp1 for Dropout {
+    fn name(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((self.on_storage(s, l)?, l.shape().clone()))
+    }
+
+    /// The same mask on the gradient: `dy * mask`.
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(self)?))
     }
 }
 
@@ -402,6 +648,47 @@ mod tests {
                 theirs.get(x.as_tensor()).unwrap(),
             );
         }
+    }
+
+    #[test]
+    fn bi_interaction_matches_candle_ops_and_its_gradient() {
+        // [3, 2, 4, 5]: rows 3 x 2, four fields of width 5.
+        let x = Var::from_tensor(&ramp(&[3, 2, 4, 5])).unwrap();
+        let ours = bi_interaction(x.as_tensor()).unwrap().unwrap();
+        let s = x.sum(2).unwrap();
+        let theirs =
+            ((s.sqr().unwrap() - x.sqr().unwrap().sum(2).unwrap()).unwrap() * 0.5).unwrap();
+        close(&ours, &theirs);
+        let w = ramp(&[3, 2, 5]);
+        close(
+            &weighted_grad(&ours, &w, &x),
+            &weighted_grad(&theirs, &w, &x),
+        );
+    }
+
+    /// The gradient of `sum(y * w)` with respect to `x`.
+    fn weighted_grad(y: &Tensor, w: &Tensor, x: &Var) -> Tensor {
+        let g = (y * w).unwrap().sum_all().unwrap().backward().unwrap();
+        g.get(x.as_tensor()).unwrap().clone()
+    }
+
+    #[test]
+    fn dropout_kernel_is_the_mask_times_x_forward_and_backward() {
+        let x = Var::from_tensor(&positive(&[300, 700])).unwrap();
+        let (p, seed) = (0.3, 42);
+        let y = dropout(x.as_tensor(), p, seed).unwrap().unwrap();
+        let mask =
+            Tensor::from_vec(dropout_mask(300 * 700, p, seed), (300, 700), &Device::Cpu).unwrap();
+        close(&y, &(x.as_tensor() * &mask).unwrap());
+        // About 30% dropped (210,000 draws: 4 sigma is 0.4%).
+        let m = mask.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let dropped = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+        assert!((dropped - p).abs() < 0.004, "{dropped}");
+        assert!(m.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-6));
+        // The backward is the same mask; another seed is another mask.
+        let w = ramp(&[300, 700]);
+        close(&weighted_grad(&y, &w, &x), &(&w * &mask).unwrap());
+        assert_ne!(dropout_mask(1000, p, seed), dropout_mask(1000, p, seed + 1));
     }
 
     #[test]

@@ -79,8 +79,8 @@ impl Model {
                 dense.push((name.clone(), var.clone(), g.detach()));
             }
         }
-        // Sum leaf gradients per table row.
-        let mut per_table: BTreeMap<&str, RowGrads> = BTreeMap::new();
+        // Per table, its lookups' rows and gradients.
+        let mut per_table: BTreeMap<&str, Vec<LeafGrad<'_>>> = BTreeMap::new();
         for leaf in leaves {
             let Some(g) = grads.get(leaf.var.as_tensor()) else {
                 continue;
@@ -90,22 +90,17 @@ impl Model {
                 .and_then(|g| g.flatten_all())
                 .and_then(|g| g.to_vec1())
                 .map_err(|e| e.to_string())?;
-            let dim = leaf.dim;
-            let entry = per_table.entry(leaf.table.as_str()).or_default();
-            for (k, &row) in leaf.rows.iter().enumerate() {
-                let slot = *entry.2.entry(row).or_insert_with(|| {
-                    entry.0.push(row);
-                    entry.1.extend(std::iter::repeat_n(0.0, dim));
-                    entry.0.len() - 1
-                });
-                for j in 0..dim {
-                    entry.1[slot * dim + j] += g[k * dim + j];
-                }
-            }
+            per_table
+                .entry(leaf.table.as_str())
+                .or_default()
+                .push((&leaf.rows, g, leaf.dim));
         }
         let tables = per_table
             .into_iter()
-            .map(|(name, (rows, g, _))| (name.to_string(), rows, g))
+            .map(|(name, parts)| {
+                let (rows, g) = sum_per_row(parts);
+                (name.to_string(), rows, g)
+            })
             .collect();
         Ok(StepGrads { dense, tables })
     }
@@ -137,8 +132,34 @@ impl Model {
     }
 }
 
-/// Per table: touched rows, their summed gradients (row-major), row -> slot.
-type RowGrads = (Vec<u32>, Vec<f32>, HashMap<u32, usize>);
+/// One lookup's distinct rows, the gradient of its leaf (row-major) and the row width.
+type LeafGrad<'a> = (&'a [u32], Vec<f32>, usize);
+
+/// One table's lookup gradients summed per row: the touched rows (in
+/// first-seen order) and their gradients. A lookup's rows are distinct
+/// (`do_lookup` gathers each once), so a table looked up once keeps its
+/// leaf's gradient as it is; several lookups are merged row by row.
+fn sum_per_row(mut parts: Vec<LeafGrad<'_>>) -> (Vec<u32>, Vec<f32>) {
+    if parts.len() == 1 {
+        let (rows, g, _) = parts.pop().expect("one part");
+        return (rows.to_vec(), g);
+    }
+    let (mut rows, mut sum) = (Vec::new(), Vec::new());
+    let mut slot_of: HashMap<u32, usize> = HashMap::new();
+    for (leaf_rows, g, dim) in parts {
+        for (k, &row) in leaf_rows.iter().enumerate() {
+            let slot = *slot_of.entry(row).or_insert_with(|| {
+                rows.push(row);
+                sum.extend(std::iter::repeat_n(0.0f32, dim));
+                rows.len() - 1
+            });
+            for j in 0..dim {
+                sum[slot * dim + j] += g[k * dim + j];
+            }
+        }
+    }
+    (rows, sum)
+}
 
 /// The gradients of one step: dense (name, parameter, gradient) and, per
 /// table, (name, touched rows, their summed gradients row-major).
@@ -180,7 +201,7 @@ impl StepGrads {
             }
         }
         for (name, _, g) in &self.tables {
-            let s: f64 = g.iter().map(|&x| (x as f64) * (x as f64)).sum();
+            let s = sum_of_squares(g);
             if !s.is_finite() && bad.is_none() {
                 bad = Some(format!("embedding table '{name}'"));
             }
@@ -215,6 +236,24 @@ impl StepGrads {
         }
         Ok(())
     }
+}
+
+/// `sum x^2` in f64, over 8 running sums (independent additions, so the
+/// loop vectorises instead of waiting on one accumulator).
+fn sum_of_squares(g: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = g.chunks_exact(8);
+    let rest: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += (x as f64) * (x as f64);
+        }
+    }
+    acc.iter().sum::<f64>() + rest
 }
 
 /// Where a tape entry came from.

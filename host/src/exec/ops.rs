@@ -271,6 +271,30 @@ pub fn apply(
                 None => Ok(out),
             }
         }
+        BI_INTERACTION => {
+            let fields: Vec<Tensor> = inputs
+                .iter()
+                .map(|x| as_float(x, dt))
+                .collect::<Result<_, _>>()?;
+            if fields.iter().any(|f| f.shape() != x.shape()) || x.rank() == 0 {
+                return Err(format!(
+                    "the fields must share one shape [.., d], got {:?}",
+                    fields.iter().map(|f| f.dims().to_vec()).collect::<Vec<_>>()
+                ));
+            }
+            let at = x.rank() - 1;
+            let stacked = Tensor::stack(&fields, at).map_err(err)?;
+            match kernels::bi_interaction(&stacked) {
+                Some(r) => r.map_err(err),
+                // 0.5 * ((sum x)^2 - sum x^2) in candle's ops.
+                None => stacked
+                    .sum(at)
+                    .and_then(|s| s.sqr())
+                    .and_then(|s2| s2 - stacked.sqr()?.sum(at)?)
+                    .and_then(|d| d * 0.5)
+                    .map_err(err),
+            }
+        }
         CONCAT => {
             let d = dim_of(x, int(ints, 0)?)?;
             Tensor::cat(inputs, d).map_err(err)
@@ -388,17 +412,12 @@ pub fn apply(
             if p >= 1.0 {
                 return Err(format!("dropout rate must be < 1, got {p}"));
             }
-            let n = x.elem_count();
-            let keep = 1.0 / (1.0 - p);
-            let m: Vec<f32> = (0..n)
-                .map(|_| {
-                    if env.rng.random::<f64>() < p {
-                        0.0
-                    } else {
-                        keep as f32
-                    }
-                })
-                .collect();
+            // One draw from the step's stream seeds the whole mask.
+            let seed = env.rng.random::<u64>();
+            if let Some(r) = kernels::dropout(x, p, seed) {
+                return r.map_err(err);
+            }
+            let m = kernels::dropout_mask(x.elem_count(), p, seed);
             let mask = Tensor::from_vec(m, x.shape(), env.device)
                 .and_then(|m| m.to_dtype(dt))
                 .map_err(err)?;

@@ -144,8 +144,7 @@ impl FieldEmbedder {
 
     /// Bi-interaction pooling `0.5 * ((sum v)^2 - sum v^2)`: `[B, d]`.
     pub fn bi_interaction<'c>(g: &'c Ctx<'_, '_>, emb: &Emb) -> Result<Var<'c>> {
-        let stacked = g.stack(&Self::fields(g, emb)?, 1);
-        Ok((stacked.sum(1).square() - stacked.square().sum(1)) * 0.5)
+        Ok(g.bi_interaction(&Self::fields(g, emb)?))
     }
 
     /// Sum of the fields of one side (user- or item-side representation).
