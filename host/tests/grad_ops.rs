@@ -85,6 +85,7 @@ const TESTED: &[u32] = &[
     MAXIMUM,
     MINIMUM,
     BI_INTERACTION,
+    DICE,
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -862,6 +863,69 @@ fn bi_interaction_is_the_sum_of_pairwise_products_with_its_gradient() {
     )
     .unwrap_err();
     assert!(e.contains("one shape"), "{e}");
+}
+
+#[test]
+fn dice_with_batch_statistics_by_hand_and_its_gradient() {
+    // One unit, s = [1, 3]: mean 2, variance 1, so z = [-1, 1] (up to eps),
+    // alpha 0.5: [p0 + (1 - p0) 0.5, 3 p1 + (1 - p1) 1.5] = [0.634471, 2.596588].
+    let y = op(
+        DICE,
+        &[t(&[2, 1], vec![1.0, 3.0]), t(&[1], vec![0.5])],
+        &[],
+        &[1e-8],
+    );
+    assert_close(&vals(&y), &[0.634471, 2.596588], 1e-6, "dice by hand");
+    // A padding row (weight 0) is left out of the statistics but still activated.
+    let yw = op(
+        DICE,
+        &[
+            t(&[3, 1], vec![1.0, 3.0, 10.0]),
+            t(&[1], vec![0.5]),
+            t(&[3, 1], vec![1.0, 1.0, 0.0]),
+        ],
+        &[],
+        &[1e-8],
+    );
+    let v = vals(&yw);
+    assert_close(&v[..2], &[0.634471, 2.596588], 1e-6, "dice weighted");
+    // z = (10 - 2) / 1 = 8: p = sigmoid(8).
+    let p = 1.0 / (1.0 + (-8.0f64).exp());
+    assert_close(
+        &v[2..],
+        &[10.0 * (0.5 + 0.5 * p)],
+        1e-6,
+        "dice on a padding row",
+    );
+    // Gradients of s and alpha through the batch statistics, with and without weights.
+    check(
+        DICE,
+        &[
+            d(&[6, 3], uniform(1200, 18, -2.0, 2.0)),
+            d(&[3], uniform(1201, 3, 0.1, 0.9)),
+        ],
+        &[],
+        &[1e-8],
+    );
+    check(
+        DICE,
+        &[
+            d(&[5, 4], uniform(1202, 20, -2.0, 2.0)),
+            d(&[4], uniform(1203, 4, 0.1, 0.9)),
+            In::Fixed(t(&[5, 1], vec![1.0, 0.0, 1.0, 1.0, 0.0])),
+        ],
+        &[],
+        &[1e-3],
+    );
+    // Shapes that do not fit are errors that say which.
+    let e = run(
+        DICE,
+        &[t(&[2, 3], vec![0.0; 6]), t(&[2], vec![0.0; 2])],
+        &[],
+        &[1e-8],
+    )
+    .unwrap_err();
+    assert!(e.contains("alpha must be [3]"), "{e}");
 }
 
 #[test]

@@ -432,6 +432,12 @@ impl<'c> Var<'c> {
             None => self.op(ops::LAYER_NORM, &[], &[], &[eps]),
         }
     }
+    /// DIN's Dice of `self` `[N, H]` with the batch's statistics (over the
+    /// rows whose `weight` `[N, 1]` is 1, or all rows), one `alpha` `[H]` per unit.
+    pub fn dice(self, alpha: Var<'c>, weight: Option<Var<'c>>, eps: f64) -> Var<'c> {
+        let more: Vec<Var<'c>> = std::iter::once(alpha).chain(weight).collect();
+        self.op(ops::DICE, &more, &[], &[eps])
+    }
     /// Mean BCE with logits against `labels`, optionally weighted.
     pub fn bce_with_logits(self, labels: Var<'c>, weights: Option<Var<'c>>) -> Var<'c> {
         let more: Vec<Var<'c>> = std::iter::once(labels).chain(weights).collect();

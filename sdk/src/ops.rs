@@ -130,4 +130,9 @@ op_codes! {
     /// FM's bi-interaction pooling of the inputs (fields of one shape `[.., d]`):
     /// `0.5 * ((sum_f x_f)^2 - sum_f x_f^2)` -> `[.., d]` (op set v2).
     BI_INTERACTION = 52,
+    /// DIN's Dice (Zhou et al. 2018, Eq. 9) with the batch's statistics:
+    /// `(s [N, H], alpha [H][, weight [N, 1]])`, `floats[0]` eps ->
+    /// `s (alpha + p (1 - alpha))`, `p = sigmoid((s - E[s]) / sqrt(Var[s] + eps))`,
+    /// `E`, `Var` per unit over the rows weighted by `weight` (op set v2).
+    DICE = 53,
 }

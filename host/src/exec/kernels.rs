@@ -12,7 +12,8 @@
 //! executor's portable form is three ops through tanh) runs as one op whose
 //! backward reads its output, and FM's bi-interaction pooling runs as one
 //! pass forward and one backward instead of seven ops, and dropout's mask
-//! comes from a counter-based hash, in parallel. On other devices, and where no gradient flows
+//! comes from a counter-based hash, in parallel, and DIN's Dice (batch
+//! statistics, gate and product) is one op with a two-pass backward. On other devices, and where no gradient flows
 //! through the broadcast operand, the executor keeps candle's own ops.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
@@ -365,6 +366,243 @@ impl CustomOp1 for Dropout {
     /// The same mask on the gradient: `dy * mask`.
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(grad.contiguous()?.apply_op1_no_bwd(self)?))
+    }
+}
+
+/// DIN's Dice (Zhou et al. 2018, Eq. 9) with the batch's statistics, as one
+/// CPU op: `y = s (alpha + p (1 - alpha))`, `p = sigmoid((s - E[s]) /
+/// sqrt(Var[s] + eps))`, `E` and `Var` per unit (column of `s [N, H]`) over
+/// the rows weighted by `weight [N, 1]` (0 / 1; the count clamped to at
+/// least 1). The backward runs through the statistics as batch norm's does,
+/// in two passes. `None` where the kernel does not apply.
+pub fn dice(s: &Tensor, alpha: &Tensor, weight: &Tensor, eps: f64) -> Option<Result<Tensor>> {
+    (fast(s) && s.rank() == 2 && s.dtype() == alpha.dtype() && s.dtype() == weight.dtype()).then(
+        || {
+            s.contiguous()?
+                .apply_op3(&alpha.contiguous()?, &weight.contiguous()?, Dice { eps })
+        },
+    )
+}
+
+struct Dice {
+    eps: f64,
+}
+
+/// Per-column sums over the rows of an `[n, h]` computation: `f(i, acc)`
+/// adds row `i`'s terms into `acc` (`k * h` sums). Rows are summed in
+/// blocks of `ROWS_PER_PART`, in parallel, the blocks added in order (the
+/// same numbers on any number of threads).
+fn column_sums<T: Kernel>(
+    n: usize,
+    h: usize,
+    k: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let parts: Vec<Vec<T>> = (0..n.div_ceil(ROWS_PER_PART))
+        .into_par_iter()
+        .map(|b| {
+            let mut acc = vec![T::zero(); k * h];
+            for i in b * ROWS_PER_PART..((b + 1) * ROWS_PER_PART).min(n) {
+                f(i, &mut acc);
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![T::zero(); k * h];
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t = *t + v;
+        }
+    }
+    total
+}
+
+/// Dice's statistics of `s [n, h]` under row weights `w [n]`: per column
+/// the mean and `1 / sqrt(var + eps)`, and `1 / count`.
+fn dice_stats<T: Kernel>(s: &[T], w: &[T], h: usize, eps: f64) -> (Vec<T>, Vec<T>, T) {
+    let n = w.len();
+    let count = w.iter().fold(T::zero(), |a, &x| a + x).max(T::one());
+    let inv = T::one() / count;
+    let sum: Vec<T> = column_sums(n, h, 1, |i, acc| {
+        for (a, &x) in acc.iter_mut().zip(&s[i * h..(i + 1) * h]) {
+            *a = *a + x * w[i];
+        }
+    });
+    let mean: Vec<T> = sum.iter().map(|&x| x * inv).collect();
+    let sq: Vec<T> = column_sums(n, h, 1, |i, acc| {
+        for ((a, &x), &m) in acc.iter_mut().zip(&s[i * h..(i + 1) * h]).zip(&mean) {
+            *a = *a + (x - m) * (x - m) * w[i];
+        }
+    });
+    let e = T::from(eps).unwrap_or_else(T::zero);
+    let r = sq
+        .iter()
+        .map(|&v| T::one() / (v * inv + e).sqrt())
+        .collect();
+    (mean, r, inv)
+}
+
+/// The contiguous values of a CPU tensor of element type `T`.
+fn values<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("dice: the inputs must be contiguous")
+    };
+    Ok(&s.as_slice::<T>()?[a..b])
+}
+
+fn dice_forward<T: Kernel>(s: &[T], alpha: &[T], w: &[T], eps: f64) -> Vec<T> {
+    let h = alpha.len();
+    let (mean, r, _) = dice_stats(s, w, h, eps);
+    let mut y = vec![T::zero(); s.len()];
+    y.par_chunks_mut(h)
+        .with_min_len(rows_per_task(1, h))
+        .zip(s.par_chunks(h))
+        .for_each(|(y, s)| {
+            for j in 0..h {
+                let p = logistic((s[j] - mean[j]) * r[j]);
+                y[j] = s[j] * (alpha[j] + p * (T::one() - alpha[j]));
+            }
+        });
+    y
+}
+
+/// Dice's backward: `[n + 1, h]`, the gradient of `s` in the first `n`
+/// rows and of `alpha` in the last.
+fn dice_backward<T: Kernel>(s: &[T], alpha: &[T], w: &[T], g: &[T], eps: f64) -> Vec<T> {
+    let (n, h) = (w.len(), alpha.len());
+    let (mean, r, inv) = dice_stats(s, w, h, eps);
+    // Per element: z, p, and a = dL/dz = g s (1 - alpha) p (1 - p).
+    let at = |i: usize, j: usize| {
+        let k = i * h + j;
+        let z = (s[k] - mean[j]) * r[j];
+        let p = logistic(z);
+        let a = g[k] * s[k] * (T::one() - alpha[j]) * p * (T::one() - p);
+        (z, p, a)
+    };
+    // Column sums: A = sum a, B = sum a z, and alpha's gradient sum g s (1 - p).
+    let sums = column_sums(n, h, 3, |i, acc| {
+        for j in 0..h {
+            let (z, p, a) = at(i, j);
+            acc[j] = acc[j] + a;
+            acc[h + j] = acc[h + j] + a * z;
+            acc[2 * h + j] = acc[2 * h + j] + g[i * h + j] * s[i * h + j] * (T::one() - p);
+        }
+    });
+    let mut out = vec![T::zero(); (n + 1) * h];
+    let (ds, dalpha) = out.split_at_mut(n * h);
+    dalpha.copy_from_slice(&sums[2 * h..]);
+    ds.par_chunks_mut(h)
+        .with_min_len(rows_per_task(1, h))
+        .enumerate()
+        .for_each(|(i, d)| {
+            let wi = w[i] * inv;
+            for j in 0..h {
+                let (z, p, a) = at(i, j);
+                let direct = g[i * h + j] * (alpha[j] + p * (T::one() - alpha[j]));
+                d[j] = direct + r[j] * (a - wi * (sums[j] + z * sums[h + j]));
+            }
+        });
+    out
+}
+
+impl candle_core::CustomOp3 for Dice {
+    fn name(&self) -> &'static str {
+        "dice"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        ls: &Layout,
+        alpha: &CpuStorage,
+        la: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(dice_forward(
+                values::<f32>(s, ls)?,
+                values(alpha, la)?,
+                values(w, lw)?,
+                self.eps,
+            )),
+            CpuStorage::F64(_) => CpuStorage::F64(dice_forward(
+                values::<f64>(s, ls)?,
+                values(alpha, la)?,
+                values(w, lw)?,
+                self.eps,
+            )),
+            _ => candle_core::bail!("dice: only f32 and f64 run on this kernel"),
+        };
+        Ok((y, ls.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        s: &Tensor,
+        alpha: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, h) = s.dims2()?;
+        let packed = s.apply_op3_no_bwd(
+            &w.contiguous()?,
+            &grad.contiguous()?,
+            &DiceGrad {
+                alpha: alpha.contiguous()?,
+                eps: self.eps,
+            },
+        )?;
+        let ds = packed.narrow(0, 0, n)?;
+        let dalpha = packed.narrow(0, n, 1)?.reshape(h)?;
+        Ok((Some(ds), Some(dalpha), None))
+    }
+}
+
+/// [`Dice`]'s backward over `(s, weight, dy)`, `alpha` held: `[n + 1, h]`.
+struct DiceGrad {
+    alpha: Tensor,
+    eps: f64,
+}
+
+impl candle_core::CustomOp3 for DiceGrad {
+    fn name(&self) -> &'static str {
+        "dice-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        ls: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, h) = ls.shape().dims2()?;
+        let (a, la) = self.alpha.storage_and_layout();
+        let candle_core::Storage::Cpu(a) = &*a else {
+            candle_core::bail!("dice-grad: alpha must be on the CPU")
+        };
+        let out = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(dice_backward(
+                values::<f32>(s, ls)?,
+                values(a, la)?,
+                values(w, lw)?,
+                values(g, lg)?,
+                self.eps,
+            )),
+            CpuStorage::F64(_) => CpuStorage::F64(dice_backward(
+                values::<f64>(s, ls)?,
+                values(a, la)?,
+                values(w, lw)?,
+                values(g, lg)?,
+                self.eps,
+            )),
+            _ => candle_core::bail!("dice-grad: only f32 and f64 run on this kernel"),
+        };
+        Ok((out, Shape::from((n + 1, h))))
     }
 }
 

@@ -295,6 +295,45 @@ pub fn apply(
                     .map_err(err),
             }
         }
+        DICE => {
+            want(inputs, 2, 3)?;
+            let s = as_float(x, dt)?;
+            let alpha = as_float(&inputs[1], dt)?;
+            let (n, h) = s
+                .dims2()
+                .map_err(|_| format!("s must be [N, H], got {:?}", s.dims()))?;
+            if alpha.dims() != [h] {
+                return Err(format!("alpha must be [{h}], got {:?}", alpha.dims()));
+            }
+            let w = match inputs.get(2) {
+                Some(w) if w.dims() == [n, 1] => as_float(w, dt)?,
+                Some(w) => return Err(format!("weight must be [{n}, 1], got {:?}", w.dims())),
+                None => Tensor::ones((n, 1), dt, env.device).map_err(err)?,
+            };
+            let eps = float(floats, 0)?;
+            if let Some(r) = kernels::dice(&s, &alpha, &w, eps) {
+                return r.map_err(err);
+            }
+            // The same in candle's ops.
+            let count = w
+                .sum_all()
+                .and_then(|c| c.clamp(1.0, f64::INFINITY))
+                .map_err(err)?;
+            let wsum = |t: &Tensor| t.broadcast_mul(&w)?.sum_keepdim(0)?.broadcast_div(&count);
+            let mean = wsum(&s).map_err(err)?;
+            let centred = s.broadcast_sub(&mean).map_err(err)?;
+            let var = wsum(&centred.sqr().map_err(err)?).map_err(err)?;
+            let z = (var + eps)
+                .and_then(|v| v.powf(-0.5))
+                .and_then(|r| centred.broadcast_mul(&r))
+                .map_err(err)?;
+            let p = sigmoid(&z)?;
+            let gate = p
+                .broadcast_mul(&alpha.affine(-1.0, 1.0).map_err(err)?)
+                .and_then(|q| q.broadcast_add(&alpha))
+                .map_err(err)?;
+            (s * gate).map_err(err)
+        }
         CONCAT => {
             let d = dim_of(x, int(ints, 0)?)?;
             Tensor::cat(inputs, d).map_err(err)

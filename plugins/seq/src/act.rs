@@ -129,29 +129,33 @@ impl Activation {
             // max(s, 0) + alpha min(s, 0)
             Kind::Prelu => Ok(s.relu() - alpha * (-s).relu()),
             Kind::Dice => {
-                let (mean, var) = self.statistics(g, name, s, weight)?;
-                let p = ((s - mean) * (var + DICE_EPS).powf(-0.5)).sigmoid();
-                // p s + (1 - p) alpha s = s (alpha + p (1 - alpha)): fewer [N, H] tensors.
-                Ok(s * (p * alpha.affine(-1.0, 1.0) + alpha))
+                if !g.training() {
+                    if let Some(m) = self.moments(name).filter(|m| m.mean.len() == h) {
+                        let (mean, var) =
+                            (g.constant(&m.mean, &[1, h]), g.constant(&m.var, &[1, h]));
+                        let p = ((s - mean) * (var + DICE_EPS).powf(-0.5)).sigmoid();
+                        // p s + (1 - p) alpha s = s (alpha + p (1 - alpha)).
+                        return Ok(s * (p * alpha.affine(-1.0, 1.0) + alpha));
+                    }
+                } else {
+                    // The moving averages, from the batch's statistics (no gradient).
+                    self.record(g, name, s.detach(), weight)?;
+                }
+                // The batch's statistics, gradients flowing through them: one op.
+                Ok(s.dice(alpha, weight, DICE_EPS))
             }
         }
     }
 
-    /// `(E[s], Var[s])`, each `[1, H]`: the batch's in training (recorded in the
-    /// moving averages), the moving averages at inference.
-    fn statistics<'c>(
+    /// Fold the batch's `E[s]` and `Var[s]` (each `[1, H]`, over the rows
+    /// of weight 1) into layer `name`'s moving averages.
+    fn record<'c>(
         &self,
         g: &'c Ctx<'_, '_>,
         name: &str,
         s: Var<'c>,
         weight: Option<Var<'c>>,
-    ) -> Result<(Var<'c>, Var<'c>)> {
-        let h = s.dim(-1);
-        if !g.training() {
-            if let Some(m) = self.moments(name).filter(|m| m.mean.len() == h) {
-                return Ok((g.constant(&m.mean, &[1, h]), g.constant(&m.var, &[1, h])));
-            }
-        }
+    ) -> Result<()> {
         let (mean, var) = match weight {
             Some(w) => {
                 let count = w.sum_all().clamp(1.0, f64::INFINITY);
@@ -164,13 +168,11 @@ impl Activation {
                 (mean, (s - mean).square().mean_keepdim(0))
             }
         };
-        if g.training() {
-            let (mv, vv) = (g.values(mean.detach())?, g.values(var.detach())?);
-            let mut all = self.moments.lock().unwrap_or_else(|e| e.into_inner());
-            let next = Moments::update(all.get(name), &mv, &vv);
-            all.insert(name.to_string(), next);
-        }
-        Ok((mean, var))
+        let (mv, vv) = (g.values(mean)?, g.values(var)?);
+        let mut all = self.moments.lock().unwrap_or_else(|e| e.into_inner());
+        let next = Moments::update(all.get(name), &mv, &vv);
+        all.insert(name.to_string(), next);
+        Ok(())
     }
 }
 
