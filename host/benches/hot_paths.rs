@@ -3,11 +3,14 @@
 //! history assembly (`history` / `history_mask` for a batch of 1024, L = 50),
 //! and the executor's CPU kernels against candle's own ops (`exec::kernels`:
 //! the sum over a leading dimension, which is a broadcast's backward, and a
-//! materialised broadcast, on DIN's largest activation `[256 * 2 * 50, 80]`).
+//! materialised broadcast, on DIN's largest activation `[256 * 2 * 50, 80]`),
+//! and the fused ops (FM's bi-interaction, dropout, Dice) against the same
+//! math in candle's ops, forward and backward.
 //! End-to-end throughput: `metrics.jsonl` of any run has `examples_per_second`.
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Shape, Tensor, Var};
 use causalrec_host::eval::top_k;
+use causalrec_host::exec::kernels;
 use causalrec_host::exec::store::{OptimConfig, TableStore};
 use causalrec_host::exec::Batch;
 use causalrec_host::history::{Histories, HistoryOf};
@@ -103,8 +106,6 @@ fn histories(c: &mut Criterion) {
 }
 
 fn kernels(c: &mut Criterion) {
-    use candle_core::{Shape, Tensor, Var};
-    use causalrec_host::exec::kernels;
     let (n, h) = (256 * 2 * 50, 80);
     let v: Vec<f32> = ids(n * h, 1000)
         .into_iter()
@@ -136,5 +137,86 @@ fn kernels(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sparse_store, ranking, histories, kernels);
+/// The fused ops (forward and backward) against the same math in candle's
+/// ops: FM's bi-interaction of two `[8192, 64]` fields, dropout of
+/// `[8192, 64]`, and Dice on DIN's largest activation `[25600, 80]`.
+fn fused(c: &mut Criterion) {
+    let ramp = |n: usize, scale: f32| -> Vec<f32> {
+        ids(n, 1000)
+            .into_iter()
+            .map(|x| (x as f32 * 1e-3 - 0.5) * scale)
+            .collect()
+    };
+    let var = |v: Vec<f32>, dims: &[usize]| {
+        Var::from_tensor(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap()).unwrap()
+    };
+    let backward = |y: &Tensor| y.sum_all().unwrap().backward().unwrap();
+
+    let x = var(ramp(8192 * 2 * 64, 1.0), &[8192, 2, 64]);
+    let mut group = c.benchmark_group("bi_interaction_8192x2x64_fwd_bwd");
+    group.bench_function("kernel", |b| {
+        b.iter(|| backward(&kernels::bi_interaction(x.as_tensor()).unwrap().unwrap()))
+    });
+    group.bench_function("candle", |b| {
+        b.iter(|| {
+            let s = x.sum(1).unwrap();
+            let y = ((s.sqr().unwrap() - x.sqr().unwrap().sum(1).unwrap()).unwrap() * 0.5).unwrap();
+            backward(&y)
+        })
+    });
+    group.finish();
+
+    let x = var(ramp(8192 * 64, 1.0), &[8192, 64]);
+    let mut group = c.benchmark_group("dropout_8192x64_fwd_bwd");
+    group.bench_function("kernel", |b| {
+        b.iter(|| backward(&kernels::dropout(x.as_tensor(), 0.5, 7).unwrap().unwrap()))
+    });
+    group.bench_function("mask_tensor", |b| {
+        b.iter(|| {
+            let m = Tensor::from_vec(
+                kernels::dropout_mask(8192 * 64, 0.5, 7),
+                (8192, 64),
+                &Device::Cpu,
+            )
+            .unwrap();
+            backward(&(x.as_tensor() * m).unwrap())
+        })
+    });
+    group.finish();
+
+    let (n, h) = (25_600, 80);
+    let s = var(ramp(n * h, 4.0), &[n, h]);
+    let alpha = var(vec![0.25; h], &[h]);
+    let w = Tensor::ones((n, 1), DType::F32, &Device::Cpu).unwrap();
+    let mut group = c.benchmark_group("dice_25600x80_fwd_bwd");
+    group.bench_function("kernel", |b| {
+        b.iter(|| {
+            backward(
+                &kernels::dice(s.as_tensor(), alpha.as_tensor(), &w, 1e-8)
+                    .unwrap()
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("candle", |b| {
+        b.iter(|| {
+            let (s, a) = (s.as_tensor(), alpha.as_tensor());
+            let mean = s.mean_keepdim(0).unwrap();
+            let c = s.broadcast_sub(&mean).unwrap();
+            let v = c.sqr().unwrap().mean_keepdim(0).unwrap();
+            let r = (v + 1e-8).unwrap().powf(-0.5).unwrap();
+            let z = c.broadcast_mul(&r).unwrap();
+            let p = ((z.neg().unwrap().exp().unwrap() + 1.0).unwrap().recip()).unwrap();
+            let gate = p
+                .broadcast_mul(&a.affine(-1.0, 1.0).unwrap())
+                .unwrap()
+                .broadcast_add(a)
+                .unwrap();
+            backward(&(s * gate).unwrap())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sparse_store, ranking, histories, kernels, fused);
 criterion_main!(benches);

@@ -458,48 +458,86 @@ fn dice_forward<T: Kernel>(s: &[T], alpha: &[T], w: &[T], eps: f64) -> Vec<T> {
         .with_min_len(rows_per_task(1, h))
         .zip(s.par_chunks(h))
         .for_each(|(y, s)| {
-            for j in 0..h {
-                let p = logistic((s[j] - mean[j]) * r[j]);
-                y[j] = s[j] * (alpha[j] + p * (T::one() - alpha[j]));
+            for ((((y, &x), &m), &r), &a) in y.iter_mut().zip(s).zip(&mean).zip(&r).zip(alpha) {
+                let p = logistic((x - m) * r);
+                *y = x * (a + p * (T::one() - a));
             }
         });
     y
 }
 
 /// Dice's backward: `[n + 1, h]`, the gradient of `s` in the first `n`
-/// rows and of `alpha` in the last.
+/// rows and of `alpha` in the last. With `z = (s - E s) / sqrt(Var s + eps)`,
+/// `p = sigmoid(z)` and `a = dL/dz = dy s (1 - alpha) p (1 - p)`:
+/// `ds = dy (alpha + p (1 - alpha)) + r (a - w / count (sum a + z sum a z))`
+/// (the sums over rows, per unit; `r = 1 / sqrt(Var s + eps)`), and
+/// `dalpha = sum dy s (1 - p)`.
 fn dice_backward<T: Kernel>(s: &[T], alpha: &[T], w: &[T], g: &[T], eps: f64) -> Vec<T> {
     let (n, h) = (w.len(), alpha.len());
     let (mean, r, inv) = dice_stats(s, w, h, eps);
-    // Per element: z, p, and a = dL/dz = g s (1 - alpha) p (1 - p).
-    let at = |i: usize, j: usize| {
-        let k = i * h + j;
-        let z = (s[k] - mean[j]) * r[j];
-        let p = logistic(z);
-        let a = g[k] * s[k] * (T::one() - alpha[j]) * p * (T::one() - p);
-        (z, p, a)
-    };
-    // Column sums: A = sum a, B = sum a z, and alpha's gradient sum g s (1 - p).
-    let sums = column_sums(n, h, 3, |i, acc| {
-        for j in 0..h {
-            let (z, p, a) = at(i, j);
-            acc[j] = acc[j] + a;
-            acc[h + j] = acc[h + j] + a * z;
-            acc[2 * h + j] = acc[2 * h + j] + g[i * h + j] * s[i * h + j] * (T::one() - p);
-        }
-    });
+    let rows = rows_per_task(1, h);
+    // z and p per element, once (the exponential is the costly part).
+    let (mut z, mut p) = (vec![T::zero(); s.len()], vec![T::zero(); s.len()]);
+    z.par_chunks_mut(h)
+        .with_min_len(rows)
+        .zip(p.par_chunks_mut(h))
+        .zip(s.par_chunks(h))
+        .for_each(|((z, p), s)| {
+            for ((((z, p), &x), &m), &r) in z.iter_mut().zip(p.iter_mut()).zip(s).zip(&mean).zip(&r)
+            {
+                *z = (x - m) * r;
+                *p = logistic(*z);
+            }
+        });
+    // a, in the output's rows for now.
     let mut out = vec![T::zero(); (n + 1) * h];
     let (ds, dalpha) = out.split_at_mut(n * h);
-    dalpha.copy_from_slice(&sums[2 * h..]);
     ds.par_chunks_mut(h)
-        .with_min_len(rows_per_task(1, h))
+        .with_min_len(rows)
+        .zip(g.par_chunks(h).zip(s.par_chunks(h)).zip(p.par_chunks(h)))
+        .for_each(|(a, ((g, s), p))| {
+            for ((((a, &g), &x), &p), &al) in a.iter_mut().zip(g).zip(s).zip(p).zip(alpha) {
+                *a = g * x * (T::one() - al) * p * (T::one() - p);
+            }
+        });
+    // Per unit: sum a, sum a z, and alpha's gradient sum dy s (1 - p).
+    let sums = column_sums(n, h, 3, |i, acc| {
+        let row = i * h..(i + 1) * h;
+        let (sa, rest) = acc.split_at_mut(h);
+        let (saz, sd) = rest.split_at_mut(h);
+        for (((sa, saz), &a), &z) in sa
+            .iter_mut()
+            .zip(saz.iter_mut())
+            .zip(&ds[row.clone()])
+            .zip(&z[row.clone()])
+        {
+            *sa = *sa + a;
+            *saz = *saz + a * z;
+        }
+        for (((sd, &g), &x), &p) in sd
+            .iter_mut()
+            .zip(&g[row.clone()])
+            .zip(&s[row.clone()])
+            .zip(&p[row])
+        {
+            *sd = *sd + g * x * (T::one() - p);
+        }
+    });
+    let (sa, rest) = sums.split_at(h);
+    let (saz, sd) = rest.split_at(h);
+    dalpha.copy_from_slice(sd);
+    ds.par_chunks_mut(h)
+        .with_min_len(rows)
         .enumerate()
         .for_each(|(i, d)| {
+            let row = i * h..(i + 1) * h;
             let wi = w[i] * inv;
-            for j in 0..h {
-                let (z, p, a) = at(i, j);
-                let direct = g[i * h + j] * (alpha[j] + p * (T::one() - alpha[j]));
-                d[j] = direct + r[j] * (a - wi * (sums[j] + z * sums[h + j]));
+            let terms = g[row.clone()].iter().zip(&p[row.clone()]).zip(&z[row]);
+            for (((((d, ((&g, &p), &z)), &al), &r), &sa), &saz) in
+                d.iter_mut().zip(terms).zip(alpha).zip(&r).zip(sa).zip(saz)
+            {
+                let direct = g * (al + p * (T::one() - al));
+                *d = direct + r * (*d - wi * (sa + z * saz));
             }
         });
     out
