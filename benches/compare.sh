@@ -6,6 +6,11 @@
 # and python3 with torch.
 #
 #   bash benches/compare.sh [RUNS] [MODEL ...]      (default: 5 mf fm nfm din mmgcn)
+#
+# WARMUP (default 3) and STEPS (default 20) set the untimed and timed steps of
+# every run (the same for both sides). The row-sparse optimizer state is lazy:
+# in the first steps over a 100k-row table most touched rows are new and get
+# their state then, so WARMUP=40 times the steady state of a long run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
@@ -21,7 +26,7 @@ for m in $MODELS; do
   # MMGCN: 20k items with three 64-wide modalities (PyTorch's is dense only:
   # its whole-graph propagation gives every row a gradient)
   [ "$m" = mmgcn ] && { b=512; rows=20000; extra=(--modalities 64); }
-  common=(--model "$m" --rows "$rows" --batch "$b" --steps 20 --warmup 3 --json "${extra[@]}")
+  common=(--model "$m" --rows "$rows" --batch "$b" --steps "${STEPS:-20}" --warmup "${WARMUP:-3}" --json "${extra[@]}")
   : > /tmp/cmp_ours; : > /tmp/cmp_dense; : > /tmp/cmp_sparse
   for _ in $(seq "$RUNS"); do
     "$HOST" bench train "${common[@]}" 2>/dev/null | exs >> /tmp/cmp_ours
