@@ -278,6 +278,13 @@ impl Table {
     fn slot_of(&mut self, r: usize, adam: bool) -> usize {
         if self.slot.is_empty() {
             self.slot = vec![0; self.rows];
+            if self.rows * self.dim <= EAGER_STATE_FLOATS {
+                self.m.reserve(self.rows);
+                if adam {
+                    self.v.reserve(self.rows);
+                    self.t.reserve(self.rows);
+                }
+            }
         }
         match self.slot[r] {
             0 => {
@@ -461,6 +468,13 @@ struct SlotRows {
     len: usize,
 }
 
+/// Tables with at most this many floats (`rows * dim`) get state blocks for
+/// every row at their first update, faulted in then (PyTorch's SparseAdam
+/// allocates its dense state at its first step, too), so that the first
+/// epoch's steps do not each fault in fresh memory; larger tables grow
+/// their state with the rows touched. 2^25 floats: 128 MiB per moment array.
+const EAGER_STATE_FLOATS: usize = 1 << 25;
+
 /// Slots in the first block of [`SlotRows`].
 const FIRST_BLOCK: usize = 1024;
 
@@ -495,12 +509,32 @@ impl SlotRows {
     fn push_zeros(&mut self) -> usize {
         let (k, _) = block_of(self.len);
         if k == self.blocks.len() {
-            let slots = FIRST_BLOCK << k;
-            self.blocks
-                .push(vec![0.0f32; slots * self.dim].into_boxed_slice());
+            self.push_block();
         }
         self.len += 1;
         self.len - 1
+    }
+
+    /// The next block, zeroed.
+    fn push_block(&mut self) {
+        let slots = FIRST_BLOCK << self.blocks.len();
+        self.blocks
+            .push(vec![0.0f32; slots * self.dim].into_boxed_slice());
+    }
+
+    /// Blocks for `slots` slots, allocated now and their pages faulted in
+    /// (one write per 4 KiB), so that later steps write into mapped memory.
+    fn reserve(&mut self, slots: usize) {
+        while FIRST_BLOCK * ((1 << self.blocks.len()) - 1) < slots {
+            self.push_block();
+            let block = self.blocks.last_mut().expect("a block was pushed");
+            for x in block.iter_mut().step_by(1024) {
+                // SAFETY: `x` is a valid, aligned element of the block; the
+                // volatile write (of the zero it holds) keeps the compiler
+                // from dropping a store it can see changes nothing.
+                unsafe { std::ptr::write_volatile(x, 0.0) };
+            }
+        }
     }
 
     fn row(&self, s: usize) -> &[f32] {
@@ -967,6 +1001,29 @@ mod tests {
         // SAFETY: one thread, a slot in use.
         let last = unsafe { shared.slot(7 * FIRST_BLOCK + 1) };
         assert_eq!(last[0], (7 * FIRST_BLOCK + 1) as f32);
+    }
+
+    #[test]
+    fn small_tables_get_their_state_at_the_first_update_large_ones_lazily() {
+        let mut s = SlotRows::new(2);
+        s.reserve(5000);
+        // 1024 + 2048 + 4096 slots cover 5000; pushing into them adds no block.
+        assert_eq!(s.blocks.len(), 3);
+        for _ in 0..7168 {
+            s.push_zeros();
+        }
+        assert_eq!(s.blocks.len(), 3);
+        s.push_zeros();
+        assert_eq!(s.blocks.len(), 4);
+        let cfg = OptimConfig::default();
+        let mut small = Table::new(3000, 4, Init::ZEROS, 1);
+        small.update(&[7], &[0.1; 4], &cfg);
+        assert_eq!((small.m.blocks.len(), small.v.blocks.len()), (2, 2));
+        assert_eq!(small.state_rows(), 1);
+        let rows = EAGER_STATE_FLOATS / 2 + 1;
+        let mut large = Table::new(rows, 2, Init::ZEROS, 1);
+        large.update(&[7], &[0.1; 2], &cfg);
+        assert_eq!((large.m.blocks.len(), large.v.blocks.len()), (1, 1));
     }
 
     #[test]
