@@ -20,6 +20,37 @@ use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use num_traits::Float;
 use rayon::prelude::*;
 
+/// The contiguous values of a CPU input of kernel `op`, of element type `T`.
+fn values<'a, T: candle_core::WithDType>(
+    op: &str,
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> Result<&'a [T]> {
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("{op}: the input must be contiguous")
+    };
+    Ok(&s.as_slice::<T>()?[a..b])
+}
+
+/// `$body` with `$T` the element type of the CPU storage `$s` (f32 or
+/// f64), its result stored back as that type; other types are an error of
+/// kernel `$op`.
+macro_rules! per_float {
+    ($op:expr, $s:expr, $T:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32(_) => {
+                type $T = f32;
+                CpuStorage::F32($body)
+            }
+            CpuStorage::F64(_) => {
+                type $T = f64;
+                CpuStorage::F64($body)
+            }
+            _ => candle_core::bail!("{}: only f32 and f64 run on this kernel", $op),
+        }
+    };
+}
+
 /// Below this many elements a sum runs on one thread.
 const PAR_MIN: usize = 1 << 16;
 /// With fewer outer blocks than this, a large sum is split into partial
@@ -235,19 +266,12 @@ impl candle_core::CustomOp2 for BiInteractionGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("bi-interaction-grad: the inputs must be contiguous")
-        };
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
-                CpuStorage::F32(bi_interaction_grad(&x[a1..b1], &g[a2..b2], l1.dims()))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
-                CpuStorage::F64(bi_interaction_grad(&x[a1..b1], &g[a2..b2], l1.dims()))
-            }
-            _ => candle_core::bail!("bi-interaction-grad: f32 or f64 inputs of one dtype"),
-        };
+        let op = self.name();
+        let out = per_float!(op, s1, T => bi_interaction_grad(
+            values::<T>(op, s1, l1)?,
+            values(op, s2, l2)?,
+            l1.dims(),
+        ));
         Ok((out, l1.shape().clone()))
     }
 }
@@ -442,14 +466,6 @@ fn dice_stats<T: Kernel>(s: &[T], w: &[T], h: usize, eps: f64) -> (Vec<T>, Vec<T
     (mean, r, inv)
 }
 
-/// The contiguous values of a CPU tensor of element type `T`.
-fn values<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("dice: the inputs must be contiguous")
-    };
-    Ok(&s.as_slice::<T>()?[a..b])
-}
-
 fn dice_forward<T: Kernel>(s: &[T], alpha: &[T], w: &[T], eps: f64) -> Vec<T> {
     let h = alpha.len();
     let (mean, r, _) = dice_stats(s, w, h, eps);
@@ -557,21 +573,13 @@ impl candle_core::CustomOp3 for Dice {
         w: &CpuStorage,
         lw: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let y = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(dice_forward(
-                values::<f32>(s, ls)?,
-                values(alpha, la)?,
-                values(w, lw)?,
-                self.eps,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(dice_forward(
-                values::<f64>(s, ls)?,
-                values(alpha, la)?,
-                values(w, lw)?,
-                self.eps,
-            )),
-            _ => candle_core::bail!("dice: only f32 and f64 run on this kernel"),
-        };
+        let op = self.name();
+        let y = per_float!(op, s, T => dice_forward(
+            values::<T>(op, s, ls)?,
+            values(op, alpha, la)?,
+            values(op, w, lw)?,
+            self.eps,
+        ));
         Ok((y, ls.shape().clone()))
     }
 
@@ -623,23 +631,14 @@ impl candle_core::CustomOp3 for DiceGrad {
         let candle_core::Storage::Cpu(a) = &*a else {
             candle_core::bail!("dice-grad: alpha must be on the CPU")
         };
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(dice_backward(
-                values::<f32>(s, ls)?,
-                values(a, la)?,
-                values(w, lw)?,
-                values(g, lg)?,
-                self.eps,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(dice_backward(
-                values::<f64>(s, ls)?,
-                values(a, la)?,
-                values(w, lw)?,
-                values(g, lg)?,
-                self.eps,
-            )),
-            _ => candle_core::bail!("dice-grad: only f32 and f64 run on this kernel"),
-        };
+        let op = self.name();
+        let out = per_float!(op, s, T => dice_backward(
+            values::<T>(op, s, ls)?,
+            values(op, a, la)?,
+            values(op, w, lw)?,
+            values(op, g, lg)?,
+            self.eps,
+        ));
         Ok((out, Shape::from((n + 1, h))))
     }
 }
@@ -716,15 +715,7 @@ trait FloatOp: CustomOp1 {
     /// [`FloatOp::run`] on `s` (f32 or f64, contiguous).
     fn on_storage(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         let op = self.name();
-        let (a, b) = match l.contiguous_offsets() {
-            Some(o) => o,
-            None => candle_core::bail!("{op}: the input must be contiguous"),
-        };
-        Ok(match s {
-            CpuStorage::F32(v) => CpuStorage::F32(self.run(&v[a..b], l.dims())),
-            CpuStorage::F64(v) => CpuStorage::F64(self.run(&v[a..b], l.dims())),
-            _ => candle_core::bail!("{op}: only f32 and f64 run on this kernel"),
-        })
+        Ok(per_float!(op, s, T => self.run(values::<T>(op, s, l)?, l.dims())))
     }
 }
 

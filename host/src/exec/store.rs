@@ -581,7 +581,8 @@ impl SharedSlots {
     /// `s` must be a slot in use, written by no other thread while the slice lives.
     #[allow(clippy::mut_from_ref)]
     unsafe fn slot(&self, s: usize) -> &mut [f32] {
-        std::slice::from_raw_parts_mut(self.ptr(s), self.dim)
+        let (k, i) = block_of(s);
+        self.blocks[k].slice(i * self.dim, self.dim)
     }
 }
 
