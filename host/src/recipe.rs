@@ -48,6 +48,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{config_hash, first_difference, Manifest, TrainingEntry};
 use crate::data::{Data, DataConfig, Part, TrainPositives};
+use crate::exec::store::TableState;
 use crate::plugins::Registry;
 use crate::protocols::RankingOptions;
 use crate::report::{fmt_value, ReportRow, RunDir};
@@ -1013,6 +1014,7 @@ impl Session {
                 "f64",
                 "checkpoint_every",
                 "clip_grad_norm",
+                "table_state",
             ],
             "train()",
             pos,
@@ -1043,6 +1045,8 @@ impl Session {
                 )
             }
         };
+        cfg.optim.table_state = TableState::parse(&get_str(opts, "table_state", "auto", pos)?)
+            .or_else(|e| fail(format!("train(): {e}"), pos))?;
         cfg.optim.validate().or_else(|e| fail(e, pos))?;
         let loss = match opts.get("loss") {
             None => ComponentSpec {

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use abi_stable::std_types::{RResult, RVec};
 use candle_core::{DType, Device, Tensor};
-use causalrec_host::exec::store::OptimConfig;
+use causalrec_host::exec::store::{OptimConfig, TableState};
 use causalrec_host::exec::{Batch, HostGraph, Leaf, Model};
 use causalrec_sdk::graph::Graph;
 use causalrec_sdk::ops::{MUL, SUM_ALL};
@@ -508,12 +508,20 @@ fn out_of_range_ids_and_table_all_in_training() {
 
 #[test]
 fn step_cost_does_not_grow_with_the_table() {
+    // Either way the optimizer state is allocated: for every row at the
+    // first update, or as rows are touched.
+    step_cost_with(TableState::Eager);
+    step_cost_with(TableState::Lazy);
+}
+
+fn step_cost_with(table_state: TableState) {
     const DIM: usize = 32;
     const BATCH: usize = 256;
     const STEPS: usize = 20;
     let cfg = OptimConfig {
         kind: "adam".into(),
         lr: 0.01,
+        table_state,
         ..OptimConfig::default()
     };
     let sizes = [10_000u64, 1_000_000];
@@ -539,10 +547,11 @@ fn step_cost_does_not_grow_with_the_table() {
         };
         batches.push([mk(sizes[0]), mk(sizes[1])]);
     }
-    // Warm-up: one step each. Adam's state is row-sparse (a slot per
-    // touched row, appended), so no warm-up over the whole table is needed
-    // for the timed steps to be cheap: they fault in only the new slots'
-    // pages and the touched pages of the row -> slot index.
+    // Warm-up: one step each. Eager state is faulted in there; lazy state
+    // is row-sparse (a slot per touched row, appended), so no warm-up over
+    // the whole table is needed for the timed steps to be cheap either:
+    // they fault in only the new slots' pages and the touched pages of the
+    // row -> slot index.
     for k in 0..2 {
         train_step(&mut models[k], "emb", sizes[k], DIM, &batches[0][k]);
     }
@@ -576,7 +585,7 @@ fn step_cost_does_not_grow_with_the_table() {
         bytes[0],
         bytes[1]
     );
-    eprintln!("minor page faults during the timed steps: {faults:?}");
+    eprintln!("{table_state:?} state: minor page faults during the timed steps: {faults:?}");
     assert!(time_ratio < 3.0, "step time ratio {time_ratio:.2}");
     // Page faults: the state of 20 x 256 new rows is the same for both
     // tables; the big table's row -> slot index (4 MB) adds at most one

@@ -36,6 +36,42 @@ pub struct OptimConfig {
     /// (false) touches only the batch's rows.
     #[serde(default)]
     pub dense_tables: bool,
+    /// When a table's row-wise optimizer state is allocated (see [`TableState`]).
+    #[serde(default)]
+    pub table_state: TableState,
+}
+
+/// When a table's row-wise optimizer state (Adam's moments, Adagrad's
+/// accumulator) is allocated. Either way the values and results are the
+/// same to the bit; only memory and speed differ.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TableState {
+    /// `eager` when the whole table's state fits in half of the memory the
+    /// system reports available at the table's first update, else `lazy`.
+    #[default]
+    Auto,
+    /// For every row at the table's first update, its pages faulted in then
+    /// (as PyTorch's SparseAdam allocates its dense state at its first
+    /// step): later steps never fault in fresh memory, whatever rows they touch.
+    Eager,
+    /// A slot per row when the row is first updated, so state memory grows
+    /// with the rows a run touches: for tables whose state would not fit.
+    Lazy,
+}
+
+impl TableState {
+    /// Parse `auto`, `eager` or `lazy`.
+    pub fn parse(s: &str) -> Result<TableState, String> {
+        match s {
+            "auto" => Ok(TableState::Auto),
+            "eager" => Ok(TableState::Eager),
+            "lazy" => Ok(TableState::Lazy),
+            other => Err(format!(
+                "table_state must be \"auto\", \"eager\" or \"lazy\", got \"{other}\""
+            )),
+        }
+    }
 }
 
 impl Default for OptimConfig {
@@ -48,6 +84,7 @@ impl Default for OptimConfig {
             beta2: 0.999,
             eps: 1e-8,
             dense_tables: false,
+            table_state: TableState::Auto,
         }
     }
 }
@@ -221,10 +258,11 @@ impl DenseOptimizer {
 
 /// One row-sparse embedding table with row-wise optimizer state.
 ///
-/// The optimizer state is lazy and row-sparse: a row gets a slot in the
-/// moment arrays the first time it is updated, so state memory grows with
-/// the rows a run touches (appended contiguously), not with the table,
-/// and no step allocates or faults in anything table-sized.
+/// The optimizer state is row-sparse: a row gets a slot in the moment
+/// arrays the first time it is updated (appended contiguously). The slots'
+/// memory is allocated for the whole table at its first update or grows
+/// with the rows a run touches ([`TableState`]); no later step allocates or
+/// faults in anything table-sized.
 pub struct Table {
     pub rows: usize,
     pub dim: usize,
@@ -243,6 +281,8 @@ pub struct Table {
     scratch: Vec<f32>,
     /// One bit per row, all zero between steps ([`Table::distinct`]).
     seen: Vec<u64>,
+    /// Whether [`Table::prepare_state`] has run since the state was made.
+    state_prepared: bool,
 }
 
 impl Table {
@@ -256,11 +296,12 @@ impl Table {
             dim,
             data,
             slot: Vec::new(),
-            m: SlotRows::new(dim),
-            v: SlotRows::new(dim),
+            m: SlotRows::new(dim, rows),
+            v: SlotRows::new(dim, rows),
             t: Vec::new(),
             scratch: Vec::new(),
             seen: Vec::new(),
+            state_prepared: false,
         }
     }
 
@@ -274,17 +315,31 @@ impl Table {
         self.t.len().max(self.m.len())
     }
 
+    /// Before the table's first update by an adaptive rule: the slot map
+    /// and, if `policy` makes the state eager, blocks for every row's state.
+    fn prepare_state(&mut self, kind: RuleKind, policy: TableState) {
+        if self.state_prepared || kind == RuleKind::Sgd {
+            return;
+        }
+        self.state_prepared = true;
+        if self.slot.is_empty() {
+            self.slot = vec![0; self.rows];
+        }
+        let adam = kind == RuleKind::Adam;
+        let bytes = self.rows * self.dim * std::mem::size_of::<f32>() * (1 + adam as usize);
+        if eager_state(policy, bytes) {
+            self.m.reserve(self.rows);
+            if adam {
+                self.v.reserve(self.rows);
+                self.t.reserve(self.rows);
+            }
+        }
+    }
+
     /// The slot of row `r`, given one on first use.
     fn slot_of(&mut self, r: usize, adam: bool) -> usize {
         if self.slot.is_empty() {
             self.slot = vec![0; self.rows];
-            if self.rows * self.dim <= EAGER_STATE_FLOATS {
-                self.m.reserve(self.rows);
-                if adam {
-                    self.v.reserve(self.rows);
-                    self.t.reserve(self.rows);
-                }
-            }
         }
         match self.slot[r] {
             0 => {
@@ -306,6 +361,7 @@ impl Table {
     /// buffer kept between steps.
     pub fn update_dense(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
         let d = self.dim;
+        self.prepare_state(Rule::of(c).kind, c.table_state);
         let mut full = std::mem::take(&mut self.scratch);
         full.resize(self.rows * d, 0.0);
         for (k, &r) in rows.iter().enumerate() {
@@ -324,15 +380,31 @@ impl Table {
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
         let rule = Rule::of(c);
         let d = self.dim;
+        self.prepare_state(rule.kind, c.table_state);
         if rows.len() < PAR_ROWS || !self.distinct(rows) {
             // One at a time, in order.
             self.update_rows(rows.iter().copied(), grads, c);
             return;
         }
         // Slots and step counts, in order (a slot is given on first use).
-        let slots: Vec<(usize, i32)> = rows
-            .iter()
-            .map(|&r| self.advance(r as usize, rule.kind))
+        // The rows are spread over the table: their slots and step counts
+        // are fetched ahead (a slot `PREFETCH_SLOTS` rows ahead, the step
+        // count of one half as far ahead, whose slot has arrived by then).
+        let slots: Vec<(usize, i32)> = (0..rows.len())
+            .map(|k| {
+                if rule.kind != RuleKind::Sgd {
+                    if let Some(&ra) = rows.get(k + PREFETCH_SLOTS) {
+                        prefetch_line(self.slot.as_ptr().wrapping_add(ra as usize));
+                    }
+                    let ahead = rows
+                        .get(k + PREFETCH_SLOTS / 2)
+                        .and_then(|&r| self.slot.get(r as usize));
+                    if let Some(&s) = ahead.filter(|&&s| s > 0) {
+                        prefetch_line(self.t.as_ptr().wrapping_add(s as usize - 1));
+                    }
+                }
+                self.advance(rows[k] as usize, rule.kind)
+            })
             .collect();
         // Distinct rows: disjoint rows of `data` and disjoint slots of `m`
         // and `v`, so every row can be updated on its own thread.
@@ -464,16 +536,43 @@ const PAR_ROWS: usize = 2048;
 /// fragmented it: every step then faulted in fresh pages).
 struct SlotRows {
     dim: usize,
+    /// Slots there can ever be (the table's rows): the last block is cut
+    /// to it.
+    max_slots: usize,
     blocks: Vec<Box<[f32]>>,
     len: usize,
 }
 
-/// Tables with at most this many floats (`rows * dim`) get state blocks for
-/// every row at their first update, faulted in then (PyTorch's SparseAdam
-/// allocates its dense state at its first step, too), so that the first
-/// epoch's steps do not each fault in fresh memory; larger tables grow
-/// their state with the rows touched. 2^25 floats: 128 MiB per moment array.
-const EAGER_STATE_FLOATS: usize = 1 << 25;
+/// Whether a table whose whole state takes `bytes` gets it eagerly under
+/// `policy` ([`TableState`]): under `auto`, when it fits in half of the
+/// memory the system reports available (Linux `MemAvailable`), or, where
+/// none is reported, in [`EAGER_STATE_BYTES_UNKNOWN_MEMORY`].
+fn eager_state(policy: TableState, bytes: usize) -> bool {
+    match policy {
+        TableState::Eager => true,
+        TableState::Lazy => false,
+        TableState::Auto => match available_memory_bytes() {
+            Some(avail) => bytes <= avail / 2,
+            None => bytes <= EAGER_STATE_BYTES_UNKNOWN_MEMORY,
+        },
+    }
+}
+
+/// The `auto` state budget where the system reports no available memory: 1 GiB.
+const EAGER_STATE_BYTES_UNKNOWN_MEMORY: usize = 1 << 30;
+
+/// Memory available for new allocations (Linux `/proc/meminfo` `MemAvailable`).
+fn available_memory_bytes() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: usize = info
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
 
 /// Slots in the first block of [`SlotRows`].
 const FIRST_BLOCK: usize = 1024;
@@ -488,9 +587,10 @@ fn block_of(s: usize) -> (usize, usize) {
 }
 
 impl SlotRows {
-    fn new(dim: usize) -> Self {
+    fn new(dim: usize, max_slots: usize) -> Self {
         SlotRows {
             dim,
+            max_slots,
             blocks: Vec::new(),
             len: 0,
         }
@@ -515,25 +615,37 @@ impl SlotRows {
         self.len - 1
     }
 
-    /// The next block, zeroed.
+    /// The next block, zeroed (cut to `max_slots`).
     fn push_block(&mut self) {
-        let slots = FIRST_BLOCK << self.blocks.len();
+        let k = self.blocks.len();
+        let start = FIRST_BLOCK * ((1 << k) - 1);
+        let slots = (FIRST_BLOCK << k).min(self.max_slots.saturating_sub(start));
+        assert!(
+            slots > 0,
+            "slot {start} past the table's {} rows",
+            self.max_slots
+        );
         self.blocks
             .push(vec![0.0f32; slots * self.dim].into_boxed_slice());
     }
 
     /// Blocks for `slots` slots, allocated now and their pages faulted in
-    /// (one write per 4 KiB), so that later steps write into mapped memory.
+    /// (one write per 4 KiB, on all threads), so that later steps write
+    /// into mapped memory.
     fn reserve(&mut self, slots: usize) {
+        let slots = slots.min(self.max_slots);
         while FIRST_BLOCK * ((1 << self.blocks.len()) - 1) < slots {
             self.push_block();
             let block = self.blocks.last_mut().expect("a block was pushed");
-            for x in block.iter_mut().step_by(1024) {
-                // SAFETY: `x` is a valid, aligned element of the block; the
-                // volatile write (of the zero it holds) keeps the compiler
-                // from dropping a store it can see changes nothing.
-                unsafe { std::ptr::write_volatile(x, 0.0) };
-            }
+            use rayon::prelude::*;
+            block.par_chunks_mut(1 << 20).for_each(|chunk| {
+                for x in chunk.iter_mut().step_by(1024) {
+                    // SAFETY: `x` is a valid, aligned element of the block;
+                    // the volatile write (of the zero it holds) keeps the
+                    // compiler from dropping a store it can see changes nothing.
+                    unsafe { std::ptr::write_volatile(x, 0.0) };
+                }
+            });
         }
     }
 
@@ -586,25 +698,35 @@ impl SharedSlots {
     }
 }
 
-/// How many rows ahead the parallel row update prefetches.
+/// How many rows ahead the parallel row update and the gather prefetch.
 const PREFETCH: usize = 4;
+
+/// How many rows ahead a row update fetches the rows' slots.
+const PREFETCH_SLOTS: usize = 16;
+
+/// Ask the CPU to bring the cache line of `ptr` in (a hint: never faults,
+/// no effect on any value; nothing on other architectures).
+#[inline(always)]
+fn prefetch_line<T>(ptr: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(ptr as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
 
 /// Ask the CPU to bring `len` floats from `ptr + start` into the cache (a
 /// hint: no effect on the values, nothing on other architectures).
 #[inline(always)]
-fn prefetch_row(ptr: *mut f32, start: usize, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // 16 floats per 64-byte line. `wrapping_add` and a prefetch never
-        // dereference, so an address past the end is harmless.
-        for off in (0..len).step_by(16) {
-            // SAFETY: a prefetch is a hint that never faults.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(start + off) as *const i8) };
-        }
+fn prefetch_row(ptr: *const f32, start: usize, len: usize) {
+    // 16 floats per 64-byte line. `wrapping_add` and a prefetch never
+    // dereference, so an address past the end is harmless.
+    for off in (0..len).step_by(16) {
+        prefetch_line(ptr.wrapping_add(start + off));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (ptr, start, len);
 }
 
 /// A raw pointer shared by the threads of one row update; each thread
@@ -820,7 +942,11 @@ impl TableStore {
             .get(name)
             .ok_or_else(|| format!("embedding '{name}' is not declared"))?;
         let mut out = Vec::with_capacity(rows.len() * t.dim);
-        for &r in rows {
+        for (k, &r) in rows.iter().enumerate() {
+            // The rows are spread over the table: fetch a later one's lines ahead.
+            if let Some(&ra) = rows.get(k + PREFETCH) {
+                prefetch_row(t.data.as_ptr(), ra as usize * t.dim, t.dim);
+            }
             if r as usize >= t.rows {
                 return Err(format!(
                     "id {r} out of range for embedding '{name}' with {} rows",
@@ -948,7 +1074,8 @@ impl Table {
             }
         }
         (self.slot, self.t) = (Vec::new(), Vec::new());
-        (self.m, self.v) = (SlotRows::new(d), SlotRows::new(d));
+        (self.m, self.v) = (SlotRows::new(d, self.rows), SlotRows::new(d, self.rows));
+        self.state_prepared = false;
         if s.m.is_empty() {
             return Ok(());
         }
@@ -988,7 +1115,7 @@ mod tests {
         assert_eq!(block_of(3 * FIRST_BLOCK), (2, 0));
         assert_eq!(block_of(7 * FIRST_BLOCK + 5), (3, 5));
         // Every slot lands once, rows keep their values as blocks are added.
-        let mut s = SlotRows::new(3);
+        let mut s = SlotRows::new(3, usize::MAX);
         for i in 0..(7 * FIRST_BLOCK + 2) {
             assert_eq!(s.push_zeros(), i);
             assert_eq!(s.row(i), &[0.0; 3]);
@@ -1005,8 +1132,8 @@ mod tests {
     }
 
     #[test]
-    fn small_tables_get_their_state_at_the_first_update_large_ones_lazily() {
-        let mut s = SlotRows::new(2);
+    fn eager_state_is_allocated_for_every_row_at_the_first_update_lazy_state_as_rows_come() {
+        let mut s = SlotRows::new(2, usize::MAX);
         s.reserve(5000);
         // 1024 + 2048 + 4096 slots cover 5000; pushing into them adds no block.
         assert_eq!(s.blocks.len(), 3);
@@ -1016,15 +1143,57 @@ mod tests {
         assert_eq!(s.blocks.len(), 3);
         s.push_zeros();
         assert_eq!(s.blocks.len(), 4);
-        let cfg = OptimConfig::default();
-        let mut small = Table::new(3000, 4, Init::ZEROS, 1);
-        small.update(&[7], &[0.1; 4], &cfg);
-        assert_eq!((small.m.blocks.len(), small.v.blocks.len()), (2, 2));
-        assert_eq!(small.state_rows(), 1);
-        let rows = EAGER_STATE_FLOATS / 2 + 1;
-        let mut large = Table::new(rows, 2, Init::ZEROS, 1);
-        large.update(&[7], &[0.1; 2], &cfg);
-        assert_eq!((large.m.blocks.len(), large.v.blocks.len()), (1, 1));
+        // The last block is cut to the table's rows.
+        let mut cut = SlotRows::new(2, 5000);
+        cut.reserve(usize::MAX);
+        let sizes: Vec<usize> = cut.blocks.iter().map(|b| b.len() / 2).collect();
+        assert_eq!(sizes, [1024, 2048, 5000 - 3072]);
+        for i in 0..5000 {
+            assert_eq!(cut.push_zeros(), i);
+        }
+        assert_eq!(cut.row(4999), &[0.0; 2]);
+
+        let table_with = |policy: TableState, kind: &str| {
+            let cfg = OptimConfig {
+                table_state: policy,
+                kind: kind.into(),
+                ..OptimConfig::default()
+            };
+            let mut t = Table::new(3000, 4, Init::ZEROS, 1);
+            t.update(&[7], &[0.1; 4], &cfg);
+            t.update(&[2999], &[0.2; 4], &cfg);
+            t
+        };
+        let eager = table_with(TableState::Eager, "adam");
+        assert_eq!((eager.m.blocks.len(), eager.v.blocks.len()), (2, 2));
+        assert_eq!(eager.m.blocks[1].len(), (3000 - 1024) * 4);
+        assert_eq!(eager.state_rows(), 2);
+        let adagrad = table_with(TableState::Eager, "adagrad");
+        assert_eq!((adagrad.m.blocks.len(), adagrad.v.blocks.len()), (2, 0));
+        let lazy = table_with(TableState::Lazy, "adam");
+        assert_eq!((lazy.m.blocks.len(), lazy.v.blocks.len()), (1, 1));
+        assert_eq!(lazy.state_rows(), 2);
+        // Same values either way.
+        assert_eq!(eager.export_state().m, lazy.export_state().m);
+        assert_eq!(eager.data, lazy.data);
+        // Auto: a small table's state fits in any machine's memory.
+        let auto = table_with(TableState::Auto, "adam");
+        assert_eq!(auto.m.blocks.len(), 2);
+        assert!(eager_state(TableState::Auto, 1 << 20));
+        assert!(!eager_state(TableState::Auto, usize::MAX));
+        assert!(!eager_state(TableState::Lazy, 1));
+        for (text, want) in [
+            ("auto", TableState::Auto),
+            ("eager", TableState::Eager),
+            ("lazy", TableState::Lazy),
+        ] {
+            assert_eq!(TableState::parse(text), Ok(want));
+        }
+        let err = TableState::parse("dense").unwrap_err();
+        assert!(
+            err.contains("table_state") && err.contains("\"dense\""),
+            "{err}"
+        );
     }
 
     #[test]
