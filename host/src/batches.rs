@@ -43,10 +43,9 @@ impl Batcher {
     /// A uniform negative for `user`, excluding its training items.
     fn sample_negative(data: &Data, user: u32, rng: &mut ChaCha8Rng) -> u32 {
         let n = data.ds.n_items as u32;
-        let seen = &data.train_seen[user as usize];
         for _ in 0..64 {
             let j = rng.random_range(0..n);
-            if seen.binary_search(&j).is_err() {
+            if !data.seen_in_training(user, j) {
                 return j;
             }
         }

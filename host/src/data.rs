@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::Batch;
 use crate::history::Histories;
+use crate::pair_filter::PairFilter;
 
 /// How to load and split a data set (the recipe's `dataset(..)` options).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -180,6 +181,9 @@ pub struct Data {
     pub row_times: Vec<f64>,
     /// Per user, sorted items seen in training (any label): excluded from sampling and ranking.
     pub train_seen: Vec<Vec<u32>>,
+    /// The (user, item) pairs of `train_seen` in a Bloom filter, asked
+    /// before a user's list is searched ([`Data::seen_in_training`]).
+    pub train_filter: PairFilter,
     /// Per user, sorted positives of the validation / test split.
     pub valid_pos: Vec<Vec<u32>>,
     pub test_pos: Vec<Vec<u32>>,
@@ -599,6 +603,12 @@ fn by_user(n: usize, rows: impl Iterator<Item = (u32, u32)>) -> Vec<Vec<u32>> {
 }
 
 impl Data {
+    /// Whether `user` has `item` in training (`train_seen`).
+    pub fn seen_in_training(&self, user: u32, item: u32) -> bool {
+        self.train_filter.may_contain(user, item)
+            && self.train_seen[user as usize].binary_search(&item).is_ok()
+    }
+
     /// Load and split.
     pub fn load(cfg: DataConfig, repo_root: &Path) -> Result<Data, String> {
         let (ds, cache) = load_dataset_cached(&cfg, repo_root)?;
@@ -750,9 +760,16 @@ impl Data {
             .map(|(&r, &(u, i))| (u, i, row_times[r]))
             .collect();
         let histories = Histories::build(ds.n_users, &timed, cfg.history);
+        let train_seen = by_user(n, pairs(&split.train).into_iter());
+        let seen_pairs = train_seen
+            .iter()
+            .enumerate()
+            .flat_map(|(u, items)| items.iter().map(move |&i| (u as u32, i)));
+        let train_filter = PairFilter::new(seen_pairs.clone().count(), seen_pairs);
         Ok(Data {
             name: ds.name.clone(),
-            train_seen: by_user(n, pairs(&split.train).into_iter()),
+            train_filter,
+            train_seen,
             valid_pos: by_user(n, pairs(&valid_pos_rows).into_iter()),
             test_pos: by_user(n, pairs(&test_pos_rows).into_iter()),
             valid_seen: by_user(n, pairs(&split.valid).into_iter()),

@@ -25,6 +25,7 @@ pub mod eval;
 pub mod exec;
 pub mod history;
 pub mod info;
+pub mod pair_filter;
 pub mod plot;
 pub mod plugins;
 pub mod protocols;

@@ -276,6 +276,18 @@ fn implicit_batch_carries_like_flags() {
         let seen = &d.train_seen[users[k] as usize];
         assert!(seen.binary_search(&items[k]).is_err(), "negative {k}");
     }
+    // The sampler's check (a Bloom filter of the pairs, then the user's
+    // list) answers as the user's list does, for every user and item, and
+    // the filter alone answers for some.
+    let mut filtered = 0;
+    for (u, seen) in d.train_seen.iter().enumerate() {
+        for i in 0..d.ds.n_items as u32 {
+            let want = seen.binary_search(&i).is_ok();
+            assert_eq!(d.seen_in_training(u as u32, i), want, "user {u} item {i}");
+            filtered += !d.train_filter.may_contain(u as u32, i) as usize;
+        }
+    }
+    assert!(filtered > 0, "the filter rejects no pair");
     // Without click positives there is no `like` input.
     let d = load(
         "chrono_clicks",
