@@ -67,6 +67,19 @@ fn sparse_store(c: &mut Criterion) {
                 },
             );
         }
+        // A one-wide table (FM's and NFM's linear terms): per-row overhead.
+        store.declare("w", rows, 1, Init::normal(0.1)).unwrap();
+        let mut batch = ids(8192, rows);
+        batch.sort_unstable();
+        batch.dedup();
+        let grads = vec![0.01f32; batch.len()];
+        let table = store.tables.get_mut("w").unwrap();
+        table.update(&batch, &grads, &cfg);
+        group.bench_with_input(
+            BenchmarkId::new("adam_update_8192x1", rows),
+            &rows,
+            |b, _| b.iter(|| table.update(&batch, &grads, &cfg)),
+        );
     }
     group.finish();
 }

@@ -612,12 +612,23 @@ fn step_cost_with(table_state: TableState) {
 #[test]
 fn row_state_survives_export_and_import() {
     use causalrec_host::exec::store::Table;
-    for kind in ["adam", "adagrad"] {
+    // Exported under one state policy, imported under either.
+    let policies = [TableState::Eager, TableState::Lazy];
+    for (kind, from, to) in ["adam", "adagrad"].into_iter().flat_map(|k| {
+        policies
+            .into_iter()
+            .flat_map(move |f| policies.map(|t| (k, f, t)))
+    }) {
         let cfg = OptimConfig {
             kind: kind.into(),
             lr: 0.05,
             l2: 0.1,
+            table_state: from,
             ..OptimConfig::default()
+        };
+        let cfg_to = OptimConfig {
+            table_state: to,
+            ..cfg.clone()
         };
         let (rows, dim) = (50usize, 4usize);
         let mut a = Table::new(rows, dim, Init::normal(0.1), 9);
@@ -639,9 +650,19 @@ fn row_state_survives_export_and_import() {
         assert_eq!(b.state_rows(), touched.len(), "{kind}");
         for (ids, g) in &steps[3..] {
             a.update(ids, g, &cfg);
-            b.update(ids, g, &cfg);
+            b.update(ids, g, &cfg_to);
         }
-        assert_eq!(a.data, b.data, "{kind}");
+        assert_eq!(a.data, b.data, "{kind} {from:?} -> {to:?}");
+        assert_eq!(
+            a.export_state().m,
+            b.export_state().m,
+            "{kind} {from:?} -> {to:?}"
+        );
+        assert_eq!(
+            a.export_state().t,
+            b.export_state().t,
+            "{kind} {from:?} -> {to:?}"
+        );
     }
 }
 

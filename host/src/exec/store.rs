@@ -283,6 +283,14 @@ pub struct Table {
     seen: Vec<u64>,
     /// Whether [`Table::prepare_state`] has run since the state was made.
     state_prepared: bool,
+    /// Eager state ([`TableState`]): row `r`'s slot is `r` (no `slot` map),
+    /// `t` has a count per row, and a row update needs no lookup first.
+    identity: bool,
+    /// An upper bound of every row's Adam step count (for the corrections
+    /// cached ahead of a parallel update).
+    max_t: u32,
+    /// Adam's bias corrections by step count.
+    bias: BiasCorrections,
 }
 
 impl Table {
@@ -302,6 +310,9 @@ impl Table {
             scratch: Vec::new(),
             seen: Vec::new(),
             state_prepared: false,
+            identity: false,
+            max_t: 0,
+            bias: BiasCorrections::default(),
         }
     }
 
@@ -310,9 +321,26 @@ impl Table {
         &self.data[r * self.dim..(r + 1) * self.dim]
     }
 
-    /// Rows with optimizer state (updated at least once by Adam or Adagrad).
+    /// Rows with optimizer state (updated at least once by Adam or Adagrad;
+    /// for eager Adagrad state: rows whose accumulator is not zero).
     pub fn state_rows(&self) -> usize {
-        self.t.len().max(self.m.len())
+        if !self.identity {
+            return self.t.len().max(self.m.len());
+        }
+        match self.t.is_empty() {
+            false => self.t.iter().filter(|&&t| t > 0).count(),
+            true => (0..self.rows)
+                .filter(|&r| self.m.row(r).iter().any(|&x| x != 0.0))
+                .count(),
+        }
+    }
+
+    /// Row `r`'s slot, if it has one.
+    fn slot_if_any(&self, r: usize) -> Option<usize> {
+        match self.identity {
+            true => Some(r),
+            false => self.slot.get(r).and_then(|&s| (s as usize).checked_sub(1)),
+        }
     }
 
     /// Before the table's first update by an adaptive rule: the slot map
@@ -322,22 +350,43 @@ impl Table {
             return;
         }
         self.state_prepared = true;
-        if self.slot.is_empty() {
-            self.slot = vec![0; self.rows];
-        }
         let adam = kind == RuleKind::Adam;
         let bytes = self.rows * self.dim * std::mem::size_of::<f32>() * (1 + adam as usize);
-        if eager_state(policy, bytes) {
-            self.m.reserve(self.rows);
-            if adam {
-                self.v.reserve(self.rows);
-                self.t.reserve(self.rows);
+        if self.identity || !eager_state(policy, bytes) {
+            if self.slot.is_empty() && !self.identity {
+                self.slot = vec![0; self.rows];
+            }
+            return;
+        }
+        // Eager: every row's state at its own index. Rows with state already
+        // (restored from a checkpoint) move there from their slots.
+        let (d, rows) = (self.dim, self.rows);
+        let old_slot = std::mem::take(&mut self.slot);
+        let old_m = std::mem::replace(&mut self.m, SlotRows::new(d, rows));
+        let old_v = std::mem::replace(&mut self.v, SlotRows::new(d, rows));
+        let old_t = std::mem::take(&mut self.t);
+        self.m.allocate_all();
+        if adam {
+            self.v.allocate_all();
+            self.t = vec![0; rows];
+        }
+        for (r, &s) in old_slot.iter().enumerate().filter(|(_, &s)| s > 0) {
+            let s = s as usize - 1;
+            self.m.row_mut(r).copy_from_slice(old_m.row(s));
+            if adam && s < old_t.len() {
+                self.v.row_mut(r).copy_from_slice(old_v.row(s));
+                self.t[r] = old_t[s];
             }
         }
+        self.max_t = self.t.iter().copied().max().unwrap_or(0);
+        self.identity = true;
     }
 
     /// The slot of row `r`, given one on first use.
     fn slot_of(&mut self, r: usize, adam: bool) -> usize {
+        if self.identity {
+            return r;
+        }
         if self.slot.is_empty() {
             self.slot = vec![0; self.rows];
         }
@@ -375,22 +424,26 @@ impl Table {
     }
 
     /// Update the rows `rows` with the summed gradients `grads` (`rows.len() * dim`).
-    /// Distinct rows (a step's touched rows) of a large enough step are
-    /// updated in parallel; a row listed twice is updated twice, in order.
+    /// Distinct rows (a step's touched rows) are updated with their lines
+    /// fetched ahead, in parallel when the step is large enough; a row
+    /// listed twice is updated twice, in order.
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
         let rule = Rule::of(c);
         let d = self.dim;
         self.prepare_state(rule.kind, c.table_state);
-        if rows.len() < PAR_ROWS || !self.distinct(rows) {
+        if !self.distinct(rows) {
             // One at a time, in order.
             self.update_rows(rows.iter().copied(), grads, c);
             return;
         }
-        // Slots and step counts, in order (a slot is given on first use).
-        // The rows are spread over the table: their slots and step counts
-        // are fetched ahead (a slot `PREFETCH_SLOTS` rows ahead, the step
-        // count of one half as far ahead, whose slot has arrived by then).
-        let slots: Vec<(usize, i32)> = (0..rows.len())
+        // Lazy state: slots and step counts, in order (a slot is given on
+        // first use). The rows are spread over the table: their slots and
+        // step counts are fetched ahead (a slot `PREFETCH_SLOTS` rows ahead,
+        // the step count of one half as far ahead, whose slot has arrived by
+        // then). Eager state needs none of this: a row's slot is the row,
+        // its step count is counted in the row's own update.
+        let lazy = if self.identity { 0 } else { rows.len() };
+        let slots: Vec<(usize, Corrections)> = (0..lazy)
             .map(|k| {
                 if rule.kind != RuleKind::Sgd {
                     if let Some(&ra) = rows.get(k + PREFETCH_SLOTS) {
@@ -403,53 +456,83 @@ impl Table {
                         prefetch_line(self.t.as_ptr().wrapping_add(s as usize - 1));
                     }
                 }
-                self.advance(rows[k] as usize, rule.kind)
+                self.advance(rows[k] as usize, &rule)
             })
             .collect();
-        // Distinct rows: disjoint rows of `data` and disjoint slots of `m`
-        // and `v`, so every row can be updated on its own thread.
+        let identity_adam = self.identity && rule.kind == RuleKind::Adam;
+        if identity_adam {
+            // No row's count passes max_t + 1 in this update.
+            self.max_t = self.max_t.saturating_add(1);
+            self.bias.fill(&rule, self.max_t);
+        }
+        // Distinct rows: disjoint rows of `data`, slots of `m` and `v`, and
+        // step counts, so every row can be updated on its own thread.
         let data = SharedMut(self.data.as_mut_ptr());
+        let steps = SharedMut(self.t.as_mut_ptr());
         let (m, v) = (self.m.shared(), self.v.shared());
-        let (data, m, v) = (&data, &m, &v);
-        use rayon::prelude::*;
-        rows.par_iter()
-            .enumerate()
-            .with_min_len(PAR_ROWS / 4)
-            .for_each(|(k, &r)| {
-                // The rows are random: fetch a later row's lines ahead.
-                if let (Some(&ra), Some(&(sa, _))) =
-                    (rows.get(k + PREFETCH), slots.get(k + PREFETCH))
-                {
-                    prefetch_row(data.0, ra as usize * d, d);
-                    if rule.kind != RuleKind::Sgd {
-                        prefetch_row(m.ptr(sa), 0, d);
-                    }
+        let (data, steps, m, v, bias) = (&data, &steps, &m, &v, &self.bias);
+        let identity = self.identity;
+        // Narrow rows are a line each: fetched from farther ahead.
+        let ahead = if d >= 16 { PREFETCH } else { 4 * PREFETCH };
+        let update_row = |(k, &r): (usize, &u32)| {
+            // The rows are random: fetch a later row's lines ahead.
+            if let Some(&ra) = rows.get(k + ahead) {
+                let sa = match identity {
+                    true => Some(ra as usize),
+                    false => slots.get(k + ahead).map(|&(s, _)| s),
+                };
+                prefetch_row(data.0, ra as usize * d, d);
+                if let Some(sa) = sa.filter(|_| rule.kind != RuleKind::Sgd) {
+                    prefetch_row(m.ptr(sa), 0, d);
                     if rule.kind == RuleKind::Adam {
                         prefetch_row(v.ptr(sa), 0, d);
                     }
+                    if identity_adam {
+                        prefetch_line(steps.0.wrapping_add(sa));
+                    }
                 }
-                let (slot, t) = slots[k];
-                // SAFETY: `rows` are distinct (checked above) and in range
-                // (`slot_of` indexed them), so each (row, slot) is written by
-                // this iteration only; the slices lie inside `data` / `m` /
-                // `v`, which are not resized until the loop ends.
-                let (w, mm, vv) = unsafe {
-                    (
-                        data.slice(r as usize * d, d),
-                        if rule.kind == RuleKind::Sgd {
-                            &mut [][..]
-                        } else {
-                            m.slot(slot)
-                        },
-                        if rule.kind == RuleKind::Adam {
-                            v.slot(slot)
-                        } else {
-                            &mut [][..]
-                        },
-                    )
-                };
-                rule.apply(w, mm, vv, &grads[k * d..(k + 1) * d], t);
-            });
+            }
+            let (slot, corr) = match identity {
+                false => slots[k],
+                true if identity_adam => {
+                    // SAFETY: rows are distinct and in range (checked by
+                    // `distinct`); `t` has one count per row under eager state.
+                    let t = unsafe { &mut steps.slice(r as usize, 1)[0] };
+                    *t += 1;
+                    (r as usize, bias.lookup(&rule, *t))
+                }
+                true => (r as usize, Corrections::default()),
+            };
+            // SAFETY: `rows` are distinct and in range (checked by
+            // `distinct`), so each (row, slot) is written by this iteration
+            // only; the slices lie inside `data` / `m` / `v`, which are not
+            // resized until the loop ends.
+            let (w, mm, vv) = unsafe {
+                (
+                    data.slice(r as usize * d, d),
+                    if rule.kind == RuleKind::Sgd {
+                        &mut [][..]
+                    } else {
+                        m.slot(slot)
+                    },
+                    if rule.kind == RuleKind::Adam {
+                        v.slot(slot)
+                    } else {
+                        &mut [][..]
+                    },
+                )
+            };
+            rule.apply(w, mm, vv, &grads[k * d..(k + 1) * d], corr);
+        };
+        if rows.len() * d < PAR_FLOATS {
+            rows.iter().enumerate().for_each(update_row);
+        } else {
+            use rayon::prelude::*;
+            rows.par_iter()
+                .enumerate()
+                .with_min_len(PAR_FLOATS / 4 / d)
+                .for_each(update_row);
+        }
     }
 
     /// Whether `rows` (in range) holds no row twice: marked in a bit per
@@ -462,6 +545,11 @@ impl Table {
         let mut all = true;
         let mut marked = 0;
         for &r in rows {
+            assert!(
+                (r as usize) < self.rows,
+                "row {r} out of range for a table of {} rows",
+                self.rows
+            );
             let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
             if self.seen[word] & bit != 0 {
                 all = false;
@@ -496,16 +584,18 @@ impl Table {
         (w, m, v)
     }
 
-    /// Row `r`'s moment slot (given on first use) and, under Adam, its step
-    /// count after this step (counted up here); `(0, 0)` under SGD.
-    fn advance(&mut self, r: usize, kind: RuleKind) -> (usize, i32) {
-        match kind {
-            RuleKind::Sgd => (0, 0),
-            RuleKind::Adagrad => (self.slot_of(r, false), 0),
+    /// Row `r`'s moment slot (given on first use) and, under Adam, the bias
+    /// corrections of its step count after this step (counted up here);
+    /// slot 0 under SGD.
+    fn advance(&mut self, r: usize, rule: &Rule) -> (usize, Corrections) {
+        match rule.kind {
+            RuleKind::Sgd => (0, Corrections::default()),
+            RuleKind::Adagrad => (self.slot_of(r, false), Corrections::default()),
             RuleKind::Adam => {
                 let s = self.slot_of(r, true);
                 self.t[s] += 1;
-                (s, self.t[s] as i32)
+                self.max_t = self.max_t.max(self.t[s]);
+                (s, self.bias.get(rule, self.t[s]))
             }
         }
     }
@@ -517,15 +607,18 @@ impl Table {
         let d = self.dim;
         for (k, r) in rows.enumerate() {
             let r = r as usize;
-            let (slot, t) = self.advance(r, rule.kind);
+            let (slot, corr) = self.advance(r, &rule);
             let (w, m, v) = self.row_state(r, slot, rule.kind);
-            rule.apply(w, m, v, &grads[k * d..(k + 1) * d], t);
+            rule.apply(w, m, v, &grads[k * d..(k + 1) * d], corr);
         }
     }
 }
 
-/// Steps with fewer touched rows than this update them on one thread.
-const PAR_ROWS: usize = 2048;
+/// Steps that update fewer floats than this (touched rows x width: 2048
+/// rows of 64) update them on one thread: for narrower work, waking the
+/// thread pool costs more than it saves (8192 one-wide rows: 123 us on one
+/// thread, 228 us on two).
+const PAR_FLOATS: usize = 2048 * 64;
 
 /// Rows of `dim` floats by slot, in zeroed blocks of doubling size (block
 /// `k` holds `FIRST_BLOCK << k` slots): a new slot never moves the old ones
@@ -629,6 +722,12 @@ impl SlotRows {
             .push(vec![0.0f32; slots * self.dim].into_boxed_slice());
     }
 
+    /// Every slot there can be (`max_slots`), allocated and in use.
+    fn allocate_all(&mut self) {
+        self.reserve(self.max_slots);
+        self.len = self.max_slots;
+    }
+
     /// Blocks for `slots` slots, allocated now and their pages faulted in
     /// (one write per 4 KiB, on all threads), so that later steps write
     /// into mapped memory.
@@ -675,7 +774,7 @@ impl SlotRows {
 /// [`SlotRows`] shared by the threads of one row update.
 struct SharedSlots {
     dim: usize,
-    blocks: Vec<SharedMut>,
+    blocks: Vec<SharedMut<f32>>,
 }
 
 impl SharedSlots {
@@ -731,18 +830,18 @@ fn prefetch_row(ptr: *const f32, start: usize, len: usize) {
 
 /// A raw pointer shared by the threads of one row update; each thread
 /// writes only its own rows.
-struct SharedMut(*mut f32);
+struct SharedMut<T>(*mut T);
 
 // SAFETY: used only inside `Table::update`'s parallel loop, where every
 // thread touches disjoint ranges (see there).
-unsafe impl Sync for SharedMut {}
+unsafe impl<T> Sync for SharedMut<T> {}
 
-impl SharedMut {
+impl<T> SharedMut<T> {
     /// # Safety
     /// `start..start + len` must lie inside the allocation and be written by
     /// no other thread while the slice lives.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+    unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
 }
@@ -781,9 +880,22 @@ impl Rule {
         }
     }
 
+    /// Adam's bias corrections of step count `t`.
+    fn corrections(&self, t: u32) -> Corrections {
+        let (c1, c2) = (
+            1.0 - pow_by_squaring(self.b1, t),
+            1.0 - pow_by_squaring(self.b2, t),
+        );
+        Corrections {
+            step: self.lr / c1,
+            inv_sqrt_c2: 1.0 / c2.sqrt(),
+        }
+    }
+
     /// Update one row's weights `w` (and moments `m`, `v`) with its gradient
-    /// `g`; `t` is the row's Adam step count after this step.
-    fn apply(&self, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], t: i32) {
+    /// `g`; under Adam `corr` holds the corrections of the row's step count
+    /// after this step.
+    fn apply(&self, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], corr: Corrections) {
         let (lr, l2) = (self.lr, self.l2);
         match self.kind {
             RuleKind::Sgd => {
@@ -801,14 +913,12 @@ impl Rule {
             RuleKind::Adam => {
                 // As torch.optim.Adam: the bias corrections folded into the
                 // step size and the denominator, one division per element.
-                let (b1, b2) = (self.b1, self.b2);
-                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
                 let k = AdamRow {
-                    b1,
-                    b2,
+                    b1: self.b1,
+                    b2: self.b2,
                     l2,
-                    step: lr / c1,
-                    inv_sqrt_c2: 1.0 / c2.sqrt(),
+                    step: corr.step,
+                    inv_sqrt_c2: corr.inv_sqrt_c2,
                     eps: self.eps,
                 };
                 #[cfg(target_arch = "x86_64")]
@@ -819,6 +929,94 @@ impl Rule {
                 k.apply(w, m, v, g);
             }
         }
+    }
+}
+
+/// `x^n` by repeated squaring, in f32: the algorithm of the runtime's
+/// `powi` (`__powisf2`), which `f32::powi` calls for an exponent unknown at
+/// compile time, but written out so that a constant exponent, which LLVM
+/// expands into other multiplications, gives the same bits as well.
+fn pow_by_squaring(mut x: f32, mut n: u32) -> f32 {
+    let mut y = 1.0f32;
+    loop {
+        if n & 1 != 0 {
+            y *= x;
+        }
+        n >>= 1;
+        if n == 0 {
+            return y;
+        }
+        x *= x;
+    }
+}
+
+/// Adam's bias corrections of one step count `t`, folded as
+/// torch.optim.Adam folds them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Corrections {
+    /// `lr / (1 - b1^t)`.
+    step: f32,
+    /// `1 / sqrt(1 - b2^t)`.
+    inv_sqrt_c2: f32,
+}
+
+/// [`Rule::corrections`] by step count, kept for the rule they were made
+/// with: rows' step counts repeat from step to step, and two powers, a
+/// square root and two divisions per row cost as much as a short row's
+/// update. From the step count where both `|beta^t|` are below 2^-26 on,
+/// `1 - beta^t` is 1.0 in f32 for every later count as well (the powers
+/// only shrink, by far more than their rounding), so the corrections stay
+/// those of that count. Other step counts past the cache are computed (the
+/// same bits).
+#[derive(Default)]
+struct BiasCorrections {
+    /// The bits of the rule's (lr, beta1, beta2).
+    key: [u32; 3],
+    /// Entry `t`: the corrections of step count `t` (entry 0 unused).
+    by_t: Vec<Corrections>,
+    /// The step count from which the corrections no longer change.
+    saturated_at: Option<u32>,
+}
+
+/// Step counts [`BiasCorrections`] keeps (256 KiB; beta2 = 0.999 saturates
+/// at 18,014).
+const BIAS_CACHE_STEPS: u32 = 1 << 15;
+
+impl BiasCorrections {
+    /// Cache the corrections of `rule` for the step counts up to `upto`
+    /// (as far as the cache goes, or saturation).
+    fn fill(&mut self, rule: &Rule, upto: u32) {
+        let key = [rule.lr.to_bits(), rule.b1.to_bits(), rule.b2.to_bits()];
+        if key != self.key || self.by_t.is_empty() {
+            self.key = key;
+            self.by_t.clear();
+            self.by_t.push(Corrections::default());
+            self.saturated_at = None;
+        }
+        let upto = upto.min(BIAS_CACHE_STEPS - 1);
+        while self.saturated_at.is_none() && self.by_t.len() <= upto as usize {
+            let k = self.by_t.len() as u32;
+            self.by_t.push(rule.corrections(k));
+            let tiny = |b: f32| pow_by_squaring(b, k).abs() < 1.0 / (1u32 << 26) as f32;
+            if tiny(rule.b1) && tiny(rule.b2) {
+                self.saturated_at = Some(k);
+            }
+        }
+    }
+
+    /// The corrections of step count `t` under `rule`, the rule of the
+    /// last [`BiasCorrections::fill`]: cached, or computed.
+    fn lookup(&self, rule: &Rule, t: u32) -> Corrections {
+        match self.saturated_at {
+            Some(s) if t >= s => self.by_t[s as usize],
+            _ if (t as usize) < self.by_t.len() => self.by_t[t as usize],
+            _ => rule.corrections(t),
+        }
+    }
+
+    fn get(&mut self, rule: &Rule, t: u32) -> Corrections {
+        self.fill(rule, t);
+        self.lookup(rule, t)
     }
 }
 
@@ -1043,11 +1241,10 @@ impl Table {
             Vec::new()
         };
         let mut t = if adam { vec![0; self.rows] } else { Vec::new() };
-        for (r, &s) in self.slot.iter().enumerate() {
-            if s == 0 {
+        for r in 0..self.rows {
+            let Some(s) = self.slot_if_any(r) else {
                 continue;
-            }
-            let s = s as usize - 1;
+            };
             m[r * d..(r + 1) * d].copy_from_slice(self.m.row(s));
             if adam {
                 v[r * d..(r + 1) * d].copy_from_slice(self.v.row(s));
@@ -1075,7 +1272,8 @@ impl Table {
         }
         (self.slot, self.t) = (Vec::new(), Vec::new());
         (self.m, self.v) = (SlotRows::new(d, self.rows), SlotRows::new(d, self.rows));
-        self.state_prepared = false;
+        (self.state_prepared, self.identity) = (false, false);
+        self.max_t = s.t.iter().copied().max().unwrap_or(0);
         if s.m.is_empty() {
             return Ok(());
         }
@@ -1194,6 +1392,71 @@ mod tests {
             err.contains("table_state") && err.contains("\"dense\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cached_bias_corrections_are_the_computed_ones_for_the_rule_asked() {
+        let mut cache = BiasCorrections::default();
+        let rule = Rule::of(&OptimConfig::default());
+        let other = Rule::of(&OptimConfig {
+            beta2: 0.99,
+            ..OptimConfig::default()
+        });
+        for t in [
+            1,
+            2,
+            3,
+            17,
+            1000,
+            BIAS_CACHE_STEPS - 1,
+            BIAS_CACHE_STEPS,
+            1 << 20,
+        ] {
+            assert_eq!(cache.get(&rule, t), rule.corrections(t), "t = {t}");
+            assert_eq!(cache.get(&other, t), other.corrections(t), "t = {t}");
+        }
+        // Past saturation (beta2 = 0.999 in f32: 18,014) every count gives the same
+        // corrections, the ones computed: lr and 1.
+        let _ = cache.get(&rule, 20_000);
+        assert_eq!(cache.saturated_at, Some(18_014));
+        for t in (18_014..200_000).step_by(997) {
+            assert_eq!(cache.get(&rule, t), rule.corrections(t), "t = {t}");
+        }
+        assert_eq!(
+            cache.get(&rule, 1 << 30),
+            Corrections {
+                step: 1e-3,
+                inv_sqrt_c2: 1.0
+            }
+        );
+        // A beta2 this close to 1 saturates past the cache: computed there.
+        let slow = Rule::of(&OptimConfig {
+            beta2: 0.99999,
+            ..OptimConfig::default()
+        });
+        for t in [5, BIAS_CACHE_STEPS + 3, 3_000_000] {
+            assert_eq!(cache.get(&slow, t), slow.corrections(t), "t = {t}");
+        }
+        assert_eq!(cache.saturated_at, None);
+        // By hand: lr / (1 - 0.9), 1 / sqrt(1 - 0.999) at t = 1.
+        let c = cache.get(&rule, 1);
+        assert!((c.step - 1e-2).abs() < 1e-7, "{c:?}");
+        assert!(
+            (c.inv_sqrt_c2 - 1.0 / 0.001f32.sqrt()).abs() < 1e-3,
+            "{c:?}"
+        );
+        assert!(cache.by_t.len() <= BIAS_CACHE_STEPS as usize);
+        // The runtime's powi, bit for bit.
+        for t in [0u32, 1, 2, 3, 7, 100, 4097, 65_535] {
+            let n = std::hint::black_box(t as i32);
+            for b in [0.9f32, 0.999, 0.99] {
+                assert_eq!(
+                    pow_by_squaring(b, t).to_bits(),
+                    b.powi(n).to_bits(),
+                    "{b}^{t}"
+                );
+            }
+        }
     }
 
     #[test]
