@@ -283,12 +283,6 @@ pub struct Table {
     seen: Vec<u64>,
     /// Whether [`Table::prepare_state`] has run since the state was made.
     state_prepared: bool,
-    /// Eager state ([`TableState`]): row `r`'s slot is `r` (no `slot` map),
-    /// `t` has a count per row, and a row update needs no lookup first.
-    identity: bool,
-    /// An upper bound of every row's Adam step count (for the corrections
-    /// cached ahead of a parallel update).
-    max_t: u32,
     /// Adam's bias corrections by step count.
     bias: BiasCorrections,
 }
@@ -310,8 +304,6 @@ impl Table {
             scratch: Vec::new(),
             seen: Vec::new(),
             state_prepared: false,
-            identity: false,
-            max_t: 0,
             bias: BiasCorrections::default(),
         }
     }
@@ -321,26 +313,9 @@ impl Table {
         &self.data[r * self.dim..(r + 1) * self.dim]
     }
 
-    /// Rows with optimizer state (updated at least once by Adam or Adagrad;
-    /// for eager Adagrad state: rows whose accumulator is not zero).
+    /// Rows with optimizer state (updated at least once by Adam or Adagrad).
     pub fn state_rows(&self) -> usize {
-        if !self.identity {
-            return self.t.len().max(self.m.len());
-        }
-        match self.t.is_empty() {
-            false => self.t.iter().filter(|&&t| t > 0).count(),
-            true => (0..self.rows)
-                .filter(|&r| self.m.row(r).iter().any(|&x| x != 0.0))
-                .count(),
-        }
-    }
-
-    /// Row `r`'s slot, if it has one.
-    fn slot_if_any(&self, r: usize) -> Option<usize> {
-        match self.identity {
-            true => Some(r),
-            false => self.slot.get(r).and_then(|&s| (s as usize).checked_sub(1)),
-        }
+        self.t.len().max(self.m.len())
     }
 
     /// Before the table's first update by an adaptive rule: the slot map
@@ -350,43 +325,22 @@ impl Table {
             return;
         }
         self.state_prepared = true;
+        if self.slot.is_empty() {
+            self.slot = vec![0; self.rows];
+        }
         let adam = kind == RuleKind::Adam;
         let bytes = self.rows * self.dim * std::mem::size_of::<f32>() * (1 + adam as usize);
-        if self.identity || !eager_state(policy, bytes) {
-            if self.slot.is_empty() && !self.identity {
-                self.slot = vec![0; self.rows];
-            }
-            return;
-        }
-        // Eager: every row's state at its own index. Rows with state already
-        // (restored from a checkpoint) move there from their slots.
-        let (d, rows) = (self.dim, self.rows);
-        let old_slot = std::mem::take(&mut self.slot);
-        let old_m = std::mem::replace(&mut self.m, SlotRows::new(d, rows));
-        let old_v = std::mem::replace(&mut self.v, SlotRows::new(d, rows));
-        let old_t = std::mem::take(&mut self.t);
-        self.m.allocate_all();
-        if adam {
-            self.v.allocate_all();
-            self.t = vec![0; rows];
-        }
-        for (r, &s) in old_slot.iter().enumerate().filter(|(_, &s)| s > 0) {
-            let s = s as usize - 1;
-            self.m.row_mut(r).copy_from_slice(old_m.row(s));
-            if adam && s < old_t.len() {
-                self.v.row_mut(r).copy_from_slice(old_v.row(s));
-                self.t[r] = old_t[s];
+        if eager_state(policy, bytes) {
+            self.m.reserve(self.rows);
+            if adam {
+                self.v.reserve(self.rows);
+                self.t.reserve(self.rows);
             }
         }
-        self.max_t = self.t.iter().copied().max().unwrap_or(0);
-        self.identity = true;
     }
 
     /// The slot of row `r`, given one on first use.
     fn slot_of(&mut self, r: usize, adam: bool) -> usize {
-        if self.identity {
-            return r;
-        }
         if self.slot.is_empty() {
             self.slot = vec![0; self.rows];
         }
@@ -436,14 +390,11 @@ impl Table {
             self.update_rows(rows.iter().copied(), grads, c);
             return;
         }
-        // Lazy state: slots and step counts, in order (a slot is given on
-        // first use). The rows are spread over the table: their slots and
-        // step counts are fetched ahead (a slot `PREFETCH_SLOTS` rows ahead,
-        // the step count of one half as far ahead, whose slot has arrived by
-        // then). Eager state needs none of this: a row's slot is the row,
-        // its step count is counted in the row's own update.
-        let lazy = if self.identity { 0 } else { rows.len() };
-        let slots: Vec<(usize, Corrections)> = (0..lazy)
+        // Slots and step counts, in order (a slot is given on first use).
+        // The rows are spread over the table: their slots and step counts
+        // are fetched ahead (a slot `PREFETCH_SLOTS` rows ahead, the step
+        // count of one half as far ahead, whose slot has arrived by then).
+        let slots: Vec<(usize, Corrections)> = (0..rows.len())
             .map(|k| {
                 if rule.kind != RuleKind::Sgd {
                     if let Some(&ra) = rows.get(k + PREFETCH_SLOTS) {
@@ -459,54 +410,29 @@ impl Table {
                 self.advance(rows[k] as usize, &rule)
             })
             .collect();
-        let identity_adam = self.identity && rule.kind == RuleKind::Adam;
-        if identity_adam {
-            // No row's count passes max_t + 1 in this update.
-            self.max_t = self.max_t.saturating_add(1);
-            self.bias.fill(&rule, self.max_t);
-        }
-        // Distinct rows: disjoint rows of `data`, slots of `m` and `v`, and
-        // step counts, so every row can be updated on its own thread.
+        // Distinct rows: disjoint rows of `data` and disjoint slots of `m`
+        // and `v`, so every row can be updated on its own thread.
         let data = SharedMut(self.data.as_mut_ptr());
-        let steps = SharedMut(self.t.as_mut_ptr());
         let (m, v) = (self.m.shared(), self.v.shared());
-        let (data, steps, m, v, bias) = (&data, &steps, &m, &v, &self.bias);
-        let identity = self.identity;
+        let (data, m, v) = (&data, &m, &v);
         // Narrow rows are a line each: fetched from farther ahead.
         let ahead = if d >= 16 { PREFETCH } else { 4 * PREFETCH };
         let update_row = |(k, &r): (usize, &u32)| {
             // The rows are random: fetch a later row's lines ahead.
-            if let Some(&ra) = rows.get(k + ahead) {
-                let sa = match identity {
-                    true => Some(ra as usize),
-                    false => slots.get(k + ahead).map(|&(s, _)| s),
-                };
+            if let (Some(&ra), Some(&(sa, _))) = (rows.get(k + ahead), slots.get(k + ahead)) {
                 prefetch_row(data.0, ra as usize * d, d);
-                if let Some(sa) = sa.filter(|_| rule.kind != RuleKind::Sgd) {
+                if rule.kind != RuleKind::Sgd {
                     prefetch_row(m.ptr(sa), 0, d);
-                    if rule.kind == RuleKind::Adam {
-                        prefetch_row(v.ptr(sa), 0, d);
-                    }
-                    if identity_adam {
-                        prefetch_line(steps.0.wrapping_add(sa));
-                    }
+                }
+                if rule.kind == RuleKind::Adam {
+                    prefetch_row(v.ptr(sa), 0, d);
                 }
             }
-            let (slot, corr) = match identity {
-                false => slots[k],
-                true if identity_adam => {
-                    // SAFETY: rows are distinct and in range (checked by
-                    // `distinct`); `t` has one count per row under eager state.
-                    let t = unsafe { &mut steps.slice(r as usize, 1)[0] };
-                    *t += 1;
-                    (r as usize, bias.lookup(&rule, *t))
-                }
-                true => (r as usize, Corrections::default()),
-            };
-            // SAFETY: `rows` are distinct and in range (checked by
-            // `distinct`), so each (row, slot) is written by this iteration
-            // only; the slices lie inside `data` / `m` / `v`, which are not
-            // resized until the loop ends.
+            let (slot, corr) = slots[k];
+            // SAFETY: `rows` are distinct (checked above) and in range
+            // (`slot_of` indexed them), so each (row, slot) is written by
+            // this iteration only; the slices lie inside `data` / `m` /
+            // `v`, which are not resized until the loop ends.
             let (w, mm, vv) = unsafe {
                 (
                     data.slice(r as usize * d, d),
@@ -594,7 +520,6 @@ impl Table {
             RuleKind::Adam => {
                 let s = self.slot_of(r, true);
                 self.t[s] += 1;
-                self.max_t = self.max_t.max(self.t[s]);
                 (s, self.bias.get(rule, self.t[s]))
             }
         }
@@ -722,12 +647,6 @@ impl SlotRows {
             .push(vec![0.0f32; slots * self.dim].into_boxed_slice());
     }
 
-    /// Every slot there can be (`max_slots`), allocated and in use.
-    fn allocate_all(&mut self) {
-        self.reserve(self.max_slots);
-        self.len = self.max_slots;
-    }
-
     /// Blocks for `slots` slots, allocated now and their pages faulted in
     /// (one write per 4 KiB, on all threads), so that later steps write
     /// into mapped memory.
@@ -774,7 +693,7 @@ impl SlotRows {
 /// [`SlotRows`] shared by the threads of one row update.
 struct SharedSlots {
     dim: usize,
-    blocks: Vec<SharedMut<f32>>,
+    blocks: Vec<SharedMut>,
 }
 
 impl SharedSlots {
@@ -830,18 +749,18 @@ fn prefetch_row(ptr: *const f32, start: usize, len: usize) {
 
 /// A raw pointer shared by the threads of one row update; each thread
 /// writes only its own rows.
-struct SharedMut<T>(*mut T);
+struct SharedMut(*mut f32);
 
 // SAFETY: used only inside `Table::update`'s parallel loop, where every
 // thread touches disjoint ranges (see there).
-unsafe impl<T> Sync for SharedMut<T> {}
+unsafe impl Sync for SharedMut {}
 
-impl<T> SharedMut<T> {
+impl SharedMut {
     /// # Safety
     /// `start..start + len` must lie inside the allocation and be written by
     /// no other thread while the slice lives.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
+    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
 }
@@ -983,9 +902,7 @@ struct BiasCorrections {
 const BIAS_CACHE_STEPS: u32 = 1 << 15;
 
 impl BiasCorrections {
-    /// Cache the corrections of `rule` for the step counts up to `upto`
-    /// (as far as the cache goes, or saturation).
-    fn fill(&mut self, rule: &Rule, upto: u32) {
+    fn get(&mut self, rule: &Rule, t: u32) -> Corrections {
         let key = [rule.lr.to_bits(), rule.b1.to_bits(), rule.b2.to_bits()];
         if key != self.key || self.by_t.is_empty() {
             self.key = key;
@@ -993,30 +910,22 @@ impl BiasCorrections {
             self.by_t.push(Corrections::default());
             self.saturated_at = None;
         }
-        let upto = upto.min(BIAS_CACHE_STEPS - 1);
-        while self.saturated_at.is_none() && self.by_t.len() <= upto as usize {
+        if let Some(s) = self.saturated_at.filter(|&s| t >= s) {
+            return self.by_t[s as usize];
+        }
+        if t >= BIAS_CACHE_STEPS {
+            return rule.corrections(t);
+        }
+        while self.by_t.len() <= t as usize {
             let k = self.by_t.len() as u32;
             self.by_t.push(rule.corrections(k));
             let tiny = |b: f32| pow_by_squaring(b, k).abs() < 1.0 / (1u32 << 26) as f32;
             if tiny(rule.b1) && tiny(rule.b2) {
                 self.saturated_at = Some(k);
+                return self.by_t[k as usize];
             }
         }
-    }
-
-    /// The corrections of step count `t` under `rule`, the rule of the
-    /// last [`BiasCorrections::fill`]: cached, or computed.
-    fn lookup(&self, rule: &Rule, t: u32) -> Corrections {
-        match self.saturated_at {
-            Some(s) if t >= s => self.by_t[s as usize],
-            _ if (t as usize) < self.by_t.len() => self.by_t[t as usize],
-            _ => rule.corrections(t),
-        }
-    }
-
-    fn get(&mut self, rule: &Rule, t: u32) -> Corrections {
-        self.fill(rule, t);
-        self.lookup(rule, t)
+        self.by_t[t as usize]
     }
 }
 
@@ -1241,10 +1150,11 @@ impl Table {
             Vec::new()
         };
         let mut t = if adam { vec![0; self.rows] } else { Vec::new() };
-        for r in 0..self.rows {
-            let Some(s) = self.slot_if_any(r) else {
+        for (r, &s) in self.slot.iter().enumerate() {
+            if s == 0 {
                 continue;
-            };
+            }
+            let s = s as usize - 1;
             m[r * d..(r + 1) * d].copy_from_slice(self.m.row(s));
             if adam {
                 v[r * d..(r + 1) * d].copy_from_slice(self.v.row(s));
@@ -1272,8 +1182,7 @@ impl Table {
         }
         (self.slot, self.t) = (Vec::new(), Vec::new());
         (self.m, self.v) = (SlotRows::new(d, self.rows), SlotRows::new(d, self.rows));
-        (self.state_prepared, self.identity) = (false, false);
-        self.max_t = s.t.iter().copied().max().unwrap_or(0);
+        self.state_prepared = false;
         if s.m.is_empty() {
             return Ok(());
         }
