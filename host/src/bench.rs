@@ -67,17 +67,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// Peak resident memory of this process in MB (Linux `VmHWM`; 0 elsewhere).
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    crate::procfs::kib("/proc/self/status", "VmHWM").map_or(0.0, |kb| kb as f64 / 1024.0)
 }
 
 /// A uniform random log (`synthetic::uniform_log`), with random item

@@ -28,6 +28,7 @@ pub mod info;
 pub mod pair_filter;
 pub mod plot;
 pub mod plugins;
+pub mod procfs;
 pub mod protocols;
 pub mod recipe;
 pub mod report;

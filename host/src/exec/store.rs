@@ -318,16 +318,14 @@ impl Table {
         self.t.len().max(self.m.len())
     }
 
-    /// Before the table's first update by an adaptive rule: the slot map
-    /// and, if `policy` makes the state eager, blocks for every row's state.
+    /// Before the table's first update by an adaptive rule: if `policy`
+    /// makes the state eager, blocks for every row's state (the slot map
+    /// comes with the first slot, [`Table::slot_of`]).
     fn prepare_state(&mut self, kind: RuleKind, policy: TableState) {
         if self.state_prepared || kind == RuleKind::Sgd {
             return;
         }
         self.state_prepared = true;
-        if self.slot.is_empty() {
-            self.slot = vec![0; self.rows];
-        }
         let adam = kind == RuleKind::Adam;
         let bytes = self.rows * self.dim * std::mem::size_of::<f32>() * (1 + adam as usize);
         if eager_state(policy, bytes) {
@@ -581,15 +579,7 @@ const EAGER_STATE_BYTES_UNKNOWN_MEMORY: usize = 1 << 30;
 
 /// Memory available for new allocations (Linux `/proc/meminfo` `MemAvailable`).
 fn available_memory_bytes() -> Option<usize> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: usize = info
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    crate::procfs::kib("/proc/meminfo", "MemAvailable").map(|kb| kb * 1024)
 }
 
 /// Slots in the first block of [`SlotRows`].
