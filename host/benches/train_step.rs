@@ -44,6 +44,7 @@ fn config(model: &str, rows: usize) -> BenchTrain {
         steps: 0,
         warmup: 0,
         seed: 7,
+        phases: false,
     }
 }
 

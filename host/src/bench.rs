@@ -42,6 +42,8 @@ pub struct BenchTrain {
     pub steps: usize,
     pub warmup: usize,
     pub seed: u64,
+    /// Time each phase of the step too ([`crate::exec::phases::PhaseTimes`]).
+    pub phases: bool,
 }
 
 /// The measured figures.
@@ -57,6 +59,10 @@ pub struct BenchResult {
     pub step_ms_p99: f64,
     pub peak_rss_mb: f64,
     pub setup_seconds: f64,
+    /// With `phases`: per phase of the step, its median over the timed
+    /// steps (a lookup's time is part of `forward`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase_ms_p50: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// The `q`-quantile of sorted `v` (nearest rank).
@@ -197,6 +203,9 @@ pub fn bench_train(b: &BenchTrain, reg: &Registry, device: Device) -> Result<Ben
         return Err("bench train: --steps must be > 0".into());
     }
     let mut session = BenchSession::new(b, reg, device)?;
+    if b.phases {
+        session.run.model.phases = Some(Default::default());
+    }
     // As training runs: the next batches are assembled on a worker thread
     // while a step computes; a step's time is from the previous step's end
     // to its own.
@@ -228,6 +237,12 @@ pub fn bench_train(b: &BenchTrain, reg: &Registry, device: Device) -> Result<Ben
         step_ms_p99: 1e3 * quantile(&times, 0.99),
         peak_rss_mb: peak_rss_mb(),
         setup_seconds: session.setup_seconds,
+        phase_ms_p50: session
+            .run
+            .model
+            .phases
+            .as_ref()
+            .map(|p| p.median_ms(b.warmup)),
     })
 }
 

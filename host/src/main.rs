@@ -126,6 +126,10 @@ enum BenchCmd {
         /// cpu or cuda.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Also time each phase of the step (forward, each lookup,
+        /// backward, the dense update, each table's row update): medians.
+        #[arg(long)]
+        phases: bool,
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
@@ -596,6 +600,7 @@ fn main() -> ExitCode {
                     steps,
                     warmup,
                     device: dev,
+                    phases,
                     json,
                 },
         } => device(dev).and_then(|d| {
@@ -612,6 +617,7 @@ fn main() -> ExitCode {
                 steps: *steps,
                 warmup: *warmup,
                 seed: 7,
+                phases: *phases,
             };
             let r = causalrec_host::bench::bench_train(&b, &reg, d)?;
             if *json {
@@ -622,6 +628,9 @@ fn main() -> ExitCode {
                     r.model, r.rows, r.batch, r.examples_per_step, r.examples_per_second,
                     r.step_ms_p50, r.step_ms_p90, r.step_ms_p99, r.peak_rss_mb, r.setup_seconds
                 );
+                for (phase, ms) in r.phase_ms_p50.iter().flatten() {
+                    println!("  {phase:<24} p50 {ms:8.3} ms");
+                }
             }
             Ok(())
         }),

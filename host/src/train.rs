@@ -543,7 +543,9 @@ impl Run {
         batch: &Batch,
         seed: u64,
     ) -> Result<(f64, BTreeMap<String, f64>), String> {
+        let t0 = std::time::Instant::now();
         let ((loss, terms, leaves), trace) = self.forward_traced(data, batch, seed, false)?;
+        self.model.timed("forward", t0);
         let value = loss
             .to_dtype(DType::F64)
             .and_then(|v| v.to_scalar::<f64>())
@@ -554,7 +556,9 @@ impl Run {
                 .unwrap_or_else(|| "no tape entry is non-finite".into());
             return Err(format!("{NON_FINITE}the loss became {value}{SEP}{at}"));
         }
+        let t0 = std::time::Instant::now();
         let mut grads = self.model.grads(&loss, &leaves)?;
+        self.model.timed("backward", t0);
         let (sq, bad) = grads.sq_norm()?;
         if !sq.is_finite() {
             let what = bad.unwrap_or_else(|| "a parameter".into());
@@ -573,6 +577,9 @@ impl Run {
             grads.clip_norm(sq.sqrt(), c)?;
         }
         self.model.apply(grads)?;
+        if let Some(p) = &mut self.model.phases {
+            p.end_step();
+        }
         Ok((value, terms))
     }
 

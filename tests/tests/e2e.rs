@@ -152,6 +152,39 @@ fn runs_are_deterministic_for_a_seed() {
 }
 
 #[test]
+fn the_table_state_option_changes_memory_not_results() {
+    // Eager and lazy optimizer state train the same model to the bit; a
+    // policy that does not exist is named with the recipe's line.
+    let body = r#"let d = dataset("bundled");
+        let o = #{epochs: 1, batch_size: 2048, lr: 0.01};
+        let m = [];
+        for policy in ["eager", "lazy", "auto"] {
+            o.table_state = policy;
+            let r = train(d, backbone("fm", #{dim: 8}), estimator("naive"), o);
+            m.push(evaluate(r, "all_ranking", #{k: [10]})["ndcg@10"]);
+        }
+        print(`${m[0]} ${m[1]} ${m[2]}`);
+        o.table_state = "dense";
+        train(d, backbone("fm", #{dim: 8}), estimator("naive"), o);"#;
+    let (o, _) = run_recipe("table_state", body, &["--seed", "7"]);
+    let (stdout, err) = text(&o);
+    let v: Vec<f64> = stdout
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(v.len(), 3, "{stdout}\n{err}");
+    assert!(v[0] > 0.0, "{v:?}");
+    assert_eq!((v[0], v[0]), (v[1], v[2]), "eager, lazy and auto differ");
+    assert!(!o.status.success());
+    assert!(
+        err.contains("table_state.rhai:11:")
+            && err.contains("table_state")
+            && err.contains("\"dense\""),
+        "{err}"
+    );
+}
+
+#[test]
 fn estimators_from_another_so_use_the_hook_points() {
     // toy_rewrite (toy .so) rewrites the item embedding of mf (ctr .so);
     // toy_field (toy .so) appends a field to fm's field list.

@@ -15,6 +15,7 @@
 
 pub mod kernels;
 pub mod ops;
+pub mod phases;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,8 @@ pub struct Model {
     pub table_namespace: HashMap<String, String>,
     /// Clip the global L2 norm of a step's gradients (dense and touched rows) to this value.
     pub clip_grad_norm: Option<f64>,
+    /// Where training steps' time goes, when asked for (`bench train --phases`).
+    pub phases: Option<phases::PhaseTimes>,
 }
 
 impl Model {
@@ -52,6 +55,14 @@ impl Model {
             dtype,
             table_namespace: HashMap::new(),
             clip_grad_norm: None,
+            phases: None,
+        }
+    }
+
+    /// Count the time since `since` to `phase` of the step, if steps are timed.
+    pub fn timed(&mut self, phase: &str, since: std::time::Instant) {
+        if let Some(p) = &mut self.phases {
+            p.add(phase, since);
         }
     }
 
@@ -107,24 +118,30 @@ impl Model {
 
     /// Update dense parameters and the touched rows from a step's gradients.
     pub fn apply(&mut self, g: StepGrads) -> Result<(), String> {
+        let t0 = std::time::Instant::now();
         self.dense_opt
             .step(&g.dense)
             .map_err(|e| format!("dense update: {e}"))?;
+        self.timed("update dense", t0);
+        let mut by_name: HashMap<String, (Vec<u32>, Vec<f32>)> = g
+            .tables
+            .into_iter()
+            .map(|(n, r, gr)| (n, (r, gr)))
+            .collect();
         if self.optim.dense_tables {
             // Every table, every row (see OptimConfig::dense_tables).
-            let mut by_name: std::collections::HashMap<String, (Vec<u32>, Vec<f32>)> = g
-                .tables
-                .into_iter()
-                .map(|(n, r, gr)| (n, (r, gr)))
-                .collect();
             for (name, t) in self.tables.tables.iter_mut() {
                 let (rows, grad) = by_name.remove(name).unwrap_or_default();
                 t.update_dense(&rows, &grad, &self.optim);
             }
         } else {
-            for (name, rows, grad) in g.tables {
-                if let Some(t) = self.tables.tables.get_mut(&name) {
+            for (name, t) in self.tables.tables.iter_mut() {
+                if let Some((rows, grad)) = by_name.remove(name) {
+                    let t0 = std::time::Instant::now();
                     t.update(&rows, &grad, &self.optim);
+                    if let Some(p) = &mut self.phases {
+                        p.add(&format!("update {name}"), t0);
+                    }
                 }
             }
         }
@@ -460,6 +477,7 @@ impl<'s> HostGraph<'s> {
     }
 
     fn do_lookup(&mut self, table: &str, ids: VarId) -> Result<VarId, String> {
+        let t0 = std::time::Instant::now();
         let full = self.table_name(table);
         let ids_t = self.get(ids)?.clone();
         let flat: Vec<u32> = ids_t
@@ -490,6 +508,7 @@ impl<'s> HostGraph<'s> {
             .and_then(|t| t.reshape(shape))
             .map_err(|e| e.to_string())?;
         let origin = Origin::Lookup(full.clone());
+        self.model.timed(&format!("lookup {full}"), t0);
         if self.training {
             self.leaves.push(Leaf {
                 table: full,

@@ -258,25 +258,27 @@ impl DenseOptimizer {
 
 /// One row-sparse embedding table with row-wise optimizer state.
 ///
-/// The optimizer state is row-sparse: a row gets a slot in the moment
-/// arrays the first time it is updated (appended contiguously). The slots'
-/// memory is allocated for the whole table at its first update or grows
-/// with the rows a run touches ([`TableState`]); no later step allocates or
-/// faults in anything table-sized.
+/// The optimizer state is row-sparse: a row gets a slot the first time it
+/// is updated (appended contiguously), and the slot holds all of the row's
+/// moments in one record (Adam's `m` then `v`), so that a row's update
+/// fetches its state in one run of cache lines. The slots' memory is
+/// allocated for the whole table at its first update or grows with the
+/// rows a run touches ([`TableState`]); no later step allocates or faults
+/// in anything table-sized.
 pub struct Table {
     pub rows: usize,
     pub dim: usize,
     pub data: Vec<f32>,
-    /// Per row, its slot + 1 in `m` / `v` / `t` (0: never updated by an
-    /// adaptive optimizer). Zero-initialised, so its pages are mapped only
-    /// where rows are touched.
-    slot: Vec<u32>,
-    /// Adam first moment / Adagrad accumulator, `dim` per slot.
-    m: SlotRows,
-    /// Adam second moment, `dim` per slot (empty unless Adam).
-    v: SlotRows,
-    /// Per-slot Adam step counts (bias correction per row, as lazy/sparse Adam).
-    t: Vec<u32>,
+    /// Per row, its slot and Adam step count ([`SlotEntry`]), side by
+    /// side so that a row's update finds both in one cache line.
+    /// Zero-initialised, so its pages are mapped only where rows are touched.
+    slot: Vec<SlotEntry>,
+    /// Per slot, the row's moments: Adagrad's accumulator (`dim` floats),
+    /// or Adam's first then second moment (`2 * dim`).
+    state: SlotRows,
+    /// Moments per slot in `state`: 1 (Adagrad), 2 (Adam); 0 before the
+    /// first update by an adaptive rule.
+    moments: usize,
     /// The dense-update scratch: the full gradient, zero between steps.
     scratch: Vec<f32>,
     /// One bit per row, all zero between steps ([`Table::distinct`]).
@@ -298,9 +300,8 @@ impl Table {
             dim,
             data,
             slot: Vec::new(),
-            m: SlotRows::new(dim, rows),
-            v: SlotRows::new(dim, rows),
-            t: Vec::new(),
+            state: SlotRows::new(0, rows),
+            moments: 0,
             scratch: Vec::new(),
             seen: Vec::new(),
             state_prepared: false,
@@ -315,41 +316,56 @@ impl Table {
 
     /// Rows with optimizer state (updated at least once by Adam or Adagrad).
     pub fn state_rows(&self) -> usize {
-        self.t.len().max(self.m.len())
+        self.state.len()
     }
 
-    /// Before the table's first update by an adaptive rule: if `policy`
-    /// makes the state eager, blocks for every row's state (the slot map
-    /// comes with the first slot, [`Table::slot_of`]).
+    /// No optimizer state, made for `moments` moments per row.
+    fn reset_state(&mut self, moments: usize) {
+        self.slot = Vec::new();
+        self.state = SlotRows::new(self.dim * moments, self.rows);
+        self.moments = moments;
+        self.state_prepared = false;
+    }
+
+    /// Before an update by `kind`: state made for another rule's moments
+    /// (an Adagrad checkpoint trained on with Adam) starts over, and before
+    /// the first update, if `policy` makes the state eager, blocks for
+    /// every row's state are made (the slot map comes with the first slot,
+    /// [`Table::slot_of`]).
     fn prepare_state(&mut self, kind: RuleKind, policy: TableState) {
-        if self.state_prepared || kind == RuleKind::Sgd {
+        let moments = kind.moments();
+        if moments == 0 {
+            return;
+        }
+        if self.moments != moments {
+            if self.moments != 0 {
+                tracing::warn!(
+                    "a table's optimizer state holds {} moment(s) per row, the {kind:?} rule \
+                     needs {moments}: its state starts over",
+                    self.moments
+                );
+            }
+            self.reset_state(moments);
+        }
+        if self.state_prepared {
             return;
         }
         self.state_prepared = true;
-        let adam = kind == RuleKind::Adam;
-        let bytes = self.rows * self.dim * std::mem::size_of::<f32>() * (1 + adam as usize);
+        let bytes = self.rows * self.dim * std::mem::size_of::<f32>() * moments;
         if eager_state(policy, bytes) {
-            self.m.reserve(self.rows);
-            if adam {
-                self.v.reserve(self.rows);
-                self.t.reserve(self.rows);
-            }
+            self.state.reserve(self.rows);
         }
     }
 
     /// The slot of row `r`, given one on first use.
-    fn slot_of(&mut self, r: usize, adam: bool) -> usize {
+    fn slot_of(&mut self, r: usize) -> usize {
         if self.slot.is_empty() {
-            self.slot = vec![0; self.rows];
+            self.slot = vec![SlotEntry::default(); self.rows];
         }
-        match self.slot[r] {
+        match self.slot[r].slot {
             0 => {
-                let s = self.m.push_zeros();
-                self.slot[r] = s as u32 + 1;
-                if adam {
-                    self.v.push_zeros();
-                    self.t.push(0);
-                }
+                let s = self.state.push_zeros();
+                self.slot[r].slot = s as u32 + 1;
                 s
             }
             s => s as usize - 1,
@@ -389,64 +405,51 @@ impl Table {
             return;
         }
         // Slots and step counts, in order (a slot is given on first use).
-        // The rows are spread over the table: their slots and step counts
-        // are fetched ahead (a slot `PREFETCH_SLOTS` rows ahead, the step
-        // count of one half as far ahead, whose slot has arrived by then).
+        // The rows are spread over the table: their entries are fetched
+        // `PREFETCH_SLOTS` rows ahead.
         let slots: Vec<(usize, Corrections)> = (0..rows.len())
             .map(|k| {
                 if rule.kind != RuleKind::Sgd {
                     if let Some(&ra) = rows.get(k + PREFETCH_SLOTS) {
                         prefetch_line(self.slot.as_ptr().wrapping_add(ra as usize));
                     }
-                    let ahead = rows
-                        .get(k + PREFETCH_SLOTS / 2)
-                        .and_then(|&r| self.slot.get(r as usize));
-                    if let Some(&s) = ahead.filter(|&&s| s > 0) {
-                        prefetch_line(self.t.as_ptr().wrapping_add(s as usize - 1));
-                    }
                 }
                 self.advance(rows[k] as usize, &rule)
             })
             .collect();
-        // Distinct rows: disjoint rows of `data` and disjoint slots of `m`
-        // and `v`, so every row can be updated on its own thread.
+        // Distinct rows: disjoint rows of `data` and disjoint slots of
+        // `state`, so every row can be updated on its own thread.
         let data = SharedMut(self.data.as_mut_ptr());
-        let (m, v) = (self.m.shared(), self.v.shared());
-        let (data, m, v) = (&data, &m, &v);
+        let state = self.state.shared();
+        let width = state.dim;
+        let (data, state) = (&data, &state);
         // Narrow rows are a line each: fetched from farther ahead.
         let ahead = if d >= 16 { PREFETCH } else { 4 * PREFETCH };
         let update_row = |(k, &r): (usize, &u32)| {
             // The rows are random: fetch a later row's lines ahead.
             if let (Some(&ra), Some(&(sa, _))) = (rows.get(k + ahead), slots.get(k + ahead)) {
                 prefetch_row(data.0, ra as usize * d, d);
-                if rule.kind != RuleKind::Sgd {
-                    prefetch_row(m.ptr(sa), 0, d);
-                }
-                if rule.kind == RuleKind::Adam {
-                    prefetch_row(v.ptr(sa), 0, d);
+                if width > 0 {
+                    prefetch_row(state.ptr(sa), 0, width);
                 }
             }
             let (slot, corr) = slots[k];
             // SAFETY: `rows` are distinct (checked above) and in range
             // (`slot_of` indexed them), so each (row, slot) is written by
-            // this iteration only; the slices lie inside `data` / `m` /
-            // `v`, which are not resized until the loop ends.
-            let (w, mm, vv) = unsafe {
+            // this iteration only; the slices lie inside `data` / `state`,
+            // which are not resized until the loop ends.
+            let (w, moments) = unsafe {
                 (
                     data.slice(r as usize * d, d),
                     if rule.kind == RuleKind::Sgd {
                         &mut [][..]
                     } else {
-                        m.slot(slot)
-                    },
-                    if rule.kind == RuleKind::Adam {
-                        v.slot(slot)
-                    } else {
-                        &mut [][..]
+                        state.slot(slot)
                     },
                 )
             };
-            rule.apply(w, mm, vv, &grads[k * d..(k + 1) * d], corr);
+            let (m, v) = split_moments(moments, d, rule.kind);
+            rule.apply(w, m, v, &grads[k * d..(k + 1) * d], corr);
         };
         if rows.len() * d < PAR_FLOATS {
             rows.iter().enumerate().for_each(update_row);
@@ -497,14 +500,11 @@ impl Table {
     ) -> (&mut [f32], &mut [f32], &mut [f32]) {
         let d = self.dim;
         let w = &mut self.data[r * d..(r + 1) * d];
-        let m = match kind {
+        let moments = match kind {
             RuleKind::Sgd => &mut [][..],
-            _ => self.m.row_mut(slot),
+            _ => self.state.row_mut(slot),
         };
-        let v = match kind {
-            RuleKind::Adam => self.v.row_mut(slot),
-            _ => &mut [][..],
-        };
+        let (m, v) = split_moments(moments, d, kind);
         (w, m, v)
     }
 
@@ -514,11 +514,12 @@ impl Table {
     fn advance(&mut self, r: usize, rule: &Rule) -> (usize, Corrections) {
         match rule.kind {
             RuleKind::Sgd => (0, Corrections::default()),
-            RuleKind::Adagrad => (self.slot_of(r, false), Corrections::default()),
+            RuleKind::Adagrad => (self.slot_of(r), Corrections::default()),
             RuleKind::Adam => {
-                let s = self.slot_of(r, true);
-                self.t[s] += 1;
-                (s, self.bias.get(rule, self.t[s]))
+                let s = self.slot_of(r);
+                let t = &mut self.slot[r].t;
+                *t += 1;
+                (s, self.bias.get(rule, *t))
             }
         }
     }
@@ -534,6 +535,26 @@ impl Table {
             let (w, m, v) = self.row_state(r, slot, rule.kind);
             rule.apply(w, m, v, &grads[k * d..(k + 1) * d], corr);
         }
+    }
+}
+
+/// A row's slot in [`Table::state`] and its Adam step count (bias
+/// correction per row, as lazy/sparse Adam counts).
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct SlotEntry {
+    /// The slot + 1 (0: no slot yet).
+    slot: u32,
+    t: u32,
+}
+
+/// A slot's record as the rule's moments: Adagrad's accumulator, or Adam's
+/// first and second moment (`dim` each); empty ones for what a rule lacks.
+#[inline(always)]
+fn split_moments(record: &mut [f32], dim: usize, kind: RuleKind) -> (&mut [f32], &mut [f32]) {
+    match kind {
+        RuleKind::Adam => record.split_at_mut(dim),
+        _ => (record, &mut [][..]),
     }
 }
 
@@ -755,7 +776,7 @@ impl SharedMut {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RuleKind {
     Sgd,
     Adagrad,
@@ -771,6 +792,17 @@ struct Rule {
     b1: f32,
     b2: f32,
     eps: f32,
+}
+
+impl RuleKind {
+    /// Moments the rule keeps per weight.
+    fn moments(self) -> usize {
+        match self {
+            RuleKind::Sgd => 0,
+            RuleKind::Adagrad => 1,
+            RuleKind::Adam => 2,
+        }
+    }
 }
 
 impl Rule {
@@ -1038,20 +1070,42 @@ impl TableStore {
             .tables
             .get(name)
             .ok_or_else(|| format!("embedding '{name}' is not declared"))?;
-        let mut out = Vec::with_capacity(rows.len() * t.dim);
-        for (k, &r) in rows.iter().enumerate() {
-            // The rows are spread over the table: fetch a later one's lines ahead.
-            if let Some(&ra) = rows.get(k + PREFETCH) {
-                prefetch_row(t.data.as_ptr(), ra as usize * t.dim, t.dim);
-            }
-            if r as usize >= t.rows {
-                return Err(format!(
-                    "id {r} out of range for embedding '{name}' with {} rows",
-                    t.rows
-                ));
-            }
-            out.extend_from_slice(t.row(r as usize));
+        if let Some(&r) = rows.iter().find(|&&r| r as usize >= t.rows) {
+            return Err(format!(
+                "id {r} out of range for embedding '{name}' with {} rows",
+                t.rows
+            ));
         }
+        let d = t.dim;
+        let mut out: Vec<f32> = Vec::with_capacity(rows.len() * d);
+        // The rows are spread over the table: fetch a later one's lines
+        // ahead, narrow rows from farther ahead (a line each).
+        let ahead = if d >= 16 { 2 * PREFETCH } else { 8 * PREFETCH };
+        let copy = |k0: usize, chunk: &mut [std::mem::MaybeUninit<f32>]| {
+            for (j, dst) in chunk.chunks_exact_mut(d).enumerate() {
+                let k = k0 + j;
+                if let Some(&ra) = rows.get(k + ahead) {
+                    prefetch_row(t.data.as_ptr(), ra as usize * d, d);
+                }
+                for (o, &x) in dst.iter_mut().zip(t.row(rows[k] as usize)) {
+                    o.write(x);
+                }
+            }
+        };
+        let spare = &mut out.spare_capacity_mut()[..rows.len() * d];
+        if rows.len() * d < PAR_FLOATS {
+            copy(0, spare);
+        } else {
+            use rayon::prelude::*;
+            let per = (PAR_FLOATS / 4 / d).max(1);
+            spare
+                .par_chunks_mut(per * d)
+                .enumerate()
+                .for_each(|(c, chunk)| copy(c * per, chunk));
+        }
+        // SAFETY: `copy` wrote every one of the first `rows.len() * d`
+        // floats (one row per `d`-chunk, all chunks).
+        unsafe { out.set_len(rows.len() * d) };
         Tensor::from_vec(out, (rows.len(), t.dim), device)
             .and_then(|x| x.to_dtype(dtype))
             .map_err(|e| e.to_string())
@@ -1125,14 +1179,14 @@ impl Table {
     /// updated hold zeros), for checkpoints.
     pub fn export_state(&self) -> RowState {
         let d = self.dim;
-        if self.m.is_empty() {
+        if self.state.is_empty() {
             return RowState {
                 m: Vec::new(),
                 v: Vec::new(),
                 t: Vec::new(),
             };
         }
-        let adam = !self.t.is_empty();
+        let adam = self.moments == 2;
         let mut m = vec![0.0; self.rows * d];
         let mut v = if adam {
             vec![0.0; self.rows * d]
@@ -1140,15 +1194,15 @@ impl Table {
             Vec::new()
         };
         let mut t = if adam { vec![0; self.rows] } else { Vec::new() };
-        for (r, &s) in self.slot.iter().enumerate() {
-            if s == 0 {
+        for (r, e) in self.slot.iter().enumerate() {
+            if e.slot == 0 {
                 continue;
             }
-            let s = s as usize - 1;
-            m[r * d..(r + 1) * d].copy_from_slice(self.m.row(s));
+            let record = self.state.row(e.slot as usize - 1);
+            m[r * d..(r + 1) * d].copy_from_slice(&record[..d]);
             if adam {
-                v[r * d..(r + 1) * d].copy_from_slice(self.v.row(s));
-                t[r] = self.t[s];
+                v[r * d..(r + 1) * d].copy_from_slice(&record[d..]);
+                t[r] = e.t;
             }
         }
         RowState { m, v, t }
@@ -1170,13 +1224,12 @@ impl Table {
                 ));
             }
         }
-        (self.slot, self.t) = (Vec::new(), Vec::new());
-        (self.m, self.v) = (SlotRows::new(d, self.rows), SlotRows::new(d, self.rows));
-        self.state_prepared = false;
         if s.m.is_empty() {
+            self.reset_state(0);
             return Ok(());
         }
         let adam = !s.t.is_empty();
+        self.reset_state(if adam { 2 } else { 1 });
         for r in 0..self.rows {
             let row = r * d..(r + 1) * d;
             let used = if adam {
@@ -1187,11 +1240,12 @@ impl Table {
             if !used {
                 continue;
             }
-            let slot = self.slot_of(r, adam);
-            self.m.row_mut(slot).copy_from_slice(&s.m[row.clone()]);
+            let slot = self.slot_of(r);
+            let record = self.state.row_mut(slot);
+            record[..d].copy_from_slice(&s.m[row.clone()]);
             if adam {
-                self.v.row_mut(slot).copy_from_slice(&s.v[row]);
-                self.t[slot] = s.t[r];
+                record[d..].copy_from_slice(&s.v[row]);
+                self.slot[r].t = s.t[r];
             }
         }
         Ok(())
@@ -1262,20 +1316,22 @@ mod tests {
             t
         };
         let eager = table_with(TableState::Eager, "adam");
-        assert_eq!((eager.m.blocks.len(), eager.v.blocks.len()), (2, 2));
-        assert_eq!(eager.m.blocks[1].len(), (3000 - 1024) * 4);
+        assert_eq!(eager.state.blocks.len(), 2);
+        // A slot holds both of Adam's moments.
+        assert_eq!(eager.state.blocks[1].len(), (3000 - 1024) * 4 * 2);
         assert_eq!(eager.state_rows(), 2);
         let adagrad = table_with(TableState::Eager, "adagrad");
-        assert_eq!((adagrad.m.blocks.len(), adagrad.v.blocks.len()), (2, 0));
+        assert_eq!(adagrad.state.blocks.len(), 2);
+        assert_eq!(adagrad.state.blocks[1].len(), (3000 - 1024) * 4);
         let lazy = table_with(TableState::Lazy, "adam");
-        assert_eq!((lazy.m.blocks.len(), lazy.v.blocks.len()), (1, 1));
+        assert_eq!(lazy.state.blocks.len(), 1);
         assert_eq!(lazy.state_rows(), 2);
         // Same values either way.
         assert_eq!(eager.export_state().m, lazy.export_state().m);
         assert_eq!(eager.data, lazy.data);
         // Auto: a small table's state fits in any machine's memory.
         let auto = table_with(TableState::Auto, "adam");
-        assert_eq!(auto.m.blocks.len(), 2);
+        assert_eq!(auto.state.blocks.len(), 2);
         assert!(eager_state(TableState::Auto, 1 << 20));
         assert!(!eager_state(TableState::Auto, usize::MAX));
         assert!(!eager_state(TableState::Lazy, 1));
@@ -1367,5 +1423,59 @@ mod tests {
         // No mark is left behind by either answer.
         assert!(t.seen.iter().all(|&w| w == 0));
         assert!(t.distinct(&[5, 70, 128, 129]));
+    }
+
+    #[test]
+    fn a_gather_copies_the_rows_asked_on_one_thread_or_many() {
+        let mut store = TableStore::new(3);
+        store.declare("t", 5000, 64, Init::normal(0.1)).unwrap();
+        let t = &store.tables["t"];
+        // 4000 x 64 floats is past PAR_FLOATS (copied in parallel chunks),
+        // 10 x 64 is not; rows out of order and repeated.
+        for n in [10usize, 4000] {
+            assert_eq!(n * 64 >= PAR_FLOATS, n == 4000);
+            let rows: Vec<u32> = (0..n as u32).map(|k| (k * 7919) % 5000).collect();
+            let got = store.gather("t", &rows, DType::F32, &Device::Cpu).unwrap();
+            let got: Vec<Vec<f32>> = got.to_vec2().unwrap();
+            for (k, &r) in rows.iter().enumerate() {
+                assert_eq!(got[k], t.row(r as usize), "row {r} at {k}");
+            }
+        }
+        let err = store
+            .gather("t", &[1, 5000], DType::F32, &Device::Cpu)
+            .unwrap_err();
+        assert!(err.contains("id 5000") && err.contains("5000 rows"), "{err}");
+    }
+
+    #[test]
+    fn a_rule_with_other_moments_starts_the_state_over() {
+        let cfg = |kind: &str| OptimConfig {
+            kind: kind.into(),
+            ..OptimConfig::default()
+        };
+        let mut t = Table::new(100, 3, Init::ZEROS, 1);
+        t.update(&[4, 9], &[0.5; 6], &cfg("adagrad"));
+        assert_eq!((t.moments, t.state_rows()), (1, 2));
+        let adagrad = t.export_state();
+        assert!(adagrad.t.is_empty() && adagrad.v.is_empty());
+        assert_eq!(adagrad.m[4 * 3], 0.25);
+        // Adam needs two moments per row: its state starts empty, and its
+        // first step is a first step (the same as on a fresh state).
+        let w = t.data.clone();
+        t.update(&[9], &[0.5; 3], &cfg("adam"));
+        assert_eq!((t.moments, t.state_rows()), (2, 1));
+        let mut fresh = Table::new(100, 3, Init::ZEROS, 1);
+        fresh.data = w;
+        fresh.update(&[9], &[0.5; 3], &cfg("adam"));
+        assert_eq!(t.data, fresh.data);
+        let adam = t.export_state();
+        assert_eq!((adam.t[9], adam.t[4]), (1, 0));
+        assert_eq!(adam.m, fresh.export_state().m);
+        assert_eq!(adam.v, fresh.export_state().v);
+        // An imported Adagrad state trained on with Adam starts over too.
+        t.import_state(adagrad).unwrap();
+        assert_eq!((t.moments, t.state_rows()), (1, 2));
+        t.update(&[4], &[0.5; 3], &cfg("adam"));
+        assert_eq!((t.moments, t.state_rows()), (2, 1));
     }
 }
