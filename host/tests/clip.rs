@@ -2,7 +2,7 @@
 //! gradients and the touched rows' summed gradients, checked against a hand
 //! computation of one SGD step; a norm under the limit leaves the step as it is.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use causalrec_host::exec::store::OptimConfig;
 use causalrec_host::exec::{Leaf, Model};
 use causalrec_sdk::Init;
@@ -28,7 +28,7 @@ fn step(clip: Option<f64>) -> (Vec<f32>, Vec<f32>) {
             table: "t".into(),
             rows,
             dim: 2,
-            var: Var::from_tensor(&x).unwrap(),
+            var: x,
         }
     };
     let (a, b) = (leaf(vec![0, 2]), leaf(vec![2]));

@@ -149,6 +149,28 @@ impl Model {
     }
 }
 
+/// The distinct values of `ids` in increasing order, and for every id its
+/// index among them: one sort of (id, position) pairs and one pass, with no
+/// search per id.
+fn distinct_sorted(ids: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut keyed: Vec<u64> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, &r)| (r as u64) << 32 | k as u64)
+        .collect();
+    keyed.sort_unstable();
+    let mut rows: Vec<u32> = Vec::with_capacity(ids.len());
+    let mut local = vec![0u32; ids.len()];
+    for key in keyed {
+        let r = (key >> 32) as u32;
+        if rows.last() != Some(&r) {
+            rows.push(r);
+        }
+        local[(key & 0xffff_ffff) as usize] = rows.len() as u32 - 1;
+    }
+    (rows, local)
+}
+
 /// One lookup's distinct rows, the gradient of its leaf (row-major) and the row width.
 type LeafGrad<'a> = (&'a [u32], Vec<f32>, usize);
 
@@ -485,19 +507,12 @@ impl<'s> HostGraph<'s> {
             .and_then(|t| t.to_dtype(DType::U32))
             .and_then(|t| t.to_vec1())
             .map_err(|e| format!("ids: {e}"))?;
-        let mut rows = flat.clone();
-        rows.sort_unstable();
-        rows.dedup();
-        let local: Vec<u32> = flat
-            .iter()
-            .map(|r| rows.binary_search(r).unwrap_or(0) as u32)
-            .collect();
-        let gathered =
-            self.model
-                .tables
-                .gather(&full, &rows, self.model.dtype, &self.model.device)?;
-        let dim = gathered.dim(1).map_err(|e| e.to_string())?;
-        let var = Var::from_tensor(&gathered).map_err(|e| e.to_string())?;
+        let (rows, local) = distinct_sorted(&flat);
+        let var = self
+            .model
+            .tables
+            .gather(&full, &rows, self.model.dtype, &self.model.device)?;
+        let dim = var.dim(1).map_err(|e| e.to_string())?;
         let idx =
             Tensor::from_vec(local, flat.len(), &self.model.device).map_err(|e| e.to_string())?;
         let mut shape = ids_t.dims().to_vec();
@@ -675,5 +690,22 @@ impl Graph for HostGraph<'_> {
                 .map_err(|e| e.to_string())
         });
         ok(r.map(RVec::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_sorted;
+
+    #[test]
+    fn distinct_sorted_rows_and_each_ids_place_among_them() {
+        let ids = [7u32, 3, 7, 900, 0, 3, u32::MAX];
+        let (rows, local) = distinct_sorted(&ids);
+        assert_eq!(rows, [0, 3, 7, 900, u32::MAX]);
+        assert_eq!(local, [2, 1, 2, 3, 0, 1, 4]);
+        for (k, &r) in ids.iter().enumerate() {
+            assert_eq!(rows[local[k] as usize], r);
+        }
+        assert_eq!(distinct_sorted(&[]), (vec![], vec![]));
     }
 }

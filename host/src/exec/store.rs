@@ -1058,14 +1058,15 @@ impl TableStore {
         }
     }
 
-    /// Gather `rows` of table `name` into a `[rows.len(), dim]` tensor.
+    /// Gather `rows` of table `name` into a `[rows.len(), dim]` variable
+    /// (a lookup's gradient leaf).
     pub fn gather(
         &self,
         name: &str,
         rows: &[u32],
         dtype: DType,
         device: &Device,
-    ) -> Result<Tensor, String> {
+    ) -> Result<Var, String> {
         let t = self
             .tables
             .get(name)
@@ -1106,9 +1107,17 @@ impl TableStore {
         // SAFETY: `copy` wrote every one of the first `rows.len() * d`
         // floats (one row per `d`-chunk, all chunks).
         unsafe { out.set_len(rows.len() * d) };
-        Tensor::from_vec(out, (rows.len(), t.dim), device)
-            .and_then(|x| x.to_dtype(dtype))
-            .map_err(|e| e.to_string())
+        // A variable made from the buffer, not from a tensor (which candle
+        // would copy once more).
+        let shape = (rows.len(), d);
+        if dtype == DType::F32 {
+            Var::from_vec(out, shape, device)
+        } else {
+            Tensor::from_vec(out, shape, device)
+                .and_then(|x| x.to_dtype(dtype))
+                .and_then(|x| Var::from_tensor(&x))
+        }
+        .map_err(|e| e.to_string())
     }
 
     /// The whole table (inference).
@@ -1436,7 +1445,7 @@ mod tests {
             assert_eq!(n * 64 >= PAR_FLOATS, n == 4000);
             let rows: Vec<u32> = (0..n as u32).map(|k| (k * 7919) % 5000).collect();
             let got = store.gather("t", &rows, DType::F32, &Device::Cpu).unwrap();
-            let got: Vec<Vec<f32>> = got.to_vec2().unwrap();
+            let got: Vec<Vec<f32>> = got.as_tensor().to_vec2().unwrap();
             for (k, &r) in rows.iter().enumerate() {
                 assert_eq!(got[k], t.row(r as usize), "row {r} at {k}");
             }
@@ -1444,7 +1453,10 @@ mod tests {
         let err = store
             .gather("t", &[1, 5000], DType::F32, &Device::Cpu)
             .unwrap_err();
-        assert!(err.contains("id 5000") && err.contains("5000 rows"), "{err}");
+        assert!(
+            err.contains("id 5000") && err.contains("5000 rows"),
+            "{err}"
+        );
     }
 
     #[test]
