@@ -451,13 +451,18 @@ impl Table {
             let (m, v) = split_moments(moments, d, rule.kind);
             rule.apply(w, m, v, &grads[k * d..(k + 1) * d], corr);
         };
-        if rows.len() * d < PAR_FLOATS {
+        let per_task = rows_per_task(
+            rows.len(),
+            d,
+            self.data.len() * std::mem::size_of::<f32>() * (1 + self.moments),
+        );
+        if per_task >= rows.len() {
             rows.iter().enumerate().for_each(update_row);
         } else {
             use rayon::prelude::*;
             rows.par_iter()
                 .enumerate()
-                .with_min_len(PAR_FLOATS / 4 / d)
+                .with_min_len(per_task)
                 .for_each(update_row);
         }
     }
@@ -557,6 +562,29 @@ fn split_moments(record: &mut [f32], dim: usize, kind: RuleKind) -> (&mut [f32],
         _ => (record, &mut [][..]),
     }
 }
+
+/// Rows per parallel task when `n` rows of `dim` floats of a table whose
+/// data (and state) take `bytes` are gathered or updated; `n` or more: one
+/// thread. Work of fewer than [`PAR_FLOATS`] floats runs on one thread,
+/// unless the table is larger than [`CACHE_BYTES`] and the rows are many:
+/// then each row waits on memory, and threads wait side by side.
+fn rows_per_task(n: usize, dim: usize, bytes: usize) -> usize {
+    let dim = dim.max(1);
+    if n * dim >= PAR_FLOATS {
+        PAR_FLOATS / 4 / dim
+    } else if bytes > CACHE_BYTES && n >= MEMORY_BOUND_ROWS {
+        n.div_ceil(rayon::current_num_threads().max(1))
+    } else {
+        n
+    }
+}
+
+/// Larger tables are taken to live in DRAM (a server's last-level cache is
+/// tens of MB): 32 MiB.
+const CACHE_BYTES: usize = 32 << 20;
+
+/// Rows from which a DRAM-bound update or gather is split over the threads.
+const MEMORY_BOUND_ROWS: usize = 2048;
 
 /// Steps that update fewer floats than this (touched rows x width: 2048
 /// rows of 64) update them on one thread: for narrower work, waking the
@@ -1094,11 +1122,11 @@ impl TableStore {
             }
         };
         let spare = &mut out.spare_capacity_mut()[..rows.len() * d];
-        if rows.len() * d < PAR_FLOATS {
+        let per = rows_per_task(rows.len(), d, t.data.len() * std::mem::size_of::<f32>());
+        if per >= rows.len() {
             copy(0, spare);
         } else {
             use rayon::prelude::*;
-            let per = (PAR_FLOATS / 4 / d).max(1);
             spare
                 .par_chunks_mut(per * d)
                 .enumerate()
@@ -1457,6 +1485,25 @@ mod tests {
             err.contains("id 5000") && err.contains("5000 rows"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn small_work_stays_on_one_thread_unless_the_table_is_out_of_cache() {
+        let threads = rayon::current_num_threads();
+        let small_table = 1 << 20;
+        let big_table = CACHE_BYTES + 1;
+        // 2048 x 64 floats: in parallel, 512 rows a task, any table.
+        assert_eq!(rows_per_task(2048, 64, small_table), 512);
+        assert_eq!(rows_per_task(2048, 64, big_table), 512);
+        // 8192 one-wide rows: one thread in cache, split over the threads
+        // when every row waits on DRAM.
+        assert_eq!(rows_per_task(8192, 1, small_table), 8192);
+        assert_eq!(
+            rows_per_task(8192, 1, big_table),
+            8192usize.div_ceil(threads)
+        );
+        // Too few rows to split either way.
+        assert_eq!(rows_per_task(100, 1, big_table), 100);
     }
 
     #[test]
