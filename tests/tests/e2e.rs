@@ -151,6 +151,14 @@ fn runs_are_deterministic_for_a_seed() {
     assert_ne!(sa, sc, "another seed, another result");
 }
 
+/// The numbers a recipe printed, separated by white space.
+fn numbers(stdout: &str) -> Vec<f64> {
+    stdout
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn the_table_state_option_changes_memory_not_results() {
     // Eager and lazy optimizer state train the same model to the bit; a
@@ -168,10 +176,7 @@ fn the_table_state_option_changes_memory_not_results() {
         train(d, backbone("fm", #{dim: 8}), estimator("naive"), o);"#;
     let (o, _) = run_recipe("table_state", body, &["--seed", "7"]);
     let (stdout, err) = text(&o);
-    let v: Vec<f64> = stdout
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let v = numbers(&stdout);
     assert_eq!(v.len(), 3, "{stdout}\n{err}");
     assert!(v[0] > 0.0, "{v:?}");
     assert_eq!((v[0], v[0]), (v[1], v[2]), "eager, lazy and auto differ");
@@ -200,10 +205,7 @@ fn estimators_from_another_so_use_the_hook_points() {
     );
     let (stdout, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    let v: Vec<f64> = stdout
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let v = numbers(&stdout);
     assert!(v.iter().all(|x| x.is_finite() && *x > 0.0), "{v:?}");
     assert_ne!(v[0], v[1], "rewriting the hook point must change the model");
     let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();

@@ -123,20 +123,20 @@ impl Model {
             .step(&g.dense)
             .map_err(|e| format!("dense update: {e}"))?;
         self.timed("update dense", t0);
-        let mut by_name: HashMap<String, (Vec<u32>, Vec<f32>)> = g
-            .tables
-            .into_iter()
-            .map(|(n, r, gr)| (n, (r, gr)))
-            .collect();
         if self.optim.dense_tables {
             // Every table, every row (see OptimConfig::dense_tables).
+            let mut by_name: HashMap<String, (Vec<u32>, Vec<f32>)> = g
+                .tables
+                .into_iter()
+                .map(|(n, r, gr)| (n, (r, gr)))
+                .collect();
             for (name, t) in self.tables.tables.iter_mut() {
                 let (rows, grad) = by_name.remove(name).unwrap_or_default();
                 t.update_dense(&rows, &grad, &self.optim);
             }
         } else {
-            for (name, t) in self.tables.tables.iter_mut() {
-                if let Some((rows, grad)) = by_name.remove(name) {
+            for (name, rows, grad) in g.tables {
+                if let Some(t) = self.tables.tables.get_mut(&name) {
                     let t0 = std::time::Instant::now();
                     t.update(&rows, &grad, &self.optim);
                     if let Some(p) = &mut self.phases {
@@ -523,7 +523,10 @@ impl<'s> HostGraph<'s> {
             .and_then(|t| t.reshape(shape))
             .map_err(|e| e.to_string())?;
         let origin = Origin::Lookup(full.clone());
-        self.model.timed(&format!("lookup {full}"), t0);
+        if let Some(p) = &mut self.model.phases {
+            // Named only when timed: no string per lookup otherwise.
+            p.add(&format!("lookup {full}"), t0);
+        }
         if self.training {
             self.leaves.push(Leaf {
                 table: full,

@@ -19,11 +19,7 @@ pub struct PhaseTimes {
 impl PhaseTimes {
     /// Add the time since `since` to `phase` of the current step.
     pub fn add(&mut self, phase: &str, since: Instant) {
-        self.add_secs(phase, since.elapsed().as_secs_f64());
-    }
-
-    /// Add `secs` to `phase` of the current step.
-    pub fn add_secs(&mut self, phase: &str, secs: f64) {
+        let secs = since.elapsed().as_secs_f64();
         match self.current.get_mut(phase) {
             Some(s) => *s += secs,
             None => {

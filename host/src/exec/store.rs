@@ -421,7 +421,6 @@ impl Table {
         // `state`, so every row can be updated on its own thread.
         let data = SharedMut(self.data.as_mut_ptr());
         let state = self.state.shared();
-        let width = state.dim;
         let (data, state) = (&data, &state);
         // Narrow rows are a line each: fetched from farther ahead.
         let ahead = if d >= 16 { PREFETCH } else { 4 * PREFETCH };
@@ -429,9 +428,8 @@ impl Table {
             // The rows are random: fetch a later row's lines ahead.
             if let (Some(&ra), Some(&(sa, _))) = (rows.get(k + ahead), slots.get(k + ahead)) {
                 prefetch_row(data.0, ra as usize * d, d);
-                if width > 0 {
-                    prefetch_row(state.ptr(sa), 0, width);
-                }
+                // The rule's moments (none under SGD).
+                prefetch_row(state.ptr(sa), 0, d * rule.kind.moments());
             }
             let (slot, corr) = slots[k];
             // SAFETY: `rows` are distinct (checked above) and in range
