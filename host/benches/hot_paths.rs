@@ -9,7 +9,7 @@
 //! End-to-end throughput: `metrics.jsonl` of any run has `examples_per_second`.
 
 use candle_core::{DType, Device, Shape, Tensor, Var};
-use causalrec_host::eval::top_k;
+use causalrec_host::eval::{auc_of_candidates, top_k};
 use causalrec_host::exec::kernels;
 use causalrec_host::exec::store::{OptimConfig, TableStore};
 use causalrec_host::exec::Batch;
@@ -93,6 +93,19 @@ fn ranking(c: &mut Criterion) {
     c.bench_function("top_k_20_of_20000", |b| {
         b.iter(|| top_k(&scores, 20, &excluded))
     });
+    // One user's AUC over 10^6 items: few relevant items (the per-item
+    // passes) and many (the binary search per item).
+    let scores: Vec<f32> = ids(1_000_000, 1 << 24)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    let excluded: Vec<u32> = (0..1_000_000).step_by(997).collect();
+    for relevant in [10, 200, 1000] {
+        let rel: Vec<u32> = (0..1_000_000).step_by(1_000_000 / relevant).collect();
+        c.bench_function(&format!("auc_of_candidates_{relevant}_of_1m"), |b| {
+            b.iter(|| auc_of_candidates(&scores, &excluded, &rel))
+        });
+    }
 }
 
 fn histories(c: &mut Criterion) {

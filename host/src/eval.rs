@@ -95,14 +95,17 @@ pub fn log_loss(logits: &[f64], labels: &[bool]) -> f64 {
         / n
 }
 
-/// Indices of the top `k` scores (descending), skipping `excluded` (sorted) items.
+/// Indices of the top `k` scores (descending; equal scores by lower id),
+/// skipping `excluded` (sorted) items. One pass: an item is compared with
+/// the k-th best so far as an integer key, and only one that beats it is
+/// looked up among the exclusions and put in the heap.
 pub fn top_k(scores: &[f32], k: usize, excluded: &[u32]) -> Vec<u32> {
     use std::cmp::{Ordering, Reverse};
     use std::collections::BinaryHeap;
-    /// A candidate; greater = ranked higher (higher score, then lower id).
-    #[derive(PartialEq)]
-    struct Cand(f32, u32);
-    impl Eq for Cand {}
+    /// A candidate by [`order_key`]; greater = ranked higher (higher score,
+    /// then lower id).
+    #[derive(PartialEq, Eq)]
+    struct Cand(i32, u32);
     impl PartialOrd for Cand {
         fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
             Some(self.cmp(o))
@@ -110,29 +113,33 @@ pub fn top_k(scores: &[f32], k: usize, excluded: &[u32]) -> Vec<u32> {
     }
     impl Ord for Cand {
         fn cmp(&self, o: &Self) -> Ordering {
-            self.0.total_cmp(&o.0).then(o.1.cmp(&self.1))
+            self.0.cmp(&o.0).then(o.1.cmp(&self.1))
         }
     }
     if k == 0 {
         return Vec::new();
     }
-    // The k best so far; the top of the heap is the worst of them. One
-    // pass over the items, merged with the sorted exclusions.
+    // The k best so far; the top of the heap is the worst of them. Items
+    // come in increasing id, so one whose key only equals the worst's ranks
+    // below it: beating the worst needs a greater key.
     let mut best: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(k + 1);
-    let mut ex = excluded.iter().copied().peekable();
+    let mut threshold = i32::MIN;
     for (i, &x) in scores.iter().enumerate() {
-        let i = i as u32;
-        while ex.next_if(|&e| e < i).is_some() {}
-        if ex.next_if_eq(&i).is_some() {
+        let key = order_key(x);
+        if best.len() == k && key <= threshold {
             continue;
         }
-        let c = Cand(x, i);
+        let i = i as u32;
+        if excluded.binary_search(&i).is_ok() {
+            continue;
+        }
         if best.len() < k {
-            best.push(Reverse(c));
+            best.push(Reverse(Cand(key, i)));
         } else if let Some(mut worst) = best.peek_mut() {
-            if c > worst.0 {
-                *worst = Reverse(c);
-            }
+            *worst = Reverse(Cand(key, i));
+        }
+        if best.len() == k {
+            threshold = best.peek().map_or(i32::MIN, |w| w.0 .0);
         }
     }
     let mut out: Vec<Cand> = best.into_iter().map(|Reverse(c)| c).collect();
@@ -140,45 +147,142 @@ pub fn top_k(scores: &[f32], k: usize, excluded: &[u32]) -> Vec<u32> {
     out.into_iter().map(|c| c.1).collect()
 }
 
+/// An integer that orders as `f32::total_cmp` orders the floats.
+#[inline(always)]
+fn order_key(x: f32) -> i32 {
+    let b = x.to_bits() as i32;
+    b ^ (((b >> 31) as u32) >> 1) as i32
+}
+
 /// The AUC of one user's `relevant` items against every other
 /// item not in `excluded` (sorted ids), as [`auc`] over those candidates
-/// (ties count one half), in one pass without sorting the items: each
-/// other item is compared with the sorted scores of the relevant ones.
+/// (ties count one half; NaN ranks above every number, as `total_cmp`
+/// orders it for [`auc`] and [`top_k`]), without sorting the items. With
+/// few relevant items each one counts the scores at or above its own in a
+/// pass over the items (branch-free comparisons, in cache-sized tiles),
+/// the non-candidates' counts then taken back out; with many, each
+/// candidate is placed among the sorted relevant scores by binary search.
 /// `None` when either side is empty.
 pub fn auc_of_candidates(scores: &[f32], excluded: &[u32], relevant: &[u32]) -> Option<f64> {
+    let n = scores.len();
     // Each relevant item counts once, as a label per candidate does in `auc`.
-    let mut relevant = relevant.to_vec();
+    let mut relevant: Vec<u32> = relevant
+        .iter()
+        .copied()
+        .filter(|&i| (i as usize) < n)
+        .collect();
     relevant.sort_unstable();
     relevant.dedup();
-    let mut pos: Vec<f64> = relevant
+    let excluded = &excluded[..excluded.partition_point(|&e| (e as usize) < n)];
+    // The items that are not candidates: excluded or relevant, sorted.
+    let mut others: Vec<u32> = excluded.iter().chain(&relevant).copied().collect();
+    others.sort_unstable();
+    others.dedup();
+    let pos: Vec<f32> = relevant
         .iter()
-        .filter(|&&i| (i as usize) < scores.len() && excluded.binary_search(&i).is_err())
-        .map(|&i| f64::from(scores[i as usize]))
+        .filter(|&i| excluded.binary_search(i).is_err())
+        .map(|&i| scores[i as usize])
         .collect();
-    pos.sort_by(f64::total_cmp);
-    let (mut ex, mut rel) = (
-        excluded.iter().copied().peekable(),
-        relevant.iter().copied().peekable(),
-    );
-    let (mut n_neg, mut wins) = (0u64, 0.0f64);
-    for (i, &x) in scores.iter().enumerate() {
-        let i = i as u32;
-        while ex.next_if(|&e| e < i).is_some() {}
-        while rel.next_if(|&r| r < i).is_some() {}
-        if ex.next_if_eq(&i).is_some() || rel.next_if_eq(&i).is_some() {
-            continue;
-        }
-        let x = f64::from(x);
-        n_neg += 1;
-        let below_or_equal = pos.partition_point(|&p| p <= x);
-        let below = pos.partition_point(|&p| p < x);
-        wins += (pos.len() - below_or_equal) as f64 + 0.5 * (below_or_equal - below) as f64;
-    }
+    let n_neg = (n - others.len()) as u64;
     if pos.is_empty() || n_neg == 0 {
         return None;
     }
-    Some(wins / (pos.len() as f64 * n_neg as f64))
+    let n_pos = pos.len();
+    // Twice the wins (a win 2, a tie 1), summed exactly in integers.
+    let twice_wins: u64 = if n_pos <= FEW_RELEVANT {
+        let (mut at_or_above, mut equal) = (vec![0u64; n_pos], vec![0u64; n_pos]);
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        for tile in scores.chunks(AUC_TILE) {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { count_tile_avx2(tile, &pos, &mut at_or_above, &mut equal) };
+                continue;
+            }
+            count_tile(tile, &pos, &mut at_or_above, &mut equal);
+        }
+        // The non-candidates' counts taken back out.
+        let other_scores: Vec<f32> = others.iter().map(|&i| scores[i as usize]).collect();
+        let (mut ge_others, mut eq_others) = (vec![0u64; n_pos], vec![0u64; n_pos]);
+        count_tile(&other_scores, &pos, &mut ge_others, &mut eq_others);
+        (0..n_pos)
+            .map(|j| {
+                let (ge, eq) = (at_or_above[j] - ge_others[j], equal[j] - eq_others[j]);
+                // Candidates below p: n_neg - ge; equal to it: eq.
+                2 * (n_neg - ge) + eq
+            })
+            .sum()
+    } else {
+        let mut numbers: Vec<f32> = pos.iter().copied().filter(|p| !p.is_nan()).collect();
+        numbers.sort_by(f32::total_cmp);
+        let nans = (n_pos - numbers.len()) as u64;
+        let mut others = others.iter().copied().peekable();
+        let mut twice = 0u64;
+        for (i, &x) in scores.iter().enumerate() {
+            if others.next_if_eq(&(i as u32)).is_some() {
+                continue;
+            }
+            twice += if x.is_nan() {
+                nans
+            } else {
+                let below_or_equal = numbers.partition_point(|&p| p <= x);
+                let below = numbers.partition_point(|&p| p < x);
+                2 * ((numbers.len() - below_or_equal) as u64 + nans)
+                    + (below_or_equal - below) as u64
+            };
+        }
+        twice
+    };
+    Some(twice_wins as f64 / 2.0 / (n_pos as f64 * n_neg as f64))
 }
+
+/// Per relevant score `pos[j]`: add to `at_or_above[j]` the scores of
+/// `tile` at or above it and to `equal[j]` those equal to it (as
+/// [`auc_of_candidates`] orders NaN: above every number, equal to NaN).
+#[inline(always)]
+fn count_tile(tile: &[f32], pos: &[f32], at_or_above: &mut [u64], equal: &mut [u64]) {
+    for (j, &p) in pos.iter().enumerate() {
+        let (mut ge, mut eq) = (0u32, 0u32);
+        if p.is_nan() {
+            for &x in tile {
+                ge += u32::from(x.is_nan());
+            }
+            eq = ge;
+        } else {
+            for &x in tile {
+                // NaN x: at or above p (one "not less than" comparison).
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                let at_or_above = !(x < p);
+                ge += u32::from(at_or_above);
+                eq += u32::from(x == p);
+            }
+        }
+        at_or_above[j] += u64::from(ge);
+        equal[j] += u64::from(eq);
+    }
+}
+
+/// [`count_tile`] compiled for AVX2 (8 comparisons per instruction).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn count_tile_avx2(tile: &[f32], pos: &[f32], at_or_above: &mut [u64], equal: &mut [u64]) {
+    count_tile(tile, pos, at_or_above, equal)
+}
+
+/// Relevant items up to which [`auc_of_candidates`] counts per relevant
+/// item in passes over the scores (`relevant x items` comparisons, 8 per
+/// AVX2 instruction) rather than by a binary search per item (`items x
+/// log relevant`, each step a dependent load). Measured (criterion
+/// `auc_of_candidates_*_of_1m`, 2-core VM): 200 relevant items 9.4 ms by
+/// passes against 9-26 ms by search, 1000 items 44 against 24 ms.
+const FEW_RELEVANT: usize = 384;
+
+/// Scores per tile of [`auc_of_candidates`]' passes (16 KiB, in L1).
+const AUC_TILE: usize = 4096;
 
 /// Accumulates ranking metrics over users.
 #[derive(Default)]
@@ -513,17 +617,30 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (x >> 33) % m
         };
-        for case in 0..200 {
-            let n = 1 + next(60) as usize;
-            let s: Vec<f32> = (0..n).map(|_| next(8) as f32).collect();
+        // Up to 2000 items, some cases with half of them relevant (the
+        // AUC's binary-search path past FEW_RELEVANT), some with a NaN score.
+        for case in 0..400 {
+            let n = 1 + next(if case % 4 == 0 { 2000 } else { 60 }) as usize;
+            let mut s: Vec<f32> = (0..n).map(|_| next(8) as f32 - 3.0).collect();
+            let nan = (case % 5 == 0).then(|| next(n as u64) as u32);
+            if let Some(i) = nan {
+                s[i as usize] = f32::NAN;
+            }
             let mut excluded: Vec<u32> = (0..n as u32).filter(|_| next(4) == 0).collect();
             excluded.dedup();
-            let mut relevant: Vec<u32> = (0..n as u32).filter(|_| next(5) == 0).collect();
+            let dense = if case % 3 == 0 { 2 } else { 5 };
+            let mut relevant: Vec<u32> = (0..n as u32).filter(|_| next(dense) == 0).collect();
+            // One NaN at most (the reference `auc` ties no two NaNs): on a
+            // candidate in half of those cases, perhaps on a relevant item
+            // in the others.
+            if case % 10 == 0 {
+                relevant.retain(|&i| Some(i) != nan);
+            }
             if let Some(&first) = relevant.first() {
                 relevant.push(first); // a repeated id counts once
             }
             relevant.reverse(); // order must not matter
-            let k = next(12) as usize;
+            let k = next(if case % 2 == 0 { 12 } else { 80 }) as usize;
             // By hand: every candidate sorted by score desc, then id asc.
             let mut all: Vec<u32> = (0..n as u32)
                 .filter(|i| excluded.binary_search(i).is_err())

@@ -591,6 +591,15 @@ fn excluded_items(data: &Data, part: Part, u: usize) -> Vec<u32> {
     excluded
 }
 
+/// Scores per block of users in [`all_ranking`] (at most 256 users): 16M
+/// floats, 64 MiB. A block's matrix product reads every item's embedding
+/// once, so small blocks of many items wait on memory: at 10^6 items (a
+/// 256 MB item side) and 2,000 users, measured on 2 cores (`host bench
+/// rank --data uniform --items 1000000 --inter 1000000`), blocks of 5
+/// users (4M floats) took 16.6 s, of 8 users 14.4 s, of 17 users 10.8 s,
+/// of 68 users 11.9 s. Fewer than 4M items make blocks of 256 users.
+const SCORE_BLOCK_FLOATS: usize = 1 << 24;
+
 /// All-ranking Recall/NDCG@K on a part of the split: every user with
 /// positives there ranks every item, excluding items seen in training (and
 /// in validation, on test). `score` gives `[users.len() * n_items]` row-major.
@@ -726,9 +735,9 @@ pub fn all_ranking_with(
                     .is_some_and(|p| p.iter().any(|s| !s[u as usize].is_empty()))
         })
         .collect();
-    // Users per scoring block: a block of scores up to 4M floats (16 MB),
-    // so a scorer reads the item side once per block, not once per user.
-    let chunk = (1 << 22) / n.max(1) + 1;
+    // Users per scoring block ([`SCORE_BLOCK_FLOATS`]): a scorer reads the
+    // item side once per block, not once per user.
+    let chunk = SCORE_BLOCK_FLOATS / n.max(1) + 1;
     let new_acc = |len: usize| -> Vec<RankingAccumulator> {
         (0..len).map(|_| RankingAccumulator::new(ks)).collect()
     };
