@@ -13,6 +13,7 @@
 //! adds a zero variable to every float output so that the gradient flowing into
 //! each entry can be read after backward (only when a gradient went non-finite).
 
+pub mod init;
 pub mod kernels;
 pub mod ops;
 pub mod phases;

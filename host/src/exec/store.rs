@@ -11,10 +11,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::init::{init_f32, init_values};
 use candle_core::{DType, Device, Tensor, Var};
-use causalrec_sdk::{Init, InitKind};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use causalrec_sdk::Init;
 use serde::{Deserialize, Serialize};
 
 /// Optimizer choice and hyper-parameters (shared by dense and sparse parts).
@@ -116,43 +115,6 @@ pub fn name_seed(seed: u64, name: &str) -> u64 {
         h = h.wrapping_mul(0x100000001b3);
     }
     h
-}
-
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
-    // Box-Muller.
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
-
-/// Values of an initialiser for `n` elements of a parameter of the given shape.
-pub fn init_values(init: Init, shape: &[usize], seed: u64) -> Vec<f64> {
-    init_iter(init, shape, seed).collect()
-}
-
-/// [`init_values`] one value at a time (a large table is filled without
-/// an intermediate f64 copy).
-pub fn init_iter(init: Init, shape: &[usize], seed: u64) -> impl Iterator<Item = f64> {
-    let n: usize = shape.iter().product();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let bound = match init.kind {
-        InitKind::Xavier => {
-            let (fan_in, fan_out) = match shape.len() {
-                0 => (1, 1),
-                1 => (shape[0], shape[0]),
-                k => (shape[k - 2], shape[k - 1]),
-            };
-            init.scale * (6.0 / (fan_in + fan_out).max(1) as f64).sqrt()
-        }
-        _ => init.scale,
-    };
-    (0..n).map(move |_| match init.kind {
-        InitKind::Zeros => 0.0,
-        InitKind::Ones => 1.0,
-        InitKind::Constant => init.scale,
-        InitKind::Normal => standard_normal(&mut rng) * init.scale,
-        InitKind::Uniform | InitKind::Xavier => (rng.random::<f64>() * 2.0 - 1.0) * bound,
-    })
 }
 
 /// Dense parameters by full name.
@@ -292,9 +254,7 @@ pub struct Table {
 impl Table {
     /// A table initialised from a seed.
     pub fn new(rows: usize, dim: usize, init: Init, seed: u64) -> Self {
-        let data: Vec<f32> = init_iter(init, &[rows, dim], seed)
-            .map(|x| x as f32)
-            .collect();
+        let data = init_f32(init, &[rows, dim], seed);
         Table {
             rows,
             dim,
