@@ -156,8 +156,8 @@ fn order_key(x: f32) -> i32 {
 
 /// The AUC of one user's `relevant` items against every other
 /// item not in `excluded` (sorted ids), as [`auc`] over those candidates
-/// (ties count one half; NaN ranks above every number, as `total_cmp`
-/// orders it for [`auc`] and [`top_k`]), without sorting the items. With
+/// (ties count one half; a NaN ranks above every number, as `total_cmp`
+/// orders a positive NaN for [`auc`] and [`top_k`]), without sorting the items. With
 /// few relevant items each one counts the scores at or above its own in a
 /// pass over the items (branch-free comparisons, in cache-sized tiles),
 /// the non-candidates' counts then taken back out; with many, each
