@@ -278,7 +278,7 @@ pub struct RankResult {
 
 /// Time the all-ranking evaluation on the test part.
 pub fn bench_rank(b: &BenchRank, repo_root: &std::path::Path) -> Result<RankResult, String> {
-    use candle_core::{DType, Tensor};
+    use candle_core::Tensor;
     let data = match b.data.as_str() {
         "ml-100k" => Data::load(
             DataConfig {
@@ -308,7 +308,6 @@ pub fn bench_rank(b: &BenchRank, repo_root: &std::path::Path) -> Result<RankResu
         users
             .index_select(&idx, 0)
             .and_then(|u| u.matmul(&items_t))
-            .and_then(|s| s.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
             .map_err(te)
     })?;
     let seconds = t0.elapsed().as_secs_f64();

@@ -591,23 +591,104 @@ fn excluded_items(data: &Data, part: Part, u: usize) -> Vec<u32> {
     excluded
 }
 
-/// Scores per block of users in [`all_ranking`] (at most 256 users): 16M
-/// floats, 64 MiB. A block's matrix product reads every item's embedding
+/// Scores per block of users in [`all_ranking`] (at most 256 users): 64M
+/// floats, 256 MiB. A block's matrix product reads every item's embedding
 /// once, so small blocks of many items wait on memory: at 10^6 items (a
 /// 256 MB item side) and 2,000 users, measured on 2 cores (`host bench
-/// rank --data uniform --items 1000000 --inter 1000000`), blocks of 5
-/// users (4M floats) took 16.6 s, of 8 users 14.4 s, of 17 users 10.8 s,
-/// of 68 users 11.9 s. Fewer than 4M items make blocks of 256 users.
-const SCORE_BLOCK_FLOATS: usize = 1 << 24;
+/// rank --data uniform --items 1000000 --inter 1000000`), with each block
+/// copied out of its tensor, blocks of 5 users took 16.6 s, of 8 users
+/// 14.4 s, of 17 users 10.8 s, of 68 users 11.9 s; read in place
+/// ([`Scores`]), blocks of 8 users took 11.4-11.7 s, of 17 users 7.1-7.9 s,
+/// of 68 users 5.2-5.6 s (peak RSS 0.73 GB), of 135 users 4.8-5.0 s (1.0
+/// GB). Fewer than 2^18 items make blocks of 256 users.
+const SCORE_BLOCK_FLOATS: usize = 1 << 26;
+
+/// A scorer's block of scores, `[users * items]` row-major: values, or a
+/// tensor. A contiguous f32 tensor on the CPU (a `score_all` matrix
+/// product's output) is read where it lies; copying a block of up to
+/// [`SCORE_BLOCK_FLOATS`] floats into a vector cost a pass over it and the
+/// kernel zeroing the fresh pages of the copy (a block that large is mapped
+/// on its own, not reused from the heap).
+pub enum Scores {
+    Values(Vec<f32>),
+    Tensor(candle_core::Tensor),
+}
+
+impl From<Vec<f32>> for Scores {
+    fn from(v: Vec<f32>) -> Self {
+        Scores::Values(v)
+    }
+}
+
+impl From<candle_core::Tensor> for Scores {
+    fn from(t: candle_core::Tensor) -> Self {
+        Scores::Tensor(t)
+    }
+}
+
+/// [`Scores`] readable as one slice: borrowed from the vector or the
+/// tensor's storage (held read-locked while the view lives), or copied
+/// from a tensor of another type, layout or device.
+pub enum ScoresView<'a> {
+    Slice(&'a [f32]),
+    Storage(candle_core::StorageRef<'a>, std::ops::Range<usize>),
+    Copied(Vec<f32>),
+}
+
+impl Scores {
+    /// The scores as one slice.
+    pub fn view(&self) -> Result<ScoresView<'_>, String> {
+        let t = match self {
+            Scores::Values(v) => return Ok(ScoresView::Slice(v)),
+            Scores::Tensor(t) => t,
+        };
+        if t.dtype() == candle_core::DType::F32 {
+            let (storage, layout) = t.storage_and_layout();
+            if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(_)), Some((a, b))) =
+                (&*storage, layout.contiguous_offsets())
+            {
+                return Ok(ScoresView::Storage(storage, a..b));
+            }
+        }
+        t.to_dtype(candle_core::DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map(ScoresView::Copied)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The scores as a vector (copied from a tensor).
+    pub fn into_values(self) -> Result<Vec<f32>, String> {
+        match self {
+            Scores::Values(v) => Ok(v),
+            Scores::Tensor(_) => Ok(self.view()?.to_vec()),
+        }
+    }
+}
+
+impl std::ops::Deref for ScoresView<'_> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            ScoresView::Slice(s) => s,
+            ScoresView::Storage(storage, range) => match &**storage {
+                candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => &v[range.clone()],
+                // `Scores::view` makes this variant for CPU f32 storage only.
+                _ => unreachable!("a scores view holds CPU f32 storage"),
+            },
+            ScoresView::Copied(v) => v,
+        }
+    }
+}
 
 /// All-ranking Recall/NDCG@K on a part of the split: every user with
 /// positives there ranks every item, excluding items seen in training (and
 /// in validation, on test). `score` gives `[users.len() * n_items]` row-major.
-pub fn all_ranking(
+pub fn all_ranking<S: Into<Scores>>(
     data: &Data,
     part: Part,
     ks: &[usize],
-    score: impl FnMut(&[u32]) -> Result<Vec<f32>, String>,
+    score: impl FnMut(&[u32]) -> Result<S, String>,
 ) -> Result<BTreeMap<String, f64>, String> {
     all_ranking_with(data, part, ks, RankingOptions::default(), score)
 }
@@ -662,12 +743,12 @@ impl Segments {
 /// re-ranked lists, per-drift-group and per-activity-group metrics,
 /// metrics per chronological subset of the held-out positives, and
 /// normalized recall of ratio item groups.
-pub fn all_ranking_with(
+pub fn all_ranking_with<S: Into<Scores>>(
     data: &Data,
     part: Part,
     ks: &[usize],
     mut opts: RankingOptions,
-    mut score: impl FnMut(&[u32]) -> Result<Vec<f32>, String>,
+    mut score: impl FnMut(&[u32]) -> Result<S, String>,
 ) -> Result<BTreeMap<String, f64>, String> {
     let kmax = ks.iter().copied().max().unwrap_or(10);
     if opts.groups.is_none() {
@@ -750,7 +831,8 @@ pub fn all_ranking_with(
         .clone()
         .map(|g| GroupRecallAccumulator::new(ks, g, 2));
     for us in users.chunks(chunk.clamp(1, 256)) {
-        let scores = score(us)?;
+        let block: Scores = score(us)?.into();
+        let scores = block.view()?;
         if scores.len() != us.len() * n {
             return Err(format!(
                 "the scorer returned {} scores for {} users x {n} items",
@@ -865,7 +947,10 @@ pub fn popularity_with(
         counts[i as usize] += 1.0;
     }
     all_ranking_with(data, part, ks, opts, |us| {
-        Ok(us.iter().flat_map(|_| counts.iter().copied()).collect())
+        Ok(us
+            .iter()
+            .flat_map(|_| counts.iter().copied())
+            .collect::<Vec<f32>>())
     })
 }
 
@@ -1164,6 +1249,37 @@ mod hcr_analyses {
         // also rank 3: (l2 + 1/2) / (1 + l2).
         close(&m, "ndcg@2", 2.0 / 3.0 * l2() / (1.0 + l2()));
         close(&m, "ndcg@3", 2.0 / 3.0 * (l2() + 0.5) / (1.0 + l2()));
+    }
+
+    #[test]
+    fn scores_are_read_in_place_from_a_tensor_or_copied_the_same() {
+        use candle_core::{DType, Device, Tensor};
+        let values: Vec<f32> = (0..12).map(|x| x as f32 * 0.5 - 2.0).collect();
+        let t = Tensor::from_vec(values.clone(), (3, 4), &Device::Cpu).unwrap();
+        // A contiguous f32 tensor is borrowed, a narrowed one from its offset.
+        let s = Scores::from(t.clone());
+        assert!(matches!(s.view().unwrap(), ScoresView::Storage(..)));
+        assert_eq!(&*s.view().unwrap(), &values[..]);
+        let rows = Scores::from(t.narrow(0, 1, 2).unwrap());
+        assert!(matches!(rows.view().unwrap(), ScoresView::Storage(..)));
+        assert_eq!(&*rows.view().unwrap(), &values[4..]);
+        // A transposed or f64 tensor is copied, in row-major order, as f32.
+        let tt = Scores::from(t.t().unwrap());
+        let v = &values;
+        let want: Vec<f32> = (0..4)
+            .flat_map(|c| (0..3).map(move |r| v[r * 4 + c]))
+            .collect();
+        assert!(matches!(tt.view().unwrap(), ScoresView::Copied(_)));
+        assert_eq!(&*tt.view().unwrap(), &want[..]);
+        let f64s = Scores::from(t.to_dtype(DType::F64).unwrap());
+        assert_eq!(f64s.into_values().unwrap(), values);
+        // The ranking is the same from a tensor as from the values.
+        let from_tensor = all_ranking(&data(TrainPositives::All), Part::Test, &[2, 3], |us| {
+            let v = scores(us)?;
+            Tensor::from_vec(v, (us.len(), 8), &Device::Cpu).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(from_tensor, eval(RankingOptions::default()));
     }
 
     #[test]

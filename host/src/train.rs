@@ -31,6 +31,7 @@ use crate::exec::store::OptimConfig;
 use crate::exec::{Batch, HostGraph, Leaf, Model, Origin, TapeMeta};
 use crate::history::HistoryOf;
 use crate::plugins::Registry;
+use crate::protocols::Scores;
 
 /// A component chosen by a recipe: kind, name and parameters (RON text).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -1161,9 +1162,9 @@ impl Run {
     }
 
     /// Scores of every item for `users`: `[users.len() * n_items]`, row-major.
-    pub fn score_users(&mut self, data: &Data, users: &[u32]) -> Result<Vec<f32>, String> {
+    pub fn score_users(&mut self, data: &Data, users: &[u32]) -> Result<Scores, String> {
         if let Some(all) = self.score_all_only(data, users)? {
-            return Ok(all);
+            return Ok(Scores::Tensor(all));
         }
         // Fallback: score every (user, item) pair, ~32k pairs (times the
         // history length for history models) per graph.
@@ -1179,15 +1180,12 @@ impl Run {
             let pi: Vec<u32> = us.iter().flat_map(|_| 0..n as u32).collect();
             all.extend(self.score_pairs(data, &pu, &pi)?);
         }
-        Ok(all)
+        Ok(Scores::Values(all))
     }
 
-    /// The estimator's `score_all` for `users` (row-major), `None` when it has none.
-    pub fn score_all_only(
-        &mut self,
-        data: &Data,
-        users: &[u32],
-    ) -> Result<Option<Vec<f32>>, String> {
+    /// The estimator's `score_all` for `users` (`[users.len(), n_items]`),
+    /// `None` when it has none.
+    pub fn score_all_only(&mut self, data: &Data, users: &[u32]) -> Result<Option<Tensor>, String> {
         self.prepare(data)?;
         let dev = self.model.device.clone();
         let mut batch = data.user_batch(users, &dev)?;
@@ -1210,7 +1208,7 @@ impl Run {
                 users.len()
             ));
         }
-        f32_values(t).map(Some)
+        Ok(Some(t.clone()))
     }
 
     /// One score per (user, item) pair.
