@@ -86,6 +86,7 @@ const TESTED: &[u32] = &[
     MINIMUM,
     BI_INTERACTION,
     DICE,
+    EDGE_SUM,
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -863,6 +864,70 @@ fn bi_interaction_is_the_sum_of_pairwise_products_with_its_gradient() {
     )
     .unwrap_err();
     assert!(e.contains("one shape"), "{e}");
+}
+
+#[test]
+fn edge_sum_is_index_select_then_index_add_with_its_gradient() {
+    // x [5, 3]; six edges into 4 target rows (row 2 has none).
+    let x = uniform(930, 15, -1.0, 1.0);
+    let (src, tgt) = (vec![0u32, 2, 0, 4, 1, 1], vec![1u32, 0, 1, 3, 3, 0]);
+    let out = check(
+        EDGE_SUM,
+        &[
+            d(&[5, 3], x.clone()),
+            In::Fixed(u32t(&[6], src.clone())),
+            In::Fixed(u32t(&[6], tgt.clone())),
+        ],
+        &[4],
+        &[],
+    );
+    assert_eq!(out.dims(), &[4, 3]);
+    let mut want = vec![0.0; 12];
+    for (&s, &t) in src.iter().zip(&tgt) {
+        for j in 0..3 {
+            want[t as usize * 3 + j] += x[s as usize * 3 + j];
+        }
+    }
+    assert_close(&vals(&out), &want, 1e-15, "edge sum by hand");
+    assert_eq!(&vals(&out)[6..9], &[0.0; 3], "a row without edges is zero");
+    // The same as the two ops it replaces, with float ids (as plugins send them).
+    let xt = t(&[5, 3], x.clone());
+    let f = |v: &[u32]| t(&[v.len()], v.iter().map(|&i| f64::from(i)).collect());
+    let msg = op(INDEX_SELECT, &[xt.clone(), f(&src)], &[0], &[]);
+    let two = op(
+        INDEX_ADD,
+        &[t(&[4, 3], vec![0.0; 12]), f(&tgt), msg],
+        &[0],
+        &[],
+    );
+    let one = op(EDGE_SUM, &[xt.clone(), f(&src), f(&tgt)], &[4], &[]);
+    assert_eq!(vals(&one), vals(&two));
+    // Many edges per target and more than one thread's share of rows.
+    let (n, rows, e) = (300, 200, 5000);
+    let src: Vec<u32> = (0..e).map(|k| (k * 7919 % n) as u32).collect();
+    let tgt: Vec<u32> = (0..e).map(|k| (k * 104_729 % rows) as u32).collect();
+    check(
+        EDGE_SUM,
+        &[
+            d(&[n, 2], uniform(931, n * 2, -1.0, 1.0)),
+            In::Fixed(u32t(&[e], src)),
+            In::Fixed(u32t(&[e], tgt)),
+        ],
+        &[rows as i64],
+        &[],
+    );
+    // Bad edges are errors that name what is wrong.
+    let ids = |v: Vec<u32>| u32t(&[v.len()], v);
+    for (s, tg, rows, needle) in [
+        (vec![5], vec![0], 4, "source id 5"),
+        (vec![0], vec![4], 4, "target id 4"),
+        (vec![0, 1], vec![0], 4, "same edges"),
+    ] {
+        let e = run(EDGE_SUM, &[xt.clone(), ids(s), ids(tg)], &[rows], &[]).unwrap_err();
+        assert!(e.contains(needle), "{e}");
+    }
+    let e = run(EDGE_SUM, &[xt, ids(vec![0]), ids(vec![0])], &[-1], &[]).unwrap_err();
+    assert!(e.contains(">= 0"), "{e}");
 }
 
 #[test]

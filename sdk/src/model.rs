@@ -413,6 +413,13 @@ impl<'c> Var<'c> {
     pub fn index_add(self, ids: Var<'c>, src: Var<'c>, dim: i64) -> Var<'c> {
         self.op(ops::INDEX_ADD, &[ids, src], &[dim], &[])
     }
+    /// Message passing over edges as one op: `[rows, d]`, row `t` the sum
+    /// of the rows `sources[e]` of `self` (`[N, d]`) over the edges with
+    /// `targets[e] = t`: `index_select` then `index_add` without the
+    /// `[E, d]` messages (see [`ops::EDGE_SUM`]).
+    pub fn edge_sum(self, sources: Var<'c>, targets: Var<'c>, rows: usize) -> Var<'c> {
+        self.op(ops::EDGE_SUM, &[sources, targets], &[rows as i64], &[])
+    }
     /// `self` where `cond != 0`, else `other` (`self` is the condition's "true" branch).
     pub fn where_cond(cond: Var<'c>, a: Var<'c>, b: Var<'c>) -> Var<'c> {
         cond.op(ops::WHERE, &[a, b], &[], &[])

@@ -9,7 +9,7 @@
 //! broadcasting follows numpy rules for the binary ops.
 
 /// The op-set version this SDK describes.
-pub const OP_SET_VERSION: u32 = 2;
+pub const OP_SET_VERSION: u32 = 3;
 
 macro_rules! op_codes {
     ($( $(#[$doc:meta])* $name:ident = $code:expr ),* $(,)?) => {
@@ -135,4 +135,11 @@ op_codes! {
     /// `s (alpha + p (1 - alpha))`, `p = sigmoid((s - E[s]) / sqrt(Var[s] + eps))`,
     /// `E`, `Var` per unit over the rows weighted by `weight` (op set v2).
     DICE = 53,
+    /// Message passing as one op: `(x [N, d], sources [E], targets [E])`,
+    /// `ints[0]` rows `T` -> `[T, d]`, row `t` the sum of `x[sources[e]]`
+    /// over the edges `e` with `targets[e] = t`, in edge order (zero without
+    /// edges); the gradient sums back along the same edges. The value of
+    /// `zeros([T, d]).index_add(targets, x.index_select(sources))` without
+    /// the `[E, d]` messages (op set v3).
+    EDGE_SUM = 54,
 }

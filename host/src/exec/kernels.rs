@@ -13,7 +13,9 @@
 //! backward reads its output, and FM's bi-interaction pooling runs as one
 //! pass forward and one backward instead of seven ops, and dropout's mask
 //! comes from a counter-based hash, in parallel, and DIN's Dice (batch
-//! statistics, gate and product) is one op with a two-pass backward. On other devices, and where no gradient flows
+//! statistics, gate and product) is one op with a two-pass backward, and a
+//! graph layer's message passing (gather along the edges, sum into the
+//! targets) is one op that never makes the per-edge messages. On other devices, and where no gradient flows
 //! through the broadcast operand, the executor keeps candle's own ops.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
@@ -701,6 +703,103 @@ fn sum_rows<T: Kernel>(src: &[T], outer: usize, n: usize, inner: usize) -> Vec<T
         }
     }
     dst
+}
+
+/// Message passing as one op: `[rows, d]`, row `t` the sum of the rows
+/// `sources[e]` of `x` (`[N, d]`) over the edges with `targets[e] = t`, in
+/// edge order (the order, and so the bits, of candle's `index_add` of
+/// `index_select`ed messages), in parallel over target rows; the backward
+/// is the same op over the reversed edges. The `[E, d]` messages of
+/// `index_select` + `index_add` (and their gradients) are never made: a
+/// graph layer's edges outnumber its nodes 15 to 1 in MMGCN's batch
+/// subgraphs. Ids must be in range (the executor checks them). `None`
+/// where the kernel does not apply (other devices, dtypes, ranks).
+pub fn edge_sum(
+    x: &Tensor,
+    sources: &[u32],
+    targets: &[u32],
+    rows: usize,
+) -> Option<Result<Tensor>> {
+    (fast(x) && x.rank() == 2).then(|| {
+        let op = EdgeSum::new(sources.into(), targets.into(), rows);
+        x.contiguous()?.apply_op1(op)
+    })
+}
+
+/// [`edge_sum`]'s op: its edges, and per target row the sources of its
+/// edges in edge order (`offsets[t]..offsets[t + 1]` of `by_target`).
+struct EdgeSum {
+    sources: std::sync::Arc<[u32]>,
+    targets: std::sync::Arc<[u32]>,
+    rows: usize,
+    offsets: Vec<usize>,
+    by_target: Vec<u32>,
+}
+
+impl EdgeSum {
+    fn new(sources: std::sync::Arc<[u32]>, targets: std::sync::Arc<[u32]>, rows: usize) -> Self {
+        // A stable counting sort of the edges by target.
+        let mut offsets = vec![0usize; rows + 1];
+        for &t in targets.iter() {
+            offsets[t as usize + 1] += 1;
+        }
+        for t in 0..rows {
+            offsets[t + 1] += offsets[t];
+        }
+        let mut next = offsets[..rows].to_vec();
+        let mut by_target = vec![0u32; targets.len()];
+        for (&t, &s) in targets.iter().zip(sources.iter()) {
+            by_target[next[t as usize]] = s;
+            next[t as usize] += 1;
+        }
+        EdgeSum {
+            sources,
+            targets,
+            rows,
+            offsets,
+            by_target,
+        }
+    }
+}
+
+impl FloatOp for EdgeSum {
+    fn run<T: Kernel>(&self, x: &[T], dims: &[usize]) -> Vec<T> {
+        let d = dims[1];
+        let mut out = vec![T::zero(); self.rows * d];
+        if d == 0 {
+            return out;
+        }
+        let per_row = (self.by_target.len() / self.rows.max(1)).max(1) * d;
+        out.par_chunks_mut(d)
+            .with_min_len((PAR_MIN / per_row).max(1))
+            .enumerate()
+            .for_each(|(t, acc)| {
+                for &s in &self.by_target[self.offsets[t]..self.offsets[t + 1]] {
+                    let row = &x[s as usize * d..(s as usize + 1) * d];
+                    for (a, &v) in acc.iter_mut().zip(row) {
+                        *a = *a + v;
+                    }
+                }
+            });
+        out
+    }
+}
+
+impl CustomOp1 for EdgeSum {
+    fn name(&self) -> &'static str {
+        "edge-sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = l.dims()[1];
+        Ok((self.on_storage(s, l)?, Shape::from((self.rows, d))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        // dx[s] = sum of dy[targets[e]] over the edges with sources[e] = s.
+        let back = EdgeSum::new(self.targets.clone(), self.sources.clone(), arg.dims()[0]);
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&back)?))
+    }
 }
 
 /// The element types the kernels run on (f32, f64).

@@ -96,6 +96,27 @@ fn ids(t: &Tensor) -> OpResult {
     }
 }
 
+/// A 1-D id tensor's ids (integer or whole float values, as [`ids`] reads them).
+fn id_list(t: &Tensor) -> Result<Vec<u32>, String> {
+    if t.rank() != 1 {
+        return Err(format!("ids must be 1-D, got {:?}", t.dims()));
+    }
+    let t = ids(t)?;
+    match t.dtype() {
+        DType::I64 => t
+            .to_vec1::<i64>()
+            .map_err(err)?
+            .into_iter()
+            .map(|i| u32::try_from(i).map_err(|_| format!("id {i} is not a row index")))
+            .collect(),
+        DType::U32 => t.to_vec1::<u32>().map_err(err),
+        _ => t
+            .to_dtype(DType::U32)
+            .and_then(|t| t.to_vec1::<u32>())
+            .map_err(err),
+    }
+}
+
 /// Numerically stable sigmoid: one CPU kernel ([`kernels::sigmoid`]),
 /// elsewhere `(tanh(x/2) + 1) / 2`.
 pub fn sigmoid(x: &Tensor) -> OpResult {
@@ -426,6 +447,41 @@ pub fn apply(
             let i = ids(&inputs[1])?;
             x.contiguous()
                 .and_then(|x| x.index_add(&i, &src.contiguous()?, d))
+                .map_err(err)
+        }
+        EDGE_SUM => {
+            want(inputs, 3, 3)?;
+            let rows = int(ints, 0)?;
+            let rows = usize::try_from(rows)
+                .map_err(|_| format!("the number of target rows must be >= 0, got {rows}"))?;
+            if x.rank() != 2 {
+                return Err(format!("x must be [N, d], got {:?}", x.dims()));
+            }
+            let (sources, targets) = (id_list(&inputs[1])?, id_list(&inputs[2])?);
+            if sources.len() != targets.len() {
+                return Err(format!(
+                    "sources ({}) and targets ({}) must list the same edges",
+                    sources.len(),
+                    targets.len()
+                ));
+            }
+            let n = x.dims()[0];
+            for (what, list, limit) in [("source", &sources, n), ("target", &targets, rows)] {
+                if let Some(&i) = list.iter().find(|&&i| i as usize >= limit) {
+                    return Err(format!("{what} id {i} out of range for {limit} rows"));
+                }
+            }
+            let x = as_float(x, dt)?;
+            if let Some(r) = kernels::edge_sum(&x, &sources, &targets, rows) {
+                return r.map_err(err);
+            }
+            // index_select then index_add in candle's ops.
+            let e = sources.len();
+            let dev = x.device();
+            let src = Tensor::from_vec(sources, e, dev).map_err(err)?;
+            let tgt = Tensor::from_vec(targets, e, dev).map_err(err)?;
+            Tensor::zeros((rows, x.dims()[1]), x.dtype(), dev)
+                .and_then(|z| z.index_add(&tgt, &x.index_select(&src, 0)?, 0))
                 .map_err(err)
         }
         WHERE => {

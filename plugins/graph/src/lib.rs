@@ -10,7 +10,7 @@
 //!
 //! Both build the graph once in `prepare`; a training step propagates over
 //! the K-hop subgraph of its batch only (exact, see [`graph`]), through
-//! `index_select` / `index_add` message passing ([`prop`]), never a dense
+//! `edge_sum` message passing ([`prop`]), never a dense
 //! adjacency; `score_all` (inference) propagates over the whole graph with
 //! the same code. Built against `causalrec-sdk` only.
 

@@ -2,8 +2,8 @@
 //! both graph backbones use for training steps (a batch's K-hop subgraph)
 //! and for whole-graph inference ([`Subgraph::full`]).
 //!
-//! A layer gathers source rows along the edges (`index_select`) and
-//! scatter-adds them into their targets (`index_add`); edge lists travel as
+//! A layer sums source rows along the edges into their targets in one op
+//! (`edge_sum`: no per-edge message rows are made); edge lists travel as
 //! constants. Edge weights factor into a target and a source factor
 //! ([`crate::graph::BiGraph::target_scale`]), so they scale node rows rather
 //! than edge rows. Max aggregation pads each target's neighbours to a
@@ -86,8 +86,7 @@ impl<'c, 's> Plan<'c, 's> {
                     Some(b) => x * b.narrow(0, 0, self.sub.layer_sources(l)),
                     None => x,
                 };
-                let msg = x.index_select(src.narrow(0, 0, e), 0);
-                out.index_add(tgt.narrow(0, 0, e), msg, 0) * a.narrow(0, 0, nt)
+                x.edge_sum(src.narrow(0, 0, e), tgt.narrow(0, 0, e), nt) * a.narrow(0, 0, nt)
             }
             Aggr::Max => {
                 let mut out = out;
