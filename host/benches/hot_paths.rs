@@ -243,6 +243,21 @@ fn fused(c: &mut Criterion) {
     });
     group.finish();
 
+    // MMGCN's layer outputs: 14.7k rows x 64.
+    let x = var(ramp(14_700 * 64, 1.0), &[14_700, 64]);
+    let mut group = c.benchmark_group("leaky_relu_14700x64_fwd_bwd");
+    group.bench_function("kernel", |b| {
+        b.iter(|| backward(&kernels::leaky_relu(x.as_tensor(), 0.1).unwrap().unwrap()))
+    });
+    group.bench_function("candle", |b| {
+        b.iter(|| {
+            let t = x.as_tensor();
+            let neg = (t.neg().unwrap().relu().unwrap() * 0.1).unwrap();
+            backward(&(t.relu().unwrap() - neg).unwrap())
+        })
+    });
+    group.finish();
+
     // A MMGCN first layer's batch subgraph (measured: about 30k source
     // nodes, 14.7k targets, 215k edges, d = 64), the edges in a fixed
     // pseudo-random order.

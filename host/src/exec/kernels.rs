@@ -10,7 +10,8 @@
 //! parallel over blocks; a broadcast is materialised (`expand`) and its
 //! backward is that sum. And the sigmoid (which candle lacks; the
 //! executor's portable form is three ops through tanh) runs as one op whose
-//! backward reads its output, and FM's bi-interaction pooling runs as one
+//! backward reads its output, and so does the leaky ReLU (one op forward,
+//! one backward), and FM's bi-interaction pooling runs as one
 //! pass forward and one backward instead of seven ops, and dropout's mask
 //! comes from a counter-based hash, in parallel, and DIN's Dice (batch
 //! statistics, gate and product) is one op with a two-pass backward, and a
@@ -123,7 +124,8 @@ fn logistic<T: Float>(x: T) -> T {
     }
 }
 
-fn map_par<T: Kernel>(src: &[T], f: fn(T) -> T) -> Vec<T> {
+/// `f` of every element, in parallel from [`PAR_MIN`] elements.
+fn map_par<T: Kernel>(src: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     if src.len() < PAR_MIN {
         return src.iter().map(|&x| f(x)).collect();
     }
@@ -136,6 +138,111 @@ fn map_par<T: Kernel>(src: &[T], f: fn(T) -> T) -> Vec<T> {
             }
         });
     dst
+}
+
+/// `f` of every pair of elements of `a` and `b` (one length), in parallel
+/// from [`PAR_MIN`] elements.
+fn zip_map_par<T: Kernel>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
+    if a.len() < PAR_MIN {
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    let mut dst = vec![T::zero(); a.len()];
+    dst.par_chunks_mut(PAR_MIN / 4)
+        .zip(a.par_chunks(PAR_MIN / 4).zip(b.par_chunks(PAR_MIN / 4)))
+        .for_each(|(d, (a, b))| {
+            for ((d, &x), &y) in d.iter_mut().zip(a).zip(b) {
+                *d = f(x, y);
+            }
+        });
+    dst
+}
+
+/// Leaky ReLU with negative slope `slope` as one CPU op (`x` where `x > 0`,
+/// else `slope * x`), with `dx = dy` where `x > 0`, else `slope * dy`
+/// (PyTorch's convention at 0), in one more; the executor's portable form
+/// is five ops through two ReLUs. `None` where the kernel does not apply.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Option<Result<Tensor>> {
+    fast(x).then(|| x.contiguous()?.apply_op1(LeakyRelu { slope }))
+}
+
+struct LeakyRelu {
+    slope: f64,
+}
+
+impl FloatOp for LeakyRelu {
+    fn run<T: Kernel>(&self, src: &[T], _dims: &[usize]) -> Vec<T> {
+        let s = T::from(self.slope).unwrap_or_else(T::zero);
+        map_par(src, |x| if x > T::zero() { x } else { s * x })
+    }
+}
+
+impl CustomOp1 for LeakyRelu {
+    fn name(&self) -> &'static str {
+        "leaky-relu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((self.on_storage(s, l)?, l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (x, g) = (arg.contiguous()?, grad.contiguous()?);
+        Ok(Some(x.apply_op2_no_bwd(
+            &g,
+            &Grad(LeakyReluGrad { slope: self.slope }),
+        )?))
+    }
+}
+
+/// `dx` of the leaky ReLU from `x` and `dy`.
+fn leaky_relu_grad<T: Kernel>(x: &[T], dy: &[T], slope: f64) -> Vec<T> {
+    let s = T::from(slope).unwrap_or_else(T::zero);
+    zip_map_par(x, dy, |x, g| if x > T::zero() { g } else { s * g })
+}
+
+/// The backward of [`LeakyRelu`]: `(x, dy)` -> `dx`.
+struct LeakyReluGrad {
+    slope: f64,
+}
+
+impl GradKernel for LeakyReluGrad {
+    const NAME: &'static str = "leaky-relu-grad";
+
+    fn run<T: Kernel>(&self, x: &[T], dy: &[T], _dims: &[usize]) -> Vec<T> {
+        leaky_relu_grad(x, dy, self.slope)
+    }
+}
+
+/// A backward kernel `(x, dy) -> dx` (of `x`'s shape) for every element
+/// type, run as a candle op by [`Grad`].
+trait GradKernel: Send + Sync {
+    const NAME: &'static str;
+    fn run<T: Kernel>(&self, x: &[T], dy: &[T], dims: &[usize]) -> Vec<T>;
+}
+
+/// A [`GradKernel`] as a candle op on contiguous CPU inputs (f32, f64).
+struct Grad<K>(K);
+
+impl<K: GradKernel> candle_core::CustomOp2 for Grad<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = K::NAME;
+        let out = per_float!(op, s1, T => self.0.run(
+            values::<T>(op, s1, l1)?,
+            values(op, s2, l2)?,
+            l1.dims(),
+        ));
+        Ok((out, l1.shape().clone()))
+    }
 }
 
 impl FloatOp for Sigmoid {
@@ -223,7 +330,7 @@ impl CustomOp1 for BiInteraction {
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let x = arg.contiguous()?;
         let g = grad.contiguous()?;
-        Ok(Some(x.apply_op2_no_bwd(&g, &BiInteractionGrad)?))
+        Ok(Some(x.apply_op2_no_bwd(&g, &Grad(BiInteractionGrad))?))
     }
 }
 
@@ -256,25 +363,11 @@ fn bi_interaction_grad<T: Kernel>(x: &[T], g: &[T], dims: &[usize]) -> Vec<T> {
     dx
 }
 
-impl candle_core::CustomOp2 for BiInteractionGrad {
-    fn name(&self) -> &'static str {
-        "bi-interaction-grad"
-    }
+impl GradKernel for BiInteractionGrad {
+    const NAME: &'static str = "bi-interaction-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let op = self.name();
-        let out = per_float!(op, s1, T => bi_interaction_grad(
-            values::<T>(op, s1, l1)?,
-            values(op, s2, l2)?,
-            l1.dims(),
-        ));
-        Ok((out, l1.shape().clone()))
+    fn run<T: Kernel>(&self, x: &[T], dy: &[T], dims: &[usize]) -> Vec<T> {
+        bi_interaction_grad(x, dy, dims)
     }
 }
 
@@ -1026,6 +1119,26 @@ mod tests {
             ((s.sqr().unwrap() - x.sqr().unwrap().sum(2).unwrap()).unwrap() * 0.5).unwrap();
         close(&ours, &theirs);
         let w = ramp(&[3, 2, 5]);
+        close(
+            &weighted_grad(&ours, &w, &x),
+            &weighted_grad(&theirs, &w, &x),
+        );
+    }
+
+    #[test]
+    fn leaky_relu_matches_candle_ops_and_its_gradient_on_many_threads() {
+        // 300 x 700 values of both signs, none 0 (where the gradient
+        // conventions differ), past the parallel threshold.
+        let v: Vec<f32> = (0..300 * 700)
+            .map(|i| ((i * 37 % 101) as f32 - 50.5) * 0.01)
+            .collect();
+        let x = Var::from_vec(v, (300, 700), &Device::Cpu).unwrap();
+        let ours = leaky_relu(x.as_tensor(), 0.2).unwrap().unwrap();
+        let t = x.as_tensor();
+        let theirs =
+            (t.relu().unwrap() - (t.neg().unwrap().relu().unwrap() * 0.2).unwrap()).unwrap();
+        close(&ours, &theirs);
+        let w = ramp(&[300, 700]);
         close(
             &weighted_grad(&ours, &w, &x),
             &weighted_grad(&theirs, &w, &x),

@@ -235,6 +235,9 @@ pub fn apply(
         RELU => x.relu().map_err(err),
         LEAKY_RELU => {
             let s = float(floats, 0)?;
+            if let Some(y) = kernels::leaky_relu(x, s) {
+                return y.map_err(err);
+            }
             let neg = x
                 .neg()
                 .and_then(|n| n.relu())
