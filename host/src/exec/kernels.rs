@@ -125,7 +125,7 @@ fn logistic<T: Float>(x: T) -> T {
 }
 
 /// `f` of every element, in parallel from [`PAR_MIN`] elements.
-fn map_par<T: Kernel>(src: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+fn map_par<T: Kernel>(src: &[T], f: impl Fn(T) -> T + Sync + Copy) -> Vec<T> {
     if src.len() < PAR_MIN {
         return src.iter().map(|&x| f(x)).collect();
     }
@@ -133,8 +133,11 @@ fn map_par<T: Kernel>(src: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     dst.par_chunks_mut(PAR_MIN / 4)
         .zip(src.par_chunks(PAR_MIN / 4))
         .for_each(|(d, s)| {
-            for (d, &x) in d.iter_mut().zip(s) {
-                *d = f(x);
+            // Indexed over one length, with `f` (and what it holds) a
+            // local copy, so the loop vectorises.
+            let (s, f) = (&s[..d.len()], f);
+            for i in 0..d.len() {
+                d[i] = f(s[i]);
             }
         });
     dst
@@ -142,7 +145,7 @@ fn map_par<T: Kernel>(src: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
 
 /// `f` of every pair of elements of `a` and `b` (one length), in parallel
 /// from [`PAR_MIN`] elements.
-fn zip_map_par<T: Kernel>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
+fn zip_map_par<T: Kernel>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Copy) -> Vec<T> {
     if a.len() < PAR_MIN {
         return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
@@ -150,8 +153,10 @@ fn zip_map_par<T: Kernel>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec
     dst.par_chunks_mut(PAR_MIN / 4)
         .zip(a.par_chunks(PAR_MIN / 4).zip(b.par_chunks(PAR_MIN / 4)))
         .for_each(|(d, (a, b))| {
-            for ((d, &x), &y) in d.iter_mut().zip(a).zip(b) {
-                *d = f(x, y);
+            // As in `map_par`.
+            let (a, b, f) = (&a[..d.len()], &b[..d.len()], f);
+            for i in 0..d.len() {
+                d[i] = f(a[i], b[i]);
             }
         });
     dst
@@ -172,7 +177,7 @@ struct LeakyRelu {
 impl FloatOp for LeakyRelu {
     fn run<T: Kernel>(&self, src: &[T], _dims: &[usize]) -> Vec<T> {
         let s = T::from(self.slope).unwrap_or_else(T::zero);
-        map_par(src, |x| if x > T::zero() { x } else { s * x })
+        map_par(src, move |x| if x > T::zero() { x } else { s * x })
     }
 }
 
@@ -197,7 +202,7 @@ impl CustomOp1 for LeakyRelu {
 /// `dx` of the leaky ReLU from `x` and `dy`.
 fn leaky_relu_grad<T: Kernel>(x: &[T], dy: &[T], slope: f64) -> Vec<T> {
     let s = T::from(slope).unwrap_or_else(T::zero);
-    zip_map_par(x, dy, |x, g| if x > T::zero() { g } else { s * g })
+    zip_map_par(x, dy, move |x, g| if x > T::zero() { g } else { s * g })
 }
 
 /// The backward of [`LeakyRelu`]: `(x, dy)` -> `dx`.
