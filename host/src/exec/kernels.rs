@@ -129,18 +129,14 @@ fn map_par<T: Kernel>(src: &[T], f: impl Fn(T) -> T + Sync + Copy) -> Vec<T> {
     if src.len() < PAR_MIN {
         return src.iter().map(|&x| f(x)).collect();
     }
-    let mut dst = vec![T::zero(); src.len()];
-    dst.par_chunks_mut(PAR_MIN / 4)
-        .zip(src.par_chunks(PAR_MIN / 4))
-        .for_each(|(d, s)| {
-            // Indexed over one length, with `f` (and what it holds) a
-            // local copy, so the loop vectorises.
-            let (s, f) = (&s[..d.len()], f);
-            for i in 0..d.len() {
-                d[i] = f(s[i]);
-            }
-        });
-    dst
+    written_par(src.len(), |start, d| {
+        // Indexed over one length, with `f` (and what it holds) a local
+        // copy, so the loop vectorises.
+        let (s, f) = (&src[start..start + d.len()], f);
+        for i in 0..d.len() {
+            d[i].write(f(s[i]));
+        }
+    })
 }
 
 /// `f` of every pair of elements of `a` and `b` (one length), in parallel
@@ -149,16 +145,34 @@ fn zip_map_par<T: Kernel>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Copy)
     if a.len() < PAR_MIN {
         return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
-    let mut dst = vec![T::zero(); a.len()];
-    dst.par_chunks_mut(PAR_MIN / 4)
-        .zip(a.par_chunks(PAR_MIN / 4).zip(b.par_chunks(PAR_MIN / 4)))
-        .for_each(|(d, (a, b))| {
-            // As in `map_par`.
-            let (a, b, f) = (&a[..d.len()], &b[..d.len()], f);
-            for i in 0..d.len() {
-                d[i] = f(a[i], b[i]);
-            }
-        });
+    written_par(a.len(), |start, d| {
+        // As in `map_par`.
+        let end = start + d.len();
+        let (a, b, f) = (&a[start..end], &b[start..end], f);
+        for i in 0..d.len() {
+            d[i].write(f(a[i], b[i]));
+        }
+    })
+}
+
+/// A vector of `n` values written in parallel chunks of `PAR_MIN / 4` by
+/// `write(start, chunk)`, which must write every value of its chunk (the
+/// chunk holding values `start..start + chunk.len()`). The buffer is never
+/// zeroed first: malloc hands back freed op buffers, and zeroing them cost
+/// a pass over memory that is then written anyway.
+fn written_par<T: Kernel>(
+    n: usize,
+    write: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let chunk = PAR_MIN / 4;
+    let mut dst: Vec<T> = Vec::with_capacity(n);
+    dst.spare_capacity_mut()[..n]
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(c, d)| write(c * chunk, d));
+    // SAFETY: the chunks cover `0..n` and `write` writes every value of
+    // its chunk (its contract, kept by the two callers above).
+    unsafe { dst.set_len(n) };
     dst
 }
 
@@ -344,27 +358,41 @@ struct BiInteractionGrad;
 
 fn bi_interaction_grad<T: Kernel>(x: &[T], g: &[T], dims: &[usize]) -> Vec<T> {
     let (_, f, d) = fields_of(dims);
-    let mut dx = vec![T::zero(); x.len()];
-    if d == 0 {
-        return dx;
+    if d == 0 || f == 0 {
+        return vec![T::zero(); x.len()];
     }
-    dx.par_chunks_mut(f * d)
+    // Every row of `dx` is written below only if `dy` has its rows.
+    assert_eq!(
+        g.len() * f,
+        x.len(),
+        "bi-interaction-grad: dy's rows against x's"
+    );
+    // Written row by row, never zeroed first; one running sum per task.
+    let mut dx: Vec<T> = Vec::with_capacity(x.len());
+    dx.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(f * d)
         .with_min_len(rows_per_task(f, d))
         .zip(x.par_chunks(f * d))
         .zip(g.par_chunks(d))
-        .for_each(|((dx, x), g)| {
-            let mut sum = vec![T::zero(); d];
-            for field in x.chunks_exact(d) {
-                for (s, &v) in sum.iter_mut().zip(field) {
-                    *s = *s + v;
+        .for_each_init(
+            || vec![T::zero(); d],
+            |sum, ((dx, x), g)| {
+                sum.fill(T::zero());
+                for field in x.chunks_exact(d) {
+                    for (s, &v) in sum.iter_mut().zip(field) {
+                        *s = *s + v;
+                    }
                 }
-            }
-            for (dxf, xf) in dx.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-                for (((o, &v), &s), &gj) in dxf.iter_mut().zip(xf).zip(&sum).zip(g) {
-                    *o = gj * (s - v);
+                for (dxf, xf) in dx.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                    for (((o, &v), &s), &gj) in dxf.iter_mut().zip(xf).zip(sum.iter()).zip(g) {
+                        o.write(gj * (s - v));
+                    }
                 }
-            }
-        });
+            },
+        );
+    // SAFETY: every row chunk `f * d` of `dx` was written whole above (the
+    // rows of `x` and `g` match those of `dx`, `dims` being `x`'s shape).
+    unsafe { dx.set_len(x.len()) };
     dx
 }
 
