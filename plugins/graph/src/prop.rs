@@ -74,9 +74,8 @@ impl<'c, 's> Plan<'c, 's> {
     pub fn aggregate(&self, g: &'c Ctx<'_, '_>, x: Var<'c>, l: usize, aggr: Aggr) -> Var<'c> {
         let (nt, e) = (self.sub.layer_targets(l), self.sub.layer_edges(l));
         let d = x.dim(-1);
-        let out = zeros(g, nt, d);
         let Some((tgt, src, a)) = self.edges.filter(|_| e > 0) else {
-            return out;
+            return zeros(g, nt, d);
         };
         match aggr {
             // Weights factor as a[t] * b[s]: scale the node rows, not the
@@ -89,7 +88,7 @@ impl<'c, 's> Plan<'c, 's> {
                 x.edge_sum(src.narrow(0, 0, e), tgt.narrow(0, 0, e), nt) * a.narrow(0, 0, nt)
             }
             Aggr::Max => {
-                let mut out = out;
+                let mut out = zeros(g, nt, d);
                 for b in self.sub.max_buckets(l) {
                     let (rows, w) = (b.targets.len(), b.width);
                     let x3 = x.index_select(ids(g, &b.sources), 0).reshape(&[
