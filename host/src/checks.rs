@@ -238,7 +238,7 @@ pub fn score_all_agreement(
     let Some(all) = run.score_all_only(data, users)? else {
         return Ok(None);
     };
-    let all = crate::protocols::Scores::Tensor(all).into_values()?;
+    let all = crate::train::f32_values(&all)?;
     let n = data.ds.n_items;
     let items: Vec<u32> = (0..n as u32).collect();
     let mut worst = 0f64;

@@ -650,19 +650,7 @@ impl Scores {
                 return Ok(ScoresView::Storage(storage, a..b));
             }
         }
-        t.to_dtype(candle_core::DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1())
-            .map(ScoresView::Copied)
-            .map_err(|e| e.to_string())
-    }
-
-    /// The scores as a vector (copied from a tensor).
-    pub fn into_values(self) -> Result<Vec<f32>, String> {
-        match self {
-            Scores::Values(v) => Ok(v),
-            Scores::Tensor(_) => Ok(self.view()?.to_vec()),
-        }
+        crate::train::f32_values(t).map(ScoresView::Copied)
     }
 }
 
@@ -1272,7 +1260,8 @@ mod hcr_analyses {
         assert!(matches!(tt.view().unwrap(), ScoresView::Copied(_)));
         assert_eq!(&*tt.view().unwrap(), &want[..]);
         let f64s = Scores::from(t.to_dtype(DType::F64).unwrap());
-        assert_eq!(f64s.into_values().unwrap(), values);
+        assert!(matches!(f64s.view().unwrap(), ScoresView::Copied(_)));
+        assert_eq!(&*f64s.view().unwrap(), &values[..]);
         // The ranking is the same from a tensor as from the values.
         let from_tensor = all_ranking(&data(TrainPositives::All), Part::Test, &[2, 3], |us| {
             let v = scores(us)?;

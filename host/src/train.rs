@@ -350,7 +350,7 @@ pub(crate) fn te(e: candle_core::Error) -> String {
 }
 
 /// A tensor's values, flattened, as f32 (scores leaving the graph).
-fn f32_values(t: &Tensor) -> Result<Vec<f32>, String> {
+pub(crate) fn f32_values(t: &Tensor) -> Result<Vec<f32>, String> {
     t.to_dtype(DType::F32)
         .and_then(|t| t.flatten_all())
         .and_then(|t| t.to_vec1())
