@@ -15,6 +15,13 @@ fn x() -> Var {
     Var::from_vec(v, (3, 4), &Device::Cpu).unwrap()
 }
 
+/// Assert that `f`'s gradient with respect to `x` is `c * x`.
+fn assert_grad_is_multiple(f: &Tensor, x: &Var, c: f32) {
+    let g = f.backward().unwrap();
+    let want: Vec<f32> = values(x.as_tensor()).iter().map(|v| c * v).collect();
+    assert_close(&values(g.get(x).unwrap()), &want);
+}
+
 fn assert_close(got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len());
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
@@ -33,9 +40,7 @@ fn a_tensor_added_to_itself_gets_both_gradients() {
         .unwrap()
         .sum_all()
         .unwrap();
-    let g = f.backward().unwrap();
-    let want: Vec<f32> = values(x.as_tensor()).iter().map(|v| 4.0 * v).collect();
-    assert_close(&values(g.get(&x).unwrap()), &want);
+    assert_grad_is_multiple(&f, &x, 4.0);
 }
 
 #[test]
@@ -48,9 +53,7 @@ fn one_gradient_handed_to_both_inputs_of_a_sum_is_not_changed_by_either() {
     let b = (x.as_tensor() * 3.0).unwrap();
     let h = (&a + &b).unwrap();
     let f = (&h * &h).unwrap().sum_all().unwrap();
-    let g = f.backward().unwrap();
-    let want: Vec<f32> = values(x.as_tensor()).iter().map(|v| 50.0 * v).collect();
-    assert_close(&values(g.get(&x).unwrap()), &want);
+    assert_grad_is_multiple(&f, &x, 50.0);
 }
 
 #[test]
