@@ -8,7 +8,8 @@
 //! `host bench rank`: the all-ranking protocol (blocked user x item score
 //! matrix, training-item masking, top-K, Recall/NDCG) over ML-100K or a
 //! uniform random log, scored by random MF embeddings (one matrix product
-//! per block of users), timed end to end.
+//! per block of users) or, with a model, by an untrained backbone's
+//! `score_all` as a training run evaluates, timed end to end.
 
 use std::time::Instant;
 
@@ -101,6 +102,52 @@ fn uniform_data(
     Data::from_dataset(ds, cfg)
 }
 
+/// A run of backbone `model` (naive estimator, BPR loss, Adam, lr 1e-3),
+/// prepared on `data`: what `bench train` trains and `bench rank --model`
+/// scores with.
+#[allow(clippy::too_many_arguments)]
+fn bench_run(
+    reg: &Registry,
+    model: &str,
+    dim: usize,
+    batch: usize,
+    negatives: usize,
+    seed: u64,
+    device: Device,
+    data: &Data,
+) -> Result<Run, String> {
+    let spec = |kind: &str, name: &str, ron: String| ComponentSpec {
+        kind: kind.into(),
+        name: name.into(),
+        params_ron: ron,
+        share: None,
+    };
+    let backbone = spec("backbone", model, format!("{{\"dim\": {dim}}}"));
+    reg.create(
+        causalrec_sdk::ComponentKind::Backbone,
+        model,
+        &backbone.params_ron,
+    )
+    .map_err(|e| format!("bench --model {model}: {e}"))?;
+    let comps = Components::build(
+        reg,
+        &[backbone],
+        &spec("estimator", "naive", String::new()),
+        &spec("loss", "bpr", String::new()),
+    )?;
+    let mut tc = TrainConfig {
+        batch_size: batch,
+        negatives,
+        seed,
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    tc.optim.lr = 1e-3;
+    let mut run = Run::new("bench", comps, tc, device)?;
+    run.prepare(data)?;
+    Ok(run)
+}
+
 /// A prepared benchmark: the data, the run and the batch order, stepped
 /// one training step at a time (the criterion benches drive it too).
 pub struct BenchSession {
@@ -133,35 +180,16 @@ impl BenchSession {
             [0.98, 0.01, 0.01],
             modalities,
         )?;
-        let spec = |kind: &str, name: &str, ron: String| ComponentSpec {
-            kind: kind.into(),
-            name: name.into(),
-            params_ron: ron,
-            share: None,
-        };
-        let backbone = spec("backbone", &b.model, format!("{{\"dim\": {}}}", b.dim));
-        reg.create(
-            causalrec_sdk::ComponentKind::Backbone,
-            &b.model,
-            &backbone.params_ron,
-        )
-        .map_err(|e| format!("bench train --model {}: {e}", b.model))?;
-        let comps = Components::build(
+        let run = bench_run(
             reg,
-            &[backbone],
-            &spec("estimator", "naive", String::new()),
-            &spec("loss", "bpr", String::new()),
+            &b.model,
+            b.dim,
+            b.batch,
+            b.negatives,
+            b.seed,
+            device,
+            &data,
         )?;
-        let mut tc = TrainConfig {
-            batch_size: b.batch,
-            negatives: b.negatives,
-            seed: b.seed,
-            epochs: 1,
-            ..TrainConfig::default()
-        };
-        tc.optim.lr = 1e-3;
-        let mut run = Run::new("bench", comps, tc, device)?;
-        run.prepare(&data)?;
         let mut order: Vec<usize> = (0..data.train_pos.len()).collect();
         if order.is_empty() {
             return Err("bench train: the log has no training positives".into());
@@ -259,6 +287,10 @@ pub struct BenchRank {
     pub dim: usize,
     pub ks: Vec<usize>,
     pub seed: u64,
+    /// Score through this backbone's `score_all` (untrained, as a training
+    /// run evaluates: the plugin's graph, its `table_all` reads, the
+    /// estimator) instead of one matrix product of random embeddings.
+    pub model: Option<String>,
 }
 
 /// The measured figures of `host bench rank`.
@@ -273,11 +305,18 @@ pub struct RankResult {
     pub users_per_second: f64,
     /// Scores computed per second (users x items / seconds).
     pub scores_per_second: f64,
+    /// The backbone scored with (`None`: random MF embeddings).
+    pub model: Option<String>,
+    pub peak_rss_mb: f64,
     pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 /// Time the all-ranking evaluation on the test part.
-pub fn bench_rank(b: &BenchRank, repo_root: &std::path::Path) -> Result<RankResult, String> {
+pub fn bench_rank(
+    b: &BenchRank,
+    reg: &Registry,
+    repo_root: &std::path::Path,
+) -> Result<RankResult, String> {
     use candle_core::Tensor;
     let data = match b.data.as_str() {
         "ml-100k" => Data::load(
@@ -295,22 +334,34 @@ pub fn bench_rank(b: &BenchRank, repo_root: &std::path::Path) -> Result<RankResu
             ))
         }
     };
-    let (n_users, n_items) = (data.ds.n_users, data.ds.n_items);
-    let te = |e: candle_core::Error| e.to_string();
-    let dev = Device::Cpu;
-    let users = Tensor::randn(0f32, 0.1, (n_users, b.dim), &dev).map_err(te)?;
-    let items_t = Tensor::randn(0f32, 0.1, (n_items, b.dim), &dev)
-        .and_then(|t| t.t()?.contiguous())
-        .map_err(te)?;
-    let t0 = Instant::now();
-    let metrics = crate::protocols::all_ranking(&data, crate::data::Part::Test, &b.ks, |us| {
-        let idx = Tensor::from_vec(us.to_vec(), us.len(), &dev).map_err(te)?;
-        users
-            .index_select(&idx, 0)
-            .and_then(|u| u.matmul(&items_t))
-            .map_err(te)
-    })?;
-    let seconds = t0.elapsed().as_secs_f64();
+    let n_items = data.ds.n_items;
+    let part = crate::data::Part::Test;
+    let (metrics, seconds) = match &b.model {
+        Some(model) => {
+            let mut run = bench_run(reg, model, b.dim, 1024, 1, b.seed, Device::Cpu, &data)?;
+            let t0 = Instant::now();
+            let m =
+                crate::protocols::all_ranking(&data, part, &b.ks, |us| run.score_users(&data, us))?;
+            (m, t0.elapsed().as_secs_f64())
+        }
+        None => {
+            let te = |e: candle_core::Error| e.to_string();
+            let dev = Device::Cpu;
+            let users = Tensor::randn(0f32, 0.1, (data.ds.n_users, b.dim), &dev).map_err(te)?;
+            let items_t = Tensor::randn(0f32, 0.1, (n_items, b.dim), &dev)
+                .and_then(|t| t.t()?.contiguous())
+                .map_err(te)?;
+            let t0 = Instant::now();
+            let m = crate::protocols::all_ranking(&data, part, &b.ks, |us| {
+                let idx = Tensor::from_vec(us.to_vec(), us.len(), &dev).map_err(te)?;
+                users
+                    .index_select(&idx, 0)
+                    .and_then(|u| u.matmul(&items_t))
+                    .map_err(te)
+            })?;
+            (m, t0.elapsed().as_secs_f64())
+        }
+    };
     let ranked = metrics.get("users").copied().unwrap_or(0.0) as usize;
     Ok(RankResult {
         data: b.data.clone(),
@@ -319,6 +370,8 @@ pub fn bench_rank(b: &BenchRank, repo_root: &std::path::Path) -> Result<RankResu
         seconds,
         users_per_second: ranked as f64 / seconds.max(1e-12),
         scores_per_second: (ranked * n_items) as f64 / seconds.max(1e-12),
+        model: b.model.clone(),
+        peak_rss_mb: peak_rss_mb(),
         metrics,
     })
 }

@@ -200,7 +200,7 @@ impl State {
                     .and_then(|t| t.flatten_all()?.to_vec1())
                     .map_err(|e| at(e.to_string()))?;
                 let mut table = Table::new(rows, dim, causalrec_sdk::Init::ZEROS, 0);
-                table.data = data;
+                table.set_data(data).map_err(|e| at(format!("{k}: {e}")))?;
                 model.tables.tables.insert(n.to_string(), table);
             } else if let Some(n) = k.strip_prefix("optim/m/") {
                 moments.entry(n.to_string()).or_default().0 = Some(t.clone());

@@ -213,7 +213,8 @@ fn set_entry(run: &mut Run, entry: &Entry, delta: f64) -> Result<f64, String> {
                 .tables
                 .get_mut(name)
                 .ok_or_else(|| format!("no table '{name}'"))?;
-            let old = t.data[*k];
+            let w = t.data_mut();
+            let old = w[*k];
             // At least 2^6 f32 ulps, so the applied change is never rounded away.
             let floor = f64::from(old.abs()) * 2f64.powi(-17);
             let delta = if delta == 0.0 || delta.abs() >= floor {
@@ -221,8 +222,8 @@ fn set_entry(run: &mut Run, entry: &Entry, delta: f64) -> Result<f64, String> {
             } else {
                 floor.copysign(delta)
             };
-            t.data[*k] = (f64::from(old) + delta) as f32;
-            Ok(f64::from(t.data[*k]) - f64::from(old))
+            w[*k] = (f64::from(old) + delta) as f32;
+            Ok(f64::from(w[*k]) - f64::from(old))
         }
     }
 }

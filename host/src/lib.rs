@@ -15,6 +15,8 @@
 //! - [`report`]: the run directory (atomic writes).
 //! - [`checkpoint`]: training state and the run manifest for `host run --resume`.
 //! - [`bench`]: `host bench train`; [`compare`]: `host report`.
+//! - [`alloc_cache`]: the global allocator (freed large blocks reused inside evaluations).
+pub mod alloc_cache;
 pub mod batches;
 pub mod bench;
 pub mod checkpoint;

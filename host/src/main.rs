@@ -13,6 +13,12 @@ use causalrec_host::recipe::{self, Session, SessionConfig};
 use causalrec_host::report::timestamp;
 use clap::{Parser, Subcommand};
 
+/// The system allocator, with freed large blocks reused inside evaluations
+/// (`causalrec_host::alloc_cache`).
+#[global_allocator]
+static ALLOCATOR: causalrec_host::alloc_cache::HostAllocator =
+    causalrec_host::alloc_cache::HostAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "host",
@@ -136,7 +142,7 @@ enum BenchCmd {
     },
     /// All-ranking evaluation time (blocked scores, masking, top-K,
     /// Recall/NDCG) on ML-100K or a uniform random log, scored by random
-    /// MF embeddings.
+    /// MF embeddings or an untrained backbone (`--model`).
     Rank {
         /// ml-100k or uniform.
         #[arg(long, default_value = "ml-100k")]
@@ -155,6 +161,10 @@ enum BenchCmd {
         /// Cut-offs, comma-separated.
         #[arg(long, default_value = "10,20")]
         k: String,
+        /// Score with this backbone's `score_all` (untrained; the plugin's
+        /// graph as a training run evaluates) instead of random MF embeddings.
+        #[arg(long)]
+        model: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -643,6 +653,7 @@ fn main() -> ExitCode {
                     inter,
                     dim,
                     k,
+                    model,
                     json,
                 },
         } => k
@@ -662,14 +673,17 @@ fn main() -> ExitCode {
                     dim: *dim,
                     ks,
                     seed: 7,
+                    model: model.clone(),
                 };
-                let r = causalrec_host::bench::bench_rank(&b, &repo_root())?;
+                let reg = Registry::discover(&cli.plugin_dirs);
+                let r = causalrec_host::bench::bench_rank(&b, &reg, &repo_root())?;
                 if *json {
                     println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
                 } else {
                     println!(
-                        "all-ranking on {}: {} users x {} items in {:.3} s ({:.0} users/s, {:.3e} scores/s)",
-                        r.data, r.users, r.items, r.seconds, r.users_per_second, r.scores_per_second
+                        "all-ranking on {} ({}): {} users x {} items in {:.3} s ({:.0} users/s, {:.3e} scores/s); peak RSS {:.0} MB",
+                        r.data, r.model.as_deref().unwrap_or("random MF embeddings"), r.users, r.items,
+                        r.seconds, r.users_per_second, r.scores_per_second, r.peak_rss_mb
                     );
                 }
                 Ok(())

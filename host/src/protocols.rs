@@ -735,6 +735,19 @@ pub fn all_ranking_with<S: Into<Scores>>(
     data: &Data,
     part: Part,
     ks: &[usize],
+    opts: RankingOptions,
+    score: impl FnMut(&[u32]) -> Result<S, String>,
+) -> Result<BTreeMap<String, f64>, String> {
+    // Every block of users makes score tensors of the same sizes: freed
+    // ones are reused instead of mapped and zeroed again.
+    crate::alloc_cache::scope(|| ranking_blocks(data, part, ks, opts, score))
+}
+
+/// [`all_ranking_with`]'s work, block after block of users.
+fn ranking_blocks<S: Into<Scores>>(
+    data: &Data,
+    part: Part,
+    ks: &[usize],
     mut opts: RankingOptions,
     mut score: impl FnMut(&[u32]) -> Result<S, String>,
 ) -> Result<BTreeMap<String, f64>, String> {

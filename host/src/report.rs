@@ -243,7 +243,7 @@ pub fn model_tensors(model: &Model) -> Result<HashMap<String, Tensor>, String> {
         );
     }
     for (k, t) in &model.tables.tables {
-        let x = Tensor::from_slice(&t.data, (t.rows, t.dim), &Device::Cpu)
+        let x = Tensor::from_slice(t.data(), (t.rows, t.dim), &Device::Cpu)
             .map_err(|e| e.to_string())?;
         map.insert(format!("table/{k}"), x);
     }

@@ -1388,7 +1388,7 @@ impl Snapshot {
                 .tables
                 .tables
                 .iter()
-                .map(|(k, t)| (k.clone(), t.data.clone()))
+                .map(|(k, t)| (k.clone(), t.data().to_vec()))
                 .collect(),
         }
     }
@@ -1401,7 +1401,7 @@ impl Snapshot {
         }
         for (k, d) in self.tables {
             if let Some(t) = m.tables.tables.get_mut(&k) {
-                t.data = d;
+                t.set_data(d).map_err(|e| format!("table '{k}': {e}"))?;
             }
         }
         Ok(())

@@ -48,7 +48,7 @@ fn step(clip: Option<f64>) -> (Vec<f32>, Vec<f32>) {
     let loss = ((loss + la).unwrap() + lb).unwrap();
     m.apply_grads(&loss, &[a, b]).unwrap();
     let w: Vec<f32> = m.dense.params["w"].as_tensor().to_vec1().unwrap();
-    (w, m.tables.tables["t"].data.clone())
+    (w, m.tables.tables["t"].data().to_vec())
 }
 
 fn close(got: &[f32], want: &[f64]) {

@@ -53,7 +53,7 @@ fn parallel_row_updates_match_one_row_at_a_time() {
                     b.update(&[r], &g[k * dim..(k + 1) * dim], &cfg);
                 }
             }
-            assert_eq!(a.data, b.data, "{kind}, {table_state:?}, step {step}");
+            assert_eq!(a.data(), b.data(), "{kind}, {table_state:?}, step {step}");
             if kind != "sgd" {
                 assert_eq!(a.state_rows(), n, "{kind}, {table_state:?}");
             }

@@ -140,7 +140,7 @@ fn train_step(model: &mut Model, table: &str, rows: u64, dim: usize, batch: &Bat
 }
 
 fn table_data(model: &Model, name: &str) -> Vec<f32> {
-    model.tables.tables[name].data.clone()
+    model.tables.tables[name].data().to_vec()
 }
 
 // ------------------------------------------------------------ sparse updates
@@ -466,7 +466,7 @@ fn adagrad_and_sgd_with_l2_match_hand_computation() {
 // ------------------------------------------------------------ errors
 
 #[test]
-fn out_of_range_ids_and_table_all_in_training() {
+fn lookup_errors_and_what_inference_graphs_hold() {
     let mut model = Model::new(1, DType::F32, Device::Cpu, sgd(0.1, 0.0));
     let mut batch = Batch::default();
     batch.inputs.insert(
@@ -494,14 +494,54 @@ fn out_of_range_ids_and_table_all_in_training() {
         assert!(e.contains("items"), "{e}");
         assert!(g.leaves.is_empty());
     }
-    // At inference table_all gives the whole table, and lookups record no leaves.
+    // At inference table_all gives the whole table, lookups record no
+    // leaves, and neither they nor parameters record a gradient graph
+    // (which would keep every intermediate result alive).
+    let first = {
+        let mut g = HostGraph::new(&mut model, &batch, &schema, false, &mut rng);
+        let all = ok(g.table_all("items".into()));
+        assert_eq!(ok(g.shape(all)).to_vec(), vec![10, 4]);
+        let ok_ids = ok(g.constant([1.0, 9.0][..].into(), [2u64][..].into()));
+        let e = ok(g.lookup("items".into(), ok_ids));
+        assert_eq!(ok(g.shape(e)).to_vec(), vec![2, 4]);
+        assert!(g.leaves.is_empty());
+        let w = ok(g.param("w".into(), [4u64][..].into(), Init::normal(0.1)));
+        for v in [all, e, w] {
+            assert!(!g.get(v).unwrap().track_op(), "{v:?} records a graph");
+        }
+        let looked: Vec<Vec<f32>> = g.get(e).unwrap().to_vec2().unwrap();
+        let table: Vec<Vec<f32>> = g.get(all).unwrap().to_vec2().unwrap();
+        assert_eq!(looked, vec![table[1].clone(), table[9].clone()]);
+        // The whole table is made once and handed out again.
+        let again = ok(g.table_all("items".into()));
+        assert_eq!(g.get(again).unwrap().id(), g.get(all).unwrap().id());
+        g.get(all).unwrap().clone()
+    };
+    // Until the table changes: then table_all gives its new values.
+    let grad = [1.0f32; 4];
+    let cfg = sgd(0.1, 0.0);
+    model
+        .tables
+        .tables
+        .get_mut("items")
+        .unwrap()
+        .update(&[9], &grad, &cfg);
     let mut g = HostGraph::new(&mut model, &batch, &schema, false, &mut rng);
     let all = ok(g.table_all("items".into()));
-    assert_eq!(ok(g.shape(all)).to_vec(), vec![10, 4]);
-    let ok_ids = ok(g.constant([1.0, 9.0][..].into(), [2u64][..].into()));
-    let e = ok(g.lookup("items".into(), ok_ids));
-    assert_eq!(ok(g.shape(e)).to_vec(), vec![2, 4]);
-    assert!(g.leaves.is_empty());
+    let now = g.get(all).unwrap();
+    assert_ne!(now.id(), first.id());
+    let (old, new): (Vec<Vec<f32>>, Vec<Vec<f32>>) =
+        (first.to_vec2().unwrap(), now.to_vec2().unwrap());
+    assert_eq!(old[..9], new[..9]);
+    for j in 0..4 {
+        assert!((new[9][j] - (old[9][j] - 0.1)).abs() < 1e-6);
+    }
+    // A write through `data_mut` (as the gradient check makes) too.
+    drop(g);
+    model.tables.tables.get_mut("items").unwrap().data_mut()[0] = 5.0;
+    let mut g = HostGraph::new(&mut model, &batch, &schema, false, &mut rng);
+    let all = ok(g.table_all("items".into()));
+    assert_eq!(g.get(all).unwrap().to_vec2::<f32>().unwrap()[0][0], 5.0);
 }
 
 // ------------------------------------------------------------ cost
@@ -645,14 +685,14 @@ fn row_state_survives_export_and_import() {
             steps[..3].iter().flat_map(|(ids, _)| ids.clone()).collect();
         assert_eq!(a.state_rows(), touched.len(), "{kind}");
         let mut b = Table::new(rows, dim, Init::normal(0.1), 9);
-        b.data = a.data.clone();
+        b.set_data(a.data().to_vec()).unwrap();
         b.import_state(a.export_state()).unwrap();
         assert_eq!(b.state_rows(), touched.len(), "{kind}");
         for (ids, g) in &steps[3..] {
             a.update(ids, g, &cfg);
             b.update(ids, g, &cfg_to);
         }
-        assert_eq!(a.data, b.data, "{kind} {from:?} -> {to:?}");
+        assert_eq!(a.data(), b.data(), "{kind} {from:?} -> {to:?}");
         assert_eq!(
             a.export_state().m,
             b.export_state().m,

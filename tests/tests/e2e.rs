@@ -921,6 +921,23 @@ fn bench_rank_times_all_ranking_over_every_user_with_test_positives() {
     // training items are masked, about 40 per user).
     let r20 = v["metrics"]["recall@20"].as_f64().unwrap();
     assert!(r20 > 0.0 && r20 < 0.2, "{r20}");
+    assert!(v["model"].is_null() && f("peak_rss_mb") > 1.0, "{v}");
+    // Through a backbone's score_all (untrained MF: at chance as well), on
+    // the same log, so over the same users.
+    let o = host(&[
+        "bench", "rank", "--data", "uniform", "--users", "60", "--items", "500", "--inter", "3000",
+        "--dim", "8", "--k", "10,20", "--model", "mf", "--json",
+    ]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{se}\n{so}");
+    let m: serde_json::Value = serde_json::from_str(so.trim()).expect("json");
+    assert_eq!(m["model"], "mf");
+    assert_eq!(m["users"], v["users"]);
+    let r20 = m["metrics"]["recall@20"].as_f64().unwrap();
+    assert!(r20 > 0.0 && r20 < 0.2, "{m}");
+    let o = host(&["bench", "rank", "--data", "uniform", "--model", "nope"]);
+    let (_, se) = text(&o);
+    assert!(!o.status.success() && se.contains("nope"), "{se}");
     let o = host(&["bench", "rank", "--data", "nope"]);
     let (_, se) = text(&o);
     assert!(

@@ -509,17 +509,24 @@ impl<'s> HostGraph<'s> {
             .and_then(|t| t.to_vec1())
             .map_err(|e| format!("ids: {e}"))?;
         let (rows, local) = distinct_sorted(&flat);
-        let var = self
-            .model
-            .tables
-            .gather(&full, &rows, self.model.dtype, &self.model.device)?;
-        let dim = var.dim(1).map_err(|e| e.to_string())?;
-        let idx =
-            Tensor::from_vec(local, flat.len(), &self.model.device).map_err(|e| e.to_string())?;
+        let (dtype, device) = (self.model.dtype, &self.model.device);
+        // Training: a gradient leaf; inference: a plain tensor, so that
+        // nothing downstream records a gradient graph.
+        let (gathered, var) = if self.training {
+            let var = self.model.tables.gather(&full, &rows, dtype, device)?;
+            (var.as_tensor().clone(), Some(var))
+        } else {
+            let t = self
+                .model
+                .tables
+                .gather_tensor(&full, &rows, dtype, device)?;
+            (t, None)
+        };
+        let dim = gathered.dim(1).map_err(|e| e.to_string())?;
+        let idx = Tensor::from_vec(local, flat.len(), device).map_err(|e| e.to_string())?;
         let mut shape = ids_t.dims().to_vec();
         shape.push(dim);
-        let out = var
-            .as_tensor()
+        let out = gathered
             .index_select(&idx, 0)
             .and_then(|t| t.reshape(shape))
             .map_err(|e| e.to_string())?;
@@ -528,7 +535,7 @@ impl<'s> HostGraph<'s> {
             // Named only when timed: no string per lookup otherwise.
             p.add(&format!("lookup {full}"), t0);
         }
-        if self.training {
+        if let Some(var) = var {
             self.leaves.push(Leaf {
                 table: full,
                 rows,
@@ -574,7 +581,18 @@ impl Graph for HostGraph<'_> {
         let full = self.scoped(name.as_str());
         let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
         let r = self.model.dense.get_or_init(&full, &shape, init);
-        ok(r.map(|v| self.push_as(v.as_tensor().clone(), Origin::Param(full), Vec::new())))
+        // Inference reads the values only: detached (the same storage), so
+        // that no op records a gradient graph that would keep every
+        // intermediate result alive until the output is dropped.
+        let training = self.training;
+        ok(r.map(|v| {
+            let t = if training {
+                v.as_tensor().clone()
+            } else {
+                v.as_tensor().detach()
+            };
+            self.push_as(t, Origin::Param(full), Vec::new())
+        }))
     }
 
     fn embedding(

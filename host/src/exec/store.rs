@@ -230,7 +230,13 @@ impl DenseOptimizer {
 pub struct Table {
     pub rows: usize,
     pub dim: usize,
-    pub data: Vec<f32>,
+    /// The weights, row-major: read through [`Table::data`], written
+    /// through the methods that drop [`Table::whole`].
+    data: Vec<f32>,
+    /// The whole table as a tensor (inference's `table_all`), made at the
+    /// first ask and kept until the weights change: an evaluation asks for
+    /// it once per block of users.
+    whole: Option<Tensor>,
     /// Per row, its slot and Adam step count ([`SlotEntry`]), side by
     /// side so that a row's update finds both in one cache line.
     /// Zero-initialised, so its pages are mapped only where rows are touched.
@@ -259,6 +265,7 @@ impl Table {
             rows,
             dim,
             data,
+            whole: None,
             slot: Vec::new(),
             state: SlotRows::new(0, rows),
             moments: 0,
@@ -272,6 +279,32 @@ impl Table {
     /// Row `r`.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.data[r * self.dim..(r + 1) * self.dim]
+    }
+
+    /// The weights, row-major (`rows * dim`).
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The weights, to write.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        self.whole = None;
+        &mut self.data
+    }
+
+    /// Replace the weights (`rows * dim` values, row-major).
+    pub fn set_data(&mut self, data: Vec<f32>) -> Result<(), String> {
+        if data.len() != self.rows * self.dim {
+            return Err(format!(
+                "{} values for a [{}, {}] table",
+                data.len(),
+                self.rows,
+                self.dim
+            ));
+        }
+        self.whole = None;
+        self.data = data;
+        Ok(())
     }
 
     /// Rows with optimizer state (updated at least once by Adam or Adagrad).
@@ -337,6 +370,7 @@ impl Table {
     /// [`OptimConfig::dense_tables`]). The full gradient lives in a scratch
     /// buffer kept between steps.
     pub fn update_dense(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
+        self.whole = None;
         let d = self.dim;
         self.prepare_state(Rule::of(c).kind, c.table_state);
         let mut full = std::mem::take(&mut self.scratch);
@@ -356,6 +390,7 @@ impl Table {
     /// fetched ahead, in parallel when the step is large enough; a row
     /// listed twice is updated twice, in order.
     pub fn update(&mut self, rows: &[u32], grads: &[f32], c: &OptimConfig) {
+        self.whole = None;
         let rule = Rule::of(c);
         let d = self.dim;
         self.prepare_state(rule.kind, c.table_state);
@@ -1053,6 +1088,37 @@ impl TableStore {
         dtype: DType,
         device: &Device,
     ) -> Result<Var, String> {
+        let (out, d) = self.gather_values(name, rows)?;
+        // A variable made from the buffer, not from a tensor (which candle
+        // would copy once more).
+        let shape = (rows.len(), d);
+        if dtype == DType::F32 {
+            Var::from_vec(out, shape, device)
+        } else {
+            Tensor::from_vec(out, shape, device)
+                .and_then(|x| x.to_dtype(dtype))
+                .and_then(|x| Var::from_tensor(&x))
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// [`TableStore::gather`] into a plain tensor, which records no
+    /// gradient graph (inference).
+    pub fn gather_tensor(
+        &self,
+        name: &str,
+        rows: &[u32],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor, String> {
+        let (out, d) = self.gather_values(name, rows)?;
+        Tensor::from_vec(out, (rows.len(), d), device)
+            .and_then(|x| x.to_dtype(dtype))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The values of `rows` of table `name`, row-major, and the row width.
+    fn gather_values(&self, name: &str, rows: &[u32]) -> Result<(Vec<f32>, usize), String> {
         let t = self
             .tables
             .get(name)
@@ -1093,28 +1159,27 @@ impl TableStore {
         // SAFETY: `copy` wrote every one of the first `rows.len() * d`
         // floats (one row per `d`-chunk, all chunks).
         unsafe { out.set_len(rows.len() * d) };
-        // A variable made from the buffer, not from a tensor (which candle
-        // would copy once more).
-        let shape = (rows.len(), d);
-        if dtype == DType::F32 {
-            Var::from_vec(out, shape, device)
-        } else {
-            Tensor::from_vec(out, shape, device)
-                .and_then(|x| x.to_dtype(dtype))
-                .and_then(|x| Var::from_tensor(&x))
-        }
-        .map_err(|e| e.to_string())
+        Ok((out, d))
     }
 
-    /// The whole table (inference).
-    pub fn all(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor, String> {
+    /// The whole table (inference): made once and kept until the table's
+    /// weights change, so that every block of users of an evaluation gets
+    /// the same tensor instead of a copy of the table each.
+    pub fn all(&mut self, name: &str, dtype: DType, device: &Device) -> Result<Tensor, String> {
         let t = self
             .tables
-            .get(name)
+            .get_mut(name)
             .ok_or_else(|| format!("embedding '{name}' is not declared"))?;
-        Tensor::from_slice(&t.data, (t.rows, t.dim), device)
+        if let Some(w) = &t.whole {
+            if w.dtype() == dtype && w.device().same_device(device) {
+                return Ok(w.clone());
+            }
+        }
+        let w = Tensor::from_slice(&t.data, (t.rows, t.dim), device)
             .and_then(|x| x.to_dtype(dtype))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        t.whole = Some(w.clone());
+        Ok(w)
     }
 }
 
@@ -1323,7 +1388,7 @@ mod tests {
         assert_eq!(lazy.state_rows(), 2);
         // Same values either way.
         assert_eq!(eager.export_state().m, lazy.export_state().m);
-        assert_eq!(eager.data, lazy.data);
+        assert_eq!(eager.data(), lazy.data());
         // Auto: a small table's state fits in any machine's memory.
         let auto = table_with(TableState::Auto, "adam");
         assert_eq!(auto.state.blocks.len(), 2);
