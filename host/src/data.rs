@@ -2,6 +2,7 @@
 //! its split, positives, the schema components see, and batch assembly
 //! (ids, labels and feature fields as tensors).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
@@ -194,6 +195,9 @@ pub struct Data {
     pub config: DataConfig,
     /// Whether the parsed data came from the binary cache ([`load_dataset_cached`]).
     pub cache: ds::CacheUse,
+    /// Every item's feature inputs (`catalog.item.<field>`), made at the
+    /// first all-ranking batch on a device and handed to later ones.
+    catalog: std::sync::Mutex<Option<(Device, BTreeMap<String, Tensor>)>>,
 }
 
 static NEXT_DATA_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -775,6 +779,7 @@ impl Data {
             valid_seen: by_user(n, pairs(&split.valid).into_iter()),
             labels,
             cache: ds::CacheUse::Uncached,
+            catalog: Default::default(),
             train_pos,
             train_pos_rows,
             train_pos_like,
@@ -972,9 +977,35 @@ impl Data {
         let mut b = Batch::default();
         b.inputs.insert("user".into(), ids_tensor(users, device)?);
         self.add_features(&mut b, users, None, device)?;
+        b.inputs.extend(self.catalog_inputs(device)?);
         Ok(b)
     }
+
+    /// The feature fields of every item, in item id order, as the inputs
+    /// `catalog.item.<field>` (with `.mask` for token bags): what a
+    /// backbone whose score splits into a user and an item part (FM) needs
+    /// to score every item with its features at once. Made once per device.
+    pub fn catalog_inputs(&self, device: &Device) -> Result<BTreeMap<String, Tensor>, String> {
+        let Some(t) = &self.ds.items else {
+            return Ok(BTreeMap::new());
+        };
+        let mut made = self.catalog.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((d, inputs)) = made.as_ref() {
+            if d.same_device(device) {
+                return Ok(inputs.clone());
+            }
+        }
+        let mut b = Batch::default();
+        let items: Vec<u32> = (0..self.ds.n_items as u32).collect();
+        add_table(&mut b, CATALOG_ITEM, t, &items, device)?;
+        *made = Some((device.clone(), b.inputs.clone()));
+        Ok(b.inputs)
+    }
 }
+
+/// The prefix of every item's feature inputs in all-ranking batches
+/// ([`Data::catalog_inputs`]).
+pub const CATALOG_ITEM: &str = "catalog.item";
 
 /// The time of every interaction row: its timestamp, else its row index.
 pub fn row_times(ds: &Dataset) -> Vec<f64> {

@@ -149,6 +149,26 @@ fn item_stats_are_the_hand_computed_training_statistics() {
     let b = d.pair_batch(&[0, 1], &[0, 3], &Device::Cpu).unwrap();
     let v: Vec<f32> = b.inputs["item.stat_ctr"].to_vec1().unwrap();
     close(v[1], g, "batch ctr of item 3");
+    // an all-ranking batch carries every item's, in item id order, made once
+    let n = d.ds.n_items as u32;
+    let all_items: Vec<u32> = (0..n).collect();
+    let pairs = d
+        .pair_batch(&vec![0; n as usize], &all_items, &Device::Cpu)
+        .unwrap();
+    let users = d.user_batch(&[1, 0], &Device::Cpu).unwrap();
+    for name in ["stat_ctr", "stat_exposure"] {
+        let all: Vec<f32> = users.inputs[&format!("catalog.item.{name}")]
+            .to_vec1()
+            .unwrap();
+        let want: Vec<f32> = pairs.inputs[&format!("item.{name}")].to_vec1().unwrap();
+        assert_eq!(all, want, "{name}");
+    }
+    assert!(!users.inputs.contains_key("item.stat_ctr"), "users only");
+    let again = d.user_batch(&[2], &Device::Cpu).unwrap();
+    assert_eq!(
+        again.inputs["catalog.item.stat_ctr"].id(),
+        users.inputs["catalog.item.stat_ctr"].id()
+    );
 }
 
 #[test]

@@ -10,7 +10,11 @@
 //! - `predict_fields(g, emb)` -> one logit per example from `emb.fields` (FM, NFM, DCN);
 //! - `score_all(g, user)` -> `[B, n_items]` where the model can score every item at once.
 //!
-//! In an all-ranking batch (users only, at inference) a backbone that can
+//! An all-ranking batch (users only, at inference) carries the users' ids and
+//! features and, when the data has item features, every item's as well, in
+//! item id order, under `catalog.item.<field>` (with `.mask` for bags): a
+//! backbone whose score splits into a user part and an item part scores
+//! every item with its features at once (FM does). A backbone that can
 //! represent every item at once may add `all_item` and, per modality,
 //! `all_modality:<m>` (`[n_items, d]`) to its `embed` map next to
 //! `user_modality:<m>`, so an estimator that combines modality scores

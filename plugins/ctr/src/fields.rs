@@ -55,19 +55,22 @@ impl FieldEmbedder {
             .collect()
     }
 
-    /// True when an item-side feature field is in use: scoring every item
-    /// then needs that field's value for every item.
-    pub fn uses_item_features(&self, g: &Ctx<'_, '_>) -> bool {
-        self.schema_fields(g)
-            .iter()
-            .any(|f| f.side == FieldSide::Item)
-    }
-
     /// One `[B, d]` vector and one `[B]` first-order term of a field.
     fn field<'c>(&self, g: &'c Ctx<'_, '_>, f: &FieldSchema) -> (Var<'c>, Var<'c>) {
+        self.field_from(g, f, f.name.as_str())
+    }
+
+    /// [`FieldEmbedder::field`] with the field's values read from the
+    /// input `input` (and `<input>.mask`) instead of the field's own name.
+    fn field_from<'c>(
+        &self,
+        g: &'c Ctx<'_, '_>,
+        f: &FieldSchema,
+        input: &str,
+    ) -> (Var<'c>, Var<'c>) {
         let name = f.name.as_str();
         let (emb, lin) = (format!("emb.{name}"), format!("lin.{name}"));
-        let x = g.input(name);
+        let x = g.input(input);
         let tables = || {
             let vocab = f.vocab as usize;
             g.embedding(&emb, vocab, self.dim, Init::normal(self.init_std));
@@ -80,7 +83,7 @@ impl FieldEmbedder {
             }
             FieldType::TokenSeq => {
                 tables();
-                let mask = g.input(&format!("{name}.mask"));
+                let mask = g.input(&format!("{input}.mask"));
                 let count = mask.sum_keepdim(1).clamp(1.0, f64::INFINITY);
                 let v = (g.lookup(&emb, x) * mask.unsqueeze(-1)).sum(1) / count;
                 let l = (g.lookup(&lin, x).squeeze(-1) * mask).sum(1) / count.squeeze(1);
@@ -132,6 +135,38 @@ impl FieldEmbedder {
         }
         emb.set("linear", linear.id);
         Ok(emb)
+    }
+
+    /// The item side of every item, for all-ranking: the sum of each
+    /// item's fields (its id's and its features', read from the batch's
+    /// `catalog.<field>` inputs, e.g. `catalog.item.genre`) `[n_items, d]`,
+    /// and its first-order terms plus the pairwise interactions among its
+    /// own fields `[n_items]`. `None` when an item field in use has no
+    /// catalog input.
+    pub fn catalog_items<'c>(&self, g: &'c Ctx<'_, '_>) -> Result<Option<(Var<'c>, Var<'c>)>> {
+        let mut vs = vec![g.table_all("emb.item")];
+        let mut terms = g.table_all("lin.item").squeeze(-1);
+        for f in self.schema_fields(g) {
+            if f.side != FieldSide::Item {
+                continue;
+            }
+            let input = format!("catalog.{}", f.name.as_str());
+            if !g.has_input(&input) {
+                return Ok(None);
+            }
+            let (v, l) = self.field_from(g, &f, &input);
+            vs.push(v);
+            terms = terms + l;
+        }
+        if vs.len() > 1 {
+            terms = terms + g.bi_interaction(&vs).sum(-1);
+        }
+        let sum = if vs.len() > 1 {
+            g.stack(&vs, 1).sum(1)
+        } else {
+            vs[0]
+        };
+        Ok(Some((sum, terms)))
     }
 
     /// The fields of the hook point, `[B, d]` each; an error when there are none.

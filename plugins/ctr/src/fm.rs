@@ -39,27 +39,28 @@ impl FieldHead for Fm {
         true
     }
 
-    /// With user-side fields U and the item id as the only item-side field,
-    /// the pairwise sum splits into the pairs within U, and the cross term
-    /// `<sum_U v_f, v_i>`, so
-    /// `y(u, i) = FM(U) + w_i + <sum_U v_f, v_i>`: one matmul against the
-    /// item table plus a per-item constant. Item feature fields would need
-    /// their value for every item, which an all-ranking batch (users only)
-    /// does not carry: then `None`, and the host scores (user, item) pairs.
+    /// The pairwise sum splits into the pairs within the user-side fields
+    /// U, the pairs within the item-side fields I (the item id and its
+    /// features) and the cross term `<sum_U v_f, sum_I v_f>`, so
+    /// `y(u, i) = FM(U) + [w_I + pairs(I)](i) + <sum_U v_f, sum_I v_f(i)>`:
+    /// one matmul against every item's summed fields plus a per-item
+    /// constant. The item features of every item come from the batch's
+    /// catalog inputs; without them (a host that does not send them) `None`,
+    /// and the host scores (user, item) pairs.
     fn score_all<'c>(
         &self,
         g: &'c Ctx<'_, '_>,
         fields: &FieldEmbedder,
         user: Var<'c>,
     ) -> Result<Option<Var<'c>>> {
-        if fields.uses_item_features(g) {
+        let Some((items, item_terms)) = fields.catalog_items(g)? else {
             return Ok(None);
-        }
+        };
         // The batch holds users only, so this is FM over the user-side fields.
         let user_side = self.logit(g, fields, &fields.embed(g)?)?;
-        let items = g.table_all("emb.item").transpose(0, 1);
-        let item_lin = g.table_all("lin.item").transpose(0, 1);
-        Ok(Some(user.matmul(items) + item_lin + user_side.unsqueeze(1)))
+        Ok(Some(
+            user.matmul(items.transpose(0, 1)) + item_terms.unsqueeze(0) + user_side.unsqueeze(1),
+        ))
     }
 }
 
