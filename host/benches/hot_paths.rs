@@ -5,7 +5,8 @@
 //! the sum over a leading dimension, which is a broadcast's backward, and a
 //! materialised broadcast, on DIN's largest activation `[256 * 2 * 50, 80]`),
 //! and the fused ops (FM's bi-interaction, dropout, Dice) against the same
-//! math in candle's ops, forward and backward.
+//! math in candle's ops, forward and backward, and the evaluation
+//! allocator's reuse of a freed large block against the system's fresh pages.
 //! End-to-end throughput: `metrics.jsonl` of any run has `examples_per_second`.
 
 use candle_core::{DType, Device, Shape, Tensor, Var};
@@ -106,6 +107,34 @@ fn ranking(c: &mut Criterion) {
             b.iter(|| auc_of_candidates(&scores, &excluded, &rel))
         });
     }
+}
+
+/// A score block's life in all-ranking: a 64 MiB buffer made, written
+/// whole and freed, from the system (fresh pages each time) or inside an
+/// `alloc_cache` scope (the freed block reused).
+fn large_blocks(c: &mut Criterion) {
+    use causalrec_host::alloc_cache::LargeBlockCache;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    let layout = Layout::from_size_align(64 << 20, 64).unwrap();
+    let cycle = |a: &dyn GlobalAlloc| {
+        // SAFETY: the block is allocated, written within its size and freed
+        // with the layout it was made with.
+        unsafe {
+            let p = a.alloc(layout);
+            assert!(!p.is_null());
+            p.write_bytes(1, layout.size());
+            // Kept, so the writes and the allocation are not elided.
+            std::hint::black_box(p);
+            a.dealloc(p, layout);
+        }
+    };
+    let mut group = c.benchmark_group("block_64mib_alloc_write_free");
+    group.bench_function("system", |b| b.iter(|| cycle(&System)));
+    let cache = LargeBlockCache::new();
+    cache.open();
+    group.bench_function("alloc_cache", |b| b.iter(|| cycle(&cache)));
+    cache.close();
+    group.finish();
 }
 
 fn histories(c: &mut Criterion) {
@@ -292,5 +321,13 @@ fn fused(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sparse_store, ranking, histories, kernels, fused);
+criterion_group!(
+    benches,
+    sparse_store,
+    ranking,
+    large_blocks,
+    histories,
+    kernels,
+    fused
+);
 criterion_main!(benches);
