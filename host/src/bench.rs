@@ -340,8 +340,9 @@ pub fn bench_rank(
         Some(model) => {
             let mut run = bench_run(reg, model, b.dim, 1024, 1, b.seed, Device::Cpu, &data)?;
             let t0 = Instant::now();
-            let m =
-                crate::protocols::all_ranking(&data, part, &b.ks, |us| run.score_users(&data, us))?;
+            let m = run.with_eval_memo(|run| {
+                crate::protocols::all_ranking(&data, part, &b.ks, |us| run.score_users(&data, us))
+            })?;
             (m, t0.elapsed().as_secs_f64())
         }
         None => {

@@ -1161,6 +1161,20 @@ impl Run {
         data.histories.add_to(batch, &keys, &self.model.device)
     }
 
+    /// Run `f` as one evaluation (the parameters do not change in it):
+    /// inference ops that read no batch input are computed once for all its
+    /// blocks of users ([`crate::exec::Model::eval_memo`]).
+    /// `CAUSALREC_EVAL_MEMO=0` turns the memo off.
+    pub fn with_eval_memo<R>(&mut self, f: impl FnOnce(&mut Run) -> R) -> R {
+        let memo = !std::env::var("CAUSALREC_EVAL_MEMO").is_ok_and(|v| v.trim() == "0");
+        if memo {
+            self.model.eval_memo = Some(Default::default());
+        }
+        let r = f(self);
+        self.model.eval_memo = None;
+        r
+    }
+
     /// Scores of every item for `users`: `[users.len() * n_items]`, row-major.
     pub fn score_users(&mut self, data: &Data, users: &[u32]) -> Result<Scores, String> {
         if let Some(all) = self.score_all_only(data, users)? {
@@ -1313,7 +1327,9 @@ impl Run {
         part: Part,
         ks: &[usize],
     ) -> Result<BTreeMap<String, f64>, String> {
-        crate::protocols::all_ranking(data, part, ks, |us| self.score_users(data, us))
+        self.with_eval_memo(|run| {
+            crate::protocols::all_ranking(data, part, ks, |us| run.score_users(data, us))
+        })
     }
 
     /// [`Run::rank_eval`] with groups, a re-ranker or drift groups.
@@ -1324,7 +1340,9 @@ impl Run {
         ks: &[usize],
         opts: crate::protocols::RankingOptions,
     ) -> Result<BTreeMap<String, f64>, String> {
-        crate::protocols::all_ranking_with(data, part, ks, opts, |us| self.score_users(data, us))
+        self.with_eval_memo(|run| {
+            crate::protocols::all_ranking_with(data, part, ks, opts, |us| run.score_users(data, us))
+        })
     }
 }
 

@@ -544,6 +544,63 @@ fn lookup_errors_and_what_inference_graphs_hold() {
     assert_eq!(g.get(all).unwrap().to_vec2::<f32>().unwrap()[0][0], 5.0);
 }
 
+// ------------------------------------------------------------ evaluation memo
+
+/// Within one evaluation (`eval_memo` on) an inference op that reads no
+/// batch input is computed once: the next block's graph gets the same
+/// tensor; ops that read a batch input are computed in every graph, and
+/// other constants are other results.
+#[test]
+fn an_evaluation_computes_ops_of_parameters_tables_and_constants_once() {
+    let mut model = Model::new(1, DType::F32, Device::Cpu, sgd(0.1, 0.0));
+    let schema = schema();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let block = |x: [f32; 4]| {
+        let mut b = Batch::default();
+        b.inputs
+            .insert("x".into(), Tensor::from_slice(&x, 4, &Device::Cpu).unwrap());
+        b
+    };
+    // One block's graph: (w * t) for a parameter w, a table t's column
+    // sums and a constant c; then times the block's input x.
+    let graph = |model: &mut Model, rng: &mut ChaCha8Rng, b: &Batch, c: f64| {
+        let mut g = HostGraph::new(model, b, &schema, false, rng);
+        ok(g.embedding("t".into(), 3, 4, Init::normal(0.5)));
+        let w = ok(g.param("w".into(), [4u64][..].into(), Init::normal(0.5)));
+        let t = ok(g.table_all("t".into()));
+        let c = ok(g.constant([c; 4][..].into(), [4u64][..].into()));
+        let wt = call(&mut g, MUL, &[w, t]);
+        let wtc = call(&mut g, MUL, &[wt, c]);
+        let x = ok(g.input("x".into()));
+        let y = call(&mut g, MUL, &[wtc, x]);
+        let get = |v: VarId| g.get(v).unwrap().clone();
+        (get(wtc), get(y))
+    };
+    let (b1, b2) = (block([1.0, 2.0, 3.0, 4.0]), block([-1.0, 0.5, 2.0, 0.0]));
+    // Without the memo: the reference values.
+    let (want_wtc, want_y2) = graph(&mut model, &mut rng, &b2, 2.0);
+    model.eval_memo = Some(Default::default());
+    let (wtc1, _) = graph(&mut model, &mut rng, &b1, 2.0);
+    let (wtc2, y2) = graph(&mut model, &mut rng, &b2, 2.0);
+    assert_eq!(wtc2.id(), wtc1.id(), "computed once");
+    assert_ne!(wtc2.id(), want_wtc.id());
+    let v = |t: &Tensor| t.to_vec2::<f32>().unwrap();
+    assert_eq!(v(&wtc2), v(&want_wtc));
+    assert_eq!(v(&y2), v(&want_y2), "the block's own input is read");
+    // Another constant: another result.
+    let (wtc3, _) = graph(&mut model, &mut rng, &b2, 3.0);
+    assert_ne!(wtc3.id(), wtc1.id());
+    assert_eq!(v(&wtc3)[0][0], v(&want_wtc)[0][0] * 1.5);
+    // Training graphs never use it.
+    let memo_len = model.eval_memo.as_ref().unwrap().len();
+    {
+        let mut g = HostGraph::new(&mut model, &b2, &schema, true, &mut rng);
+        let w = ok(g.param("w".into(), [4u64][..].into(), Init::normal(0.5)));
+        call(&mut g, MUL, &[w, w]);
+    }
+    assert_eq!(model.eval_memo.as_ref().unwrap().len(), memo_len);
+}
+
 // ------------------------------------------------------------ cost
 
 #[test]

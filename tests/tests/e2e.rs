@@ -935,6 +935,27 @@ fn bench_rank_times_all_ranking_over_every_user_with_test_positives() {
     assert_eq!(m["users"], v["users"]);
     let r20 = m["metrics"]["recall@20"].as_f64().unwrap();
     assert!(r20 > 0.0 && r20 < 0.2, "{m}");
+    // Two blocks of users through LightGCN: the same metrics with the
+    // evaluation memo (the item side propagated once) and without it.
+    let args = [
+        "bench", "rank", "--data", "uniform", "--users", "700", "--items", "100000", "--inter",
+        "150000", "--dim", "8", "--model", "lightgcn", "--json",
+    ];
+    let metrics = |memo: &str| {
+        let o = host_command(&args)
+            .env("CAUSALREC_EVAL_MEMO", memo)
+            .output()
+            .expect("run host");
+        let (so, se) = text(&o);
+        assert!(o.status.success(), "{se}\n{so}");
+        let v: serde_json::Value = serde_json::from_str(so.trim()).expect("json");
+        assert!(
+            v["users"].as_f64().unwrap() > 640.0,
+            "more than one block: {v}"
+        );
+        v["metrics"].clone()
+    };
+    assert_eq!(metrics("1"), metrics("0"));
     let o = host(&["bench", "rank", "--data", "uniform", "--model", "nope"]);
     let (_, se) = text(&o);
     assert!(!o.status.success() && se.contains("nope"), "{se}");

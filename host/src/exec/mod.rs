@@ -43,6 +43,12 @@ pub struct Model {
     pub clip_grad_norm: Option<f64>,
     /// Where training steps' time goes, when asked for (`bench train --phases`).
     pub phases: Option<phases::PhaseTimes>,
+    /// During one evaluation (`Run::with_eval_memo`): the results of
+    /// inference ops that read no batch input (parameters, whole tables,
+    /// constants and ops of them), by a hash of how they were made, so
+    /// that every block of users reuses them (a graph backbone's
+    /// propagation over the whole graph runs once, not once per block).
+    pub eval_memo: Option<HashMap<u64, Tensor>>,
 }
 
 impl Model {
@@ -57,6 +63,7 @@ impl Model {
             table_namespace: HashMap::new(),
             clip_grad_norm: None,
             phases: None,
+            eval_memo: None,
         }
     }
 
@@ -170,6 +177,15 @@ fn distinct_sorted(ids: &[u32]) -> (Vec<u32>, Vec<u32>) {
         local[(key & 0xffff_ffff) as usize] = rows.len() as u32 - 1;
     }
     (rows, local)
+}
+
+/// A 64-bit hash of `what` (SipHash with fixed keys: the same in every
+/// graph of a process).
+fn hash_of(what: impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    what.hash(&mut h);
+    h.finish()
 }
 
 /// One lookup's distinct rows, the gradient of its leaf (row-major) and the row width.
@@ -390,6 +406,9 @@ pub struct HostGraph<'s> {
     training: bool,
     rng: &'s mut ChaCha8Rng,
     scopes: Vec<String>,
+    /// With the model's evaluation memo on: tape entries that read no batch
+    /// input, and the hash of how each was made.
+    memo_keys: HashMap<u32, u64>,
 }
 
 fn ok<T>(r: Result<T, String>) -> RResult<T, RString> {
@@ -421,7 +440,20 @@ impl<'s> HostGraph<'s> {
             training,
             rng,
             scopes: Vec::new(),
+            memo_keys: HashMap::new(),
         }
+    }
+
+    /// Whether ops that read no batch input are memoised (inference within
+    /// `Run::with_eval_memo`).
+    fn memoising(&self) -> bool {
+        !self.training && self.model.eval_memo.is_some()
+    }
+
+    /// Record that tape entry `v` reads no batch input and was made as
+    /// `what` describes.
+    fn memo_key(&mut self, v: VarId, what: impl std::hash::Hash) {
+        self.memo_keys.insert(v.0, hash_of(what));
     }
 
     /// Put a tensor on the tape.
@@ -553,23 +585,54 @@ impl Graph for HostGraph<'_> {
     }
 
     fn op(&mut self, call: OpCall) -> RResult<VarId, RString> {
-        let inputs: Result<Vec<Tensor>, String> =
-            call.inputs.iter().map(|&v| self.get(v).cloned()).collect();
-        let r = inputs.and_then(|inputs| {
-            let mut env = ops::OpEnv {
-                dtype: self.model.dtype,
-                device: &self.model.device,
-                training: self.training,
-                rng: self.rng,
-            };
-            ops::apply(call.code, &inputs, &call.ints, &call.floats, &mut env)
-        });
+        // An op of inputs that read no batch input: its result is the same
+        // in every block of an evaluation, found by how it is made.
+        let key = if self.memoising() {
+            let keys: Option<Vec<u64>> = call
+                .inputs
+                .iter()
+                .map(|v| self.memo_keys.get(&v.0).copied())
+                .collect();
+            keys.map(|keys| {
+                let floats: Vec<u64> = call.floats.iter().map(|f| f.to_bits()).collect();
+                hash_of(("op", call.code, keys, call.ints.as_slice(), floats))
+            })
+        } else {
+            None
+        };
+        let known = key.and_then(|k| self.model.eval_memo.as_ref()?.get(&k).cloned());
+        let r = match known {
+            Some(t) => Ok(t),
+            None => call
+                .inputs
+                .iter()
+                .map(|&v| self.get(v).cloned())
+                .collect::<Result<Vec<Tensor>, String>>()
+                .and_then(|inputs| {
+                    let mut env = ops::OpEnv {
+                        dtype: self.model.dtype,
+                        device: &self.model.device,
+                        training: self.training,
+                        rng: self.rng,
+                    };
+                    ops::apply(call.code, &inputs, &call.ints, &call.floats, &mut env)
+                }),
+        };
         let ids = if self.probe {
             call.inputs.iter().map(|v| v.0).collect()
         } else {
             Vec::new()
         };
-        ok(r.map(|t| self.push_as(t, Origin::Op(call.code), ids)))
+        ok(r.map(|t| {
+            if let (Some(k), Some(m)) = (key, self.model.eval_memo.as_mut()) {
+                m.entry(k).or_insert_with(|| t.clone());
+            }
+            let v = self.push_as(t, Origin::Op(call.code), ids);
+            if let Some(k) = key {
+                self.memo_keys.insert(v.0, k);
+            }
+            v
+        }))
     }
 
     fn param(
@@ -591,7 +654,12 @@ impl Graph for HostGraph<'_> {
             } else {
                 v.as_tensor().detach()
             };
-            self.push_as(t, Origin::Param(full), Vec::new())
+            let memo = self.memoising().then(|| ("param", full.clone()));
+            let id = self.push_as(t, Origin::Param(full), Vec::new());
+            if let Some(what) = memo {
+                self.memo_key(id, what);
+            }
+            id
         }))
     }
 
@@ -625,7 +693,14 @@ impl Graph for HostGraph<'_> {
             .model
             .tables
             .all(&full, self.model.dtype, &self.model.device);
-        ok(r.map(|t| self.push_as(t, Origin::Table(full), Vec::new())))
+        let memo = self.memoising().then(|| ("table", full.clone()));
+        ok(r.map(|t| {
+            let id = self.push_as(t, Origin::Table(full), Vec::new());
+            if let Some(what) = memo {
+                self.memo_key(id, what);
+            }
+            id
+        }))
     }
 
     fn input(&mut self, name: RStr<'_>) -> RResult<VarId, RString> {
@@ -674,10 +749,20 @@ impl Graph for HostGraph<'_> {
                 format!("constant: {} values for shape {shape:?}", values.len()).into(),
             );
         }
+        let memo = self.memoising().then(|| {
+            let bits: Vec<u64> = values.iter().map(|x| x.to_bits()).collect();
+            hash_of(("constant", &shape, bits))
+        });
         let r = Tensor::from_slice(values.as_slice(), shape, &self.model.device)
             .and_then(|t| t.to_dtype(self.model.dtype))
             .map_err(|e| e.to_string());
-        ok(r.map(|t| self.push_as(t, Origin::Constant, Vec::new())))
+        ok(r.map(|t| {
+            let id = self.push_as(t, Origin::Constant, Vec::new());
+            if let Some(k) = memo {
+                self.memo_keys.insert(id.0, k);
+            }
+            id
+        }))
     }
 
     fn shape(&self, v: VarId) -> RResult<RVec<u64>, RString> {
