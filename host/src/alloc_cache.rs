@@ -92,7 +92,7 @@ impl LargeBlockCache {
             1 => true,
             2 => false,
             _ => {
-                let off = std::env::var("CAUSALREC_ALLOC_CACHE").is_ok_and(|v| v.trim() == "0");
+                let off = crate::switched_off("CAUSALREC_ALLOC_CACHE");
                 self.switch
                     .store(if off { 2 } else { 1 }, Ordering::Relaxed);
                 !off

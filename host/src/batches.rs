@@ -26,7 +26,7 @@ pub const PREFETCH: usize = 2;
 /// False when `CAUSALREC_PREFETCH=0`: batches are assembled in the step's
 /// thread (the same draws; for measuring what the worker thread saves).
 fn prefetch_enabled() -> bool {
-    std::env::var_os("CAUSALREC_PREFETCH").is_none_or(|v| v != "0")
+    !crate::switched_off("CAUSALREC_PREFETCH")
 }
 
 /// What a run needs to assemble its training batches.

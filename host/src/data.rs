@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 use causalrec_datasets::{
     self as ds, AtomicOptions, Column, Dataset, FieldKind, Role, Split, Table,
 };
+use causalrec_sdk::component::catalog_input;
 use causalrec_sdk::{DataColumn, DataPart, FieldSchema, FieldSide, FieldType, Schema, TrainData};
 use serde::{Deserialize, Serialize};
 
@@ -997,15 +998,11 @@ impl Data {
         }
         let mut b = Batch::default();
         let items: Vec<u32> = (0..self.ds.n_items as u32).collect();
-        add_table(&mut b, CATALOG_ITEM, t, &items, device)?;
+        add_table(&mut b, &catalog_input("item"), t, &items, device)?;
         *made = Some((device.clone(), b.inputs.clone()));
         Ok(b.inputs)
     }
 }
-
-/// The prefix of every item's feature inputs in all-ranking batches
-/// ([`Data::catalog_inputs`]).
-pub const CATALOG_ITEM: &str = "catalog.item";
 
 /// The time of every interaction row: its timestamp, else its row index.
 pub fn row_times(ds: &Dataset) -> Vec<f64> {

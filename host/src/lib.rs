@@ -38,3 +38,10 @@ pub mod rerank;
 pub mod sandbox;
 pub mod stats;
 pub mod train;
+
+/// True when the environment variable `var` is `0`: each of the host's
+/// speed switches (`CAUSALREC_PREFETCH`, `CAUSALREC_HUGEPAGES`,
+/// `CAUSALREC_ALLOC_CACHE`, `CAUSALREC_EVAL_MEMO`) is on unless set so.
+pub fn switched_off(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| v == "0")
+}

@@ -472,7 +472,7 @@ fn with_huge_page_malloc() {
     {
         use std::os::unix::process::CommandExt;
         const TUNABLE: &str = "glibc.malloc.hugetlb";
-        if std::env::var_os("CAUSALREC_HUGEPAGES").is_some_and(|v| v == "0") {
+        if causalrec_host::switched_off("CAUSALREC_HUGEPAGES") {
             return;
         }
         let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();

@@ -1166,8 +1166,7 @@ impl Run {
     /// blocks of users ([`crate::exec::Model::eval_memo`]).
     /// `CAUSALREC_EVAL_MEMO=0` turns the memo off.
     pub fn with_eval_memo<R>(&mut self, f: impl FnOnce(&mut Run) -> R) -> R {
-        let memo = !std::env::var("CAUSALREC_EVAL_MEMO").is_ok_and(|v| v.trim() == "0");
-        if memo {
+        if !crate::switched_off("CAUSALREC_EVAL_MEMO") {
             self.model.eval_memo = Some(Default::default());
         }
         let r = f(self);

@@ -12,7 +12,8 @@
 //!
 //! An all-ranking batch (users only, at inference) carries the users' ids and
 //! features and, when the data has item features, every item's as well, in
-//! item id order, under `catalog.item.<field>` (with `.mask` for bags): a
+//! item id order, under `catalog.item.<field>` ([`catalog_input`]; with
+//! `.mask` for bags): a
 //! backbone whose score splits into a user part and an item part scores
 //! every item with its features at once (FM does). A backbone that can
 //! represent every item at once may add `all_item` and, per modality,
@@ -44,6 +45,13 @@ use abi_stable::{
 use crate::abi::{BackboneInfo, Emb, NamedVar, TrainData, VarId};
 use crate::graph::GraphMut;
 use crate::model::{Ctx, Result, Var};
+
+/// The all-ranking batch input holding every item's values of feature
+/// field `field` (`item.genre` -> `catalog.item.genre`; a bag's mask is
+/// `<that>.mask`).
+pub fn catalog_input(field: &str) -> String {
+    format!("catalog.{field}")
+}
 
 /// A backbone across the boundary.
 #[sabi_trait]

@@ -450,10 +450,25 @@ impl<'s> HostGraph<'s> {
         !self.training && self.model.eval_memo.is_some()
     }
 
-    /// Record that tape entry `v` reads no batch input and was made as
-    /// `what` describes.
-    fn memo_key(&mut self, v: VarId, what: impl std::hash::Hash) {
-        self.memo_keys.insert(v.0, hash_of(what));
+    /// When memoising: the key of a tape entry that reads no batch input
+    /// and was made as `what` describes.
+    fn memo_key<H: std::hash::Hash>(&self, what: impl FnOnce() -> H) -> Option<u64> {
+        self.memoising().then(|| hash_of(what()))
+    }
+
+    /// [`HostGraph::push_as`], recording the entry's memo key if it has one.
+    fn push_keyed(
+        &mut self,
+        t: Tensor,
+        origin: Origin,
+        inputs: Vec<u32>,
+        key: Option<u64>,
+    ) -> VarId {
+        let v = self.push_as(t, origin, inputs);
+        if let Some(k) = key {
+            self.memo_keys.insert(v.0, k);
+        }
+        v
     }
 
     /// Put a tensor on the tape.
@@ -627,11 +642,7 @@ impl Graph for HostGraph<'_> {
             if let (Some(k), Some(m)) = (key, self.model.eval_memo.as_mut()) {
                 m.entry(k).or_insert_with(|| t.clone());
             }
-            let v = self.push_as(t, Origin::Op(call.code), ids);
-            if let Some(k) = key {
-                self.memo_keys.insert(v.0, k);
-            }
-            v
+            self.push_keyed(t, Origin::Op(call.code), ids, key)
         }))
     }
 
@@ -654,12 +665,8 @@ impl Graph for HostGraph<'_> {
             } else {
                 v.as_tensor().detach()
             };
-            let memo = self.memoising().then(|| ("param", full.clone()));
-            let id = self.push_as(t, Origin::Param(full), Vec::new());
-            if let Some(what) = memo {
-                self.memo_key(id, what);
-            }
-            id
+            let key = self.memo_key(|| ("param", &full));
+            self.push_keyed(t, Origin::Param(full), Vec::new(), key)
         }))
     }
 
@@ -693,14 +700,8 @@ impl Graph for HostGraph<'_> {
             .model
             .tables
             .all(&full, self.model.dtype, &self.model.device);
-        let memo = self.memoising().then(|| ("table", full.clone()));
-        ok(r.map(|t| {
-            let id = self.push_as(t, Origin::Table(full), Vec::new());
-            if let Some(what) = memo {
-                self.memo_key(id, what);
-            }
-            id
-        }))
+        let key = self.memo_key(|| ("table", &full));
+        ok(r.map(|t| self.push_keyed(t, Origin::Table(full), Vec::new(), key)))
     }
 
     fn input(&mut self, name: RStr<'_>) -> RResult<VarId, RString> {
@@ -749,20 +750,14 @@ impl Graph for HostGraph<'_> {
                 format!("constant: {} values for shape {shape:?}", values.len()).into(),
             );
         }
-        let memo = self.memoising().then(|| {
+        let key = self.memo_key(|| {
             let bits: Vec<u64> = values.iter().map(|x| x.to_bits()).collect();
-            hash_of(("constant", &shape, bits))
+            ("constant", &shape, bits)
         });
         let r = Tensor::from_slice(values.as_slice(), shape, &self.model.device)
             .and_then(|t| t.to_dtype(self.model.dtype))
             .map_err(|e| e.to_string());
-        ok(r.map(|t| {
-            let id = self.push_as(t, Origin::Constant, Vec::new());
-            if let Some(k) = memo {
-                self.memo_keys.insert(id.0, k);
-            }
-            id
-        }))
+        ok(r.map(|t| self.push_keyed(t, Origin::Constant, Vec::new(), key)))
     }
 
     fn shape(&self, v: VarId) -> RResult<RVec<u64>, RString> {

@@ -10,6 +10,7 @@
 //! `emb.fields` and the summed first-order term into `linear`, so an
 //! estimator can append fields before `predict_fields`.
 
+use causalrec_sdk::component::catalog_input;
 use causalrec_sdk::nn::Linear;
 use causalrec_sdk::{
     BackboneImpl, BackboneInfo, ComponentDef, Ctx, Emb, FieldSchema, FieldSide, FieldType, Init,
@@ -150,7 +151,7 @@ impl FieldEmbedder {
             if f.side != FieldSide::Item {
                 continue;
             }
-            let input = format!("catalog.{}", f.name.as_str());
+            let input = catalog_input(f.name.as_str());
             if !g.has_input(&input) {
                 return Ok(None);
             }
