@@ -11,7 +11,11 @@
 //!
 //! A training step propagates over the K-hop subgraph of the batch's users
 //! and items only (exact: see [`crate::graph`]); `score_all` (inference)
-//! propagates over the whole graph with the same code.
+//! propagates over the whole graph with the same code, and so does `embed`
+//! for an all-ranking batch (users only, inference): its users' rows are
+//! taken from that whole-graph propagation, which the host's evaluation
+//! memo computes once for all blocks of users instead of one K-hop
+//! subgraph per block.
 //!
 //! Parameters: `dim`, `layers` (K), `init_std`, `max_neighbors` (0 = every
 //! neighbour, exact; else a per-step neighbour sample), `sample_seed`.
@@ -65,6 +69,14 @@ impl LightGcn {
         }
         acc * (1.0 / (self.0.layers as f64 + 1.0))
     }
+
+    /// Every node's final representation (`[n_users + n_items, dim]`, users
+    /// first), by propagation over the whole graph (inference only).
+    fn full_graph<'c>(&self, g: &'c Ctx<'_, '_>, st: &Prepared<()>) -> Var<'c> {
+        self.declare(g);
+        let x0 = g.concat(&[g.table_all("user"), g.table_all("item")], 0);
+        self.propagate(g, &st.full, x0)
+    }
 }
 
 impl GraphModel for LightGcn {
@@ -79,6 +91,15 @@ impl GraphModel for LightGcn {
     }
 
     fn embed(&self, g: &Ctx<'_, '_>, st: &Prepared<()>) -> Result<Emb> {
+        if !g.training() && !g.has_input("item") {
+            let users = self
+                .full_graph(g, st)
+                .narrow(0, 0, st.graph.n_users())
+                .index_select(g.input("user"), 0);
+            let mut emb = Emb::default();
+            emb.set("user", users.id);
+            return Ok(emb);
+        }
         self.declare(g);
         let b = self.0.batch(g, &st.graph)?;
         let x0 = b.assemble(g, b.lookup(g, "user", false), b.lookup(g, "item", true));
@@ -92,9 +113,8 @@ impl GraphModel for LightGcn {
     }
 
     fn all_items<'c>(&self, g: &'c Ctx<'_, '_>, st: &Prepared<()>) -> Result<Var<'c>> {
-        self.declare(g);
-        let x0 = g.concat(&[g.table_all("user"), g.table_all("item")], 0);
-        let fin = self.propagate(g, &st.full, x0);
-        Ok(fin.narrow(0, st.graph.n_users(), st.graph.n_items()))
+        Ok(self
+            .full_graph(g, st)
+            .narrow(0, st.graph.n_users(), st.graph.n_items()))
     }
 }
