@@ -33,6 +33,14 @@ use crate::history::HistoryOf;
 use crate::plugins::Registry;
 use crate::protocols::Scores;
 
+/// Pairs per inference graph when a model without `score_all` scores every
+/// item for a set of users (times the history length for history models;
+/// at least one user per graph). Small graphs keep their tensors in cache
+/// and in malloc's heap: ML-100K all-ranking through NFM took 4.4 s at
+/// 2^15 pairs, 2.2-2.4 s at 2^12 (DCN 19.9 -> 12.0-12.9 s), with a peak
+/// RSS of 1,060 -> 78 MB.
+const PAIRS_PER_GRAPH: usize = 1 << 12;
+
 /// A component chosen by a recipe: kind, name and parameters (RON text).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ComponentSpec {
@@ -1179,8 +1187,8 @@ impl Run {
         if let Some(all) = self.score_all_only(data, users)? {
             return Ok(Scores::Tensor(all));
         }
-        // Fallback: score every (user, item) pair, ~32k pairs (times the
-        // history length for history models) per graph.
+        // Fallback: score every (user, item) pair, about PAIRS_PER_GRAPH
+        // pairs (times the history length for history models) per graph.
         let n = data.ds.n_items;
         let per_pair = if self.needs_history {
             1 + data.schema.history_len as usize
@@ -1188,7 +1196,7 @@ impl Run {
             1
         };
         let mut all = Vec::with_capacity(users.len() * n);
-        for us in users.chunks((1 << 15) / (n * per_pair).max(1) + 1) {
+        for us in users.chunks((PAIRS_PER_GRAPH / (n * per_pair).max(1)).max(1)) {
             let pu: Vec<u32> = us.iter().flat_map(|&u| std::iter::repeat_n(u, n)).collect();
             let pi: Vec<u32> = us.iter().flat_map(|_| 0..n as u32).collect();
             all.extend(self.score_pairs(data, &pu, &pi)?);

@@ -292,6 +292,75 @@ pub fn bi_interaction(stacked: &Tensor) -> Option<Result<Tensor>> {
     (fast(stacked) && stacked.rank() >= 2).then(|| stacked.contiguous()?.apply_op1(BiInteraction))
 }
 
+/// Bi-interaction pooling of separate fields `[.., d]` each, for inference
+/// (no backward): read in place, so the `[.., F, d]` stack the training
+/// kernel differentiates through is never made. `None` where it does not
+/// apply (other devices or dtypes, mixed dtypes).
+pub fn bi_interaction_of_fields(fields: &[Tensor]) -> Option<Result<Tensor>> {
+    let first = fields.first()?;
+    if !fast(first) || first.rank() == 0 || fields.iter().any(|f| f.dtype() != first.dtype()) {
+        return None;
+    }
+    Some((|| {
+        let fields: Vec<Tensor> = fields
+            .iter()
+            .map(|f| f.contiguous())
+            .collect::<Result<_>>()?;
+        match first.dtype() {
+            DType::F32 => bi_interaction_tensor::<f32>(&fields),
+            _ => bi_interaction_tensor::<f64>(&fields),
+        }
+    })())
+}
+
+/// [`bi_interaction_of_fields`] of contiguous CPU fields of element type `T`.
+fn bi_interaction_tensor<T: Kernel + candle_core::WithDType>(fields: &[Tensor]) -> Result<Tensor> {
+    let guards: Vec<_> = fields.iter().map(|f| f.storage_and_layout()).collect();
+    let mut xs: Vec<&[T]> = Vec::with_capacity(guards.len());
+    for (st, l) in &guards {
+        let candle_core::Storage::Cpu(c) = &**st else {
+            candle_core::bail!("bi-interaction: the fields must be on the CPU")
+        };
+        xs.push(values::<T>("bi-interaction", c, l)?);
+    }
+    let dims = fields[0].dims();
+    let out = bi_interaction_fields(&xs, dims[dims.len() - 1]);
+    Tensor::from_vec(out, dims, fields[0].device())
+}
+
+/// `0.5 * ((sum_f x_f)^2 - sum_f x_f^2)` per row of `d` of the fields `xs`.
+fn bi_interaction_fields<T: Kernel>(xs: &[&[T]], d: usize) -> Vec<T> {
+    let n = xs[0].len();
+    let mut dst = vec![T::zero(); n];
+    if d == 0 {
+        return dst;
+    }
+    let half = T::from(0.5).unwrap_or_else(T::zero);
+    dst.par_chunks_mut(d)
+        .with_min_len(rows_per_task(xs.len(), d))
+        .enumerate()
+        .for_each_init(
+            || vec![T::zero(); d],
+            |sq, (r, out)| {
+                sq.fill(T::zero());
+                for x in xs {
+                    for ((o, s), &v) in out
+                        .iter_mut()
+                        .zip(sq.iter_mut())
+                        .zip(&x[r * d..(r + 1) * d])
+                    {
+                        *o = *o + v;
+                        *s = *s + v * v;
+                    }
+                }
+                for (o, &s) in out.iter_mut().zip(sq.iter()) {
+                    *o = half * (*o * *o - s);
+                }
+            },
+        );
+    dst
+}
+
 struct BiInteraction;
 
 /// `[rows, F, d]` of a stacked `[.., F, d]`.
@@ -1182,6 +1251,36 @@ mod tests {
             &weighted_grad(&ours, &w, &x),
             &weighted_grad(&theirs, &w, &x),
         );
+    }
+
+    #[test]
+    fn bi_interaction_of_separate_fields_matches_the_stacked_kernel() {
+        // Rows 3 x 2 (one thread), then 700 x 3 (parallel), fields of width 5
+        // and one strided (transposed) field; f32 and f64.
+        for rows in [[3usize, 2], [700, 3]] {
+            let fields: Vec<Tensor> = (0..4)
+                .map(|f| {
+                    let t = ramp(&[rows[0], rows[1], 5]);
+                    (t + 0.1 * f as f64).unwrap()
+                })
+                .collect();
+            let mut given = fields.clone();
+            given[2] = fields[2].t().unwrap().contiguous().unwrap().t().unwrap();
+            assert!(!given[2].is_contiguous());
+            let stacked = Tensor::stack(&fields, 2).unwrap();
+            let want = bi_interaction(&stacked).unwrap().unwrap();
+            close(&bi_interaction_of_fields(&given).unwrap().unwrap(), &want);
+            let f64s: Vec<Tensor> = given
+                .iter()
+                .map(|t| t.to_dtype(DType::F64).unwrap())
+                .collect();
+            let got = bi_interaction_of_fields(&f64s).unwrap().unwrap();
+            assert_eq!(got.dtype(), DType::F64);
+            close(&got.to_dtype(DType::F32).unwrap(), &want);
+        }
+        // Mixed dtypes are not this kernel's.
+        let mixed = [ramp(&[2, 3]), ramp(&[2, 3]).to_dtype(DType::F64).unwrap()];
+        assert!(bi_interaction_of_fields(&mixed).is_none());
     }
 
     #[test]

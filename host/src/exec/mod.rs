@@ -555,20 +555,29 @@ impl<'s> HostGraph<'s> {
             .and_then(|t| t.to_dtype(DType::U32))
             .and_then(|t| t.to_vec1())
             .map_err(|e| format!("ids: {e}"))?;
-        let (rows, local) = distinct_sorted(&flat);
         let (dtype, device) = (self.model.dtype, &self.model.device);
-        // Training: a gradient leaf; inference: a plain tensor, so that
-        // nothing downstream records a gradient graph.
-        let (gathered, var) = if self.training {
-            let var = self.model.tables.gather(&full, &rows, dtype, device)?;
-            (var.as_tensor().clone(), Some(var))
-        } else {
+        let origin = Origin::Lookup(full.clone());
+        if !self.training {
+            // Inference: every id's row gathered straight into a plain
+            // tensor (nothing downstream records a gradient graph, and no
+            // distinct rows are needed for a gradient).
             let t = self
                 .model
                 .tables
-                .gather_tensor(&full, &rows, dtype, device)?;
-            (t, None)
-        };
+                .gather_tensor(&full, &flat, dtype, device)?;
+            let mut shape = ids_t.dims().to_vec();
+            shape.push(t.dim(1).map_err(|e| e.to_string())?);
+            let out = t.reshape(shape).map_err(|e| e.to_string())?;
+            if let Some(p) = &mut self.model.phases {
+                p.add(&format!("lookup {full}"), t0);
+            }
+            return Ok(self.push_as(out, origin, vec![ids.0]));
+        }
+        // Training: a gradient leaf over the distinct rows, which each id
+        // selects from.
+        let (rows, local) = distinct_sorted(&flat);
+        let var = self.model.tables.gather(&full, &rows, dtype, device)?;
+        let gathered = var.as_tensor().clone();
         let dim = gathered.dim(1).map_err(|e| e.to_string())?;
         let idx = Tensor::from_vec(local, flat.len(), device).map_err(|e| e.to_string())?;
         let mut shape = ids_t.dims().to_vec();
@@ -577,19 +586,16 @@ impl<'s> HostGraph<'s> {
             .index_select(&idx, 0)
             .and_then(|t| t.reshape(shape))
             .map_err(|e| e.to_string())?;
-        let origin = Origin::Lookup(full.clone());
         if let Some(p) = &mut self.model.phases {
             // Named only when timed: no string per lookup otherwise.
             p.add(&format!("lookup {full}"), t0);
         }
-        if let Some(var) = var {
-            self.leaves.push(Leaf {
-                table: full,
-                rows,
-                dim,
-                var,
-            });
-        }
+        self.leaves.push(Leaf {
+            table: full,
+            rows,
+            dim,
+            var,
+        });
         Ok(self.push_as(out, origin, vec![ids.0]))
     }
 }

@@ -306,6 +306,12 @@ pub fn apply(
                     fields.iter().map(|f| f.dims().to_vec()).collect::<Vec<_>>()
                 ));
             }
+            // Nothing to differentiate (inference): pool the fields in place.
+            if !fields.iter().any(Tensor::track_op) {
+                if let Some(r) = kernels::bi_interaction_of_fields(&fields) {
+                    return r.map_err(err);
+                }
+            }
             let at = x.rank() - 1;
             let stacked = Tensor::stack(&fields, at).map_err(err)?;
             match kernels::bi_interaction(&stacked) {
