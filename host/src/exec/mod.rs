@@ -556,8 +556,26 @@ impl<'s> HostGraph<'s> {
             .and_then(|t| t.to_vec1())
             .map_err(|e| format!("ids: {e}"))?;
         let (dtype, device) = (self.model.dtype, &self.model.device);
-        let origin = Origin::Lookup(full.clone());
-        if !self.training {
+        let mut shape = ids_t.dims().to_vec();
+        let (out, leaf) = if self.training {
+            // A gradient leaf over the distinct rows, which each id selects from.
+            let (rows, local) = distinct_sorted(&flat);
+            let var = self.model.tables.gather(&full, &rows, dtype, device)?;
+            let dim = var.dim(1).map_err(|e| e.to_string())?;
+            let idx = Tensor::from_vec(local, flat.len(), device).map_err(|e| e.to_string())?;
+            shape.push(dim);
+            let out = var
+                .index_select(&idx, 0)
+                .and_then(|t| t.reshape(shape))
+                .map_err(|e| e.to_string())?;
+            let leaf = Leaf {
+                table: full.clone(),
+                rows,
+                dim,
+                var,
+            };
+            (out, Some(leaf))
+        } else {
             // Inference: every id's row gathered straight into a plain
             // tensor (nothing downstream records a gradient graph, and no
             // distinct rows are needed for a gradient).
@@ -565,37 +583,15 @@ impl<'s> HostGraph<'s> {
                 .model
                 .tables
                 .gather_tensor(&full, &flat, dtype, device)?;
-            let mut shape = ids_t.dims().to_vec();
             shape.push(t.dim(1).map_err(|e| e.to_string())?);
-            let out = t.reshape(shape).map_err(|e| e.to_string())?;
-            if let Some(p) = &mut self.model.phases {
-                p.add(&format!("lookup {full}"), t0);
-            }
-            return Ok(self.push_as(out, origin, vec![ids.0]));
-        }
-        // Training: a gradient leaf over the distinct rows, which each id
-        // selects from.
-        let (rows, local) = distinct_sorted(&flat);
-        let var = self.model.tables.gather(&full, &rows, dtype, device)?;
-        let gathered = var.as_tensor().clone();
-        let dim = gathered.dim(1).map_err(|e| e.to_string())?;
-        let idx = Tensor::from_vec(local, flat.len(), device).map_err(|e| e.to_string())?;
-        let mut shape = ids_t.dims().to_vec();
-        shape.push(dim);
-        let out = gathered
-            .index_select(&idx, 0)
-            .and_then(|t| t.reshape(shape))
-            .map_err(|e| e.to_string())?;
+            (t.reshape(shape).map_err(|e| e.to_string())?, None)
+        };
         if let Some(p) = &mut self.model.phases {
             // Named only when timed: no string per lookup otherwise.
             p.add(&format!("lookup {full}"), t0);
         }
-        self.leaves.push(Leaf {
-            table: full,
-            rows,
-            dim,
-            var,
-        });
+        self.leaves.extend(leaf);
+        let origin = Origin::Lookup(full);
         Ok(self.push_as(out, origin, vec![ids.0]))
     }
 }
