@@ -295,26 +295,25 @@ pub fn bi_interaction(stacked: &Tensor) -> Option<Result<Tensor>> {
 /// Bi-interaction pooling of separate fields `[.., d]` each, for inference
 /// (no backward): read in place, so the `[.., F, d]` stack the training
 /// kernel differentiates through is never made. `None` where it does not
-/// apply (other devices or dtypes, mixed dtypes).
+/// apply (other devices or dtypes, fields of mixed dtypes or shapes).
 pub fn bi_interaction_of_fields(fields: &[Tensor]) -> Option<Result<Tensor>> {
     let first = fields.first()?;
-    if !fast(first) || first.rank() == 0 || fields.iter().any(|f| f.dtype() != first.dtype()) {
+    let unlike = |f: &Tensor| f.dtype() != first.dtype() || f.shape() != first.shape();
+    if !fast(first) || first.rank() == 0 || fields.iter().any(unlike) {
         return None;
     }
-    Some((|| {
-        let fields: Vec<Tensor> = fields
-            .iter()
-            .map(|f| f.contiguous())
-            .collect::<Result<_>>()?;
-        match first.dtype() {
-            DType::F32 => bi_interaction_tensor::<f32>(&fields),
-            _ => bi_interaction_tensor::<f64>(&fields),
-        }
-    })())
+    Some(match first.dtype() {
+        DType::F32 => bi_interaction_tensor::<f32>(fields),
+        _ => bi_interaction_tensor::<f64>(fields),
+    })
 }
 
-/// [`bi_interaction_of_fields`] of contiguous CPU fields of element type `T`.
+/// [`bi_interaction_of_fields`] of CPU fields of element type `T`.
 fn bi_interaction_tensor<T: Kernel + candle_core::WithDType>(fields: &[Tensor]) -> Result<Tensor> {
+    let fields: Vec<Tensor> = fields
+        .iter()
+        .map(|f| f.contiguous())
+        .collect::<Result<_>>()?;
     let guards: Vec<_> = fields.iter().map(|f| f.storage_and_layout()).collect();
     let mut xs: Vec<&[T]> = Vec::with_capacity(guards.len());
     for (st, l) in &guards {
@@ -330,35 +329,39 @@ fn bi_interaction_tensor<T: Kernel + candle_core::WithDType>(fields: &[Tensor]) 
 
 /// `0.5 * ((sum_f x_f)^2 - sum_f x_f^2)` per row of `d` of the fields `xs`.
 fn bi_interaction_fields<T: Kernel>(xs: &[&[T]], d: usize) -> Vec<T> {
-    let n = xs[0].len();
-    let mut dst = vec![T::zero(); n];
+    let mut dst = vec![T::zero(); xs[0].len()];
     if d == 0 {
         return dst;
     }
-    let half = T::from(0.5).unwrap_or_else(T::zero);
     dst.par_chunks_mut(d)
         .with_min_len(rows_per_task(xs.len(), d))
         .enumerate()
         .for_each_init(
             || vec![T::zero(); d],
-            |sq, (r, out)| {
-                sq.fill(T::zero());
-                for x in xs {
-                    for ((o, s), &v) in out
-                        .iter_mut()
-                        .zip(sq.iter_mut())
-                        .zip(&x[r * d..(r + 1) * d])
-                    {
-                        *o = *o + v;
-                        *s = *s + v * v;
-                    }
-                }
-                for (o, &s) in out.iter_mut().zip(sq.iter()) {
-                    *o = half * (*o * *o - s);
-                }
-            },
+            |sq, (r, out)| pool_row(out, sq, xs.iter().map(|x| &x[r * d..(r + 1) * d])),
         );
     dst
+}
+
+/// One row of bi-interaction pooling: `out = 0.5 * ((sum_f x_f)^2 - sum_f
+/// x_f^2)` over the row's fields (each `out.len()` wide), with `sq` as
+/// scratch; `out` starts at zero.
+fn pool_row<'a, T: Kernel + 'a>(
+    out: &mut [T],
+    sq: &mut [T],
+    fields: impl Iterator<Item = &'a [T]>,
+) {
+    sq.fill(T::zero());
+    for field in fields {
+        for ((o, s), &v) in out.iter_mut().zip(sq.iter_mut()).zip(field) {
+            *o = *o + v;
+            *s = *s + v * v;
+        }
+    }
+    let half = T::from(0.5).unwrap_or_else(T::zero);
+    for (o, &s) in out.iter_mut().zip(sq.iter()) {
+        *o = half * (*o * *o - s);
+    }
 }
 
 struct BiInteraction;
@@ -381,24 +384,13 @@ impl FloatOp for BiInteraction {
         if d == 0 {
             return dst;
         }
-        let half = T::from(0.5).unwrap_or_else(T::zero);
-        let one_row = |out: &mut [T], x: &[T]| {
-            // out = sum, then (sum^2 - sum of squares) / 2 via a second pass.
-            let mut sq = vec![T::zero(); d];
-            for field in x.chunks_exact(d) {
-                for ((o, s), &v) in out.iter_mut().zip(sq.iter_mut()).zip(field) {
-                    *o = *o + v;
-                    *s = *s + v * v;
-                }
-            }
-            for (o, &s) in out.iter_mut().zip(&sq) {
-                *o = half * (*o * *o - s);
-            }
-        };
         dst.par_chunks_mut(d)
             .with_min_len(rows_per_task(f, d))
             .zip(src.par_chunks(f * d))
-            .for_each(|(out, x)| one_row(out, x));
+            .for_each_init(
+                || vec![T::zero(); d],
+                |sq, (out, x)| pool_row(out, sq, x.chunks_exact(d)),
+            );
         dst
     }
 }
@@ -1278,9 +1270,10 @@ mod tests {
             assert_eq!(got.dtype(), DType::F64);
             close(&got.to_dtype(DType::F32).unwrap(), &want);
         }
-        // Mixed dtypes are not this kernel's.
+        // Mixed dtypes or shapes are not this kernel's.
         let mixed = [ramp(&[2, 3]), ramp(&[2, 3]).to_dtype(DType::F64).unwrap()];
         assert!(bi_interaction_of_fields(&mixed).is_none());
+        assert!(bi_interaction_of_fields(&[ramp(&[2, 3]), ramp(&[3, 2])]).is_none());
     }
 
     #[test]
