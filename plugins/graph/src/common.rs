@@ -218,6 +218,11 @@ pub trait GraphModel: Send + Sync + 'static {
     /// The hook-point map of this step's batch (`user`, and `item` when the
     /// batch has items), by propagation over the batch's subgraph.
     fn embed(&self, g: &Ctx<'_, '_>, st: &Prepared<Self::Extra>) -> Result<Emb>;
+    /// The hook-point map of an all-ranking batch (inference, users and no
+    /// items): the batch users' rows of the whole-graph propagation that
+    /// also scores every item, which the host's evaluation memo computes
+    /// once per evaluation.
+    fn embed_all_ranking(&self, g: &Ctx<'_, '_>, st: &Prepared<Self::Extra>) -> Result<Emb>;
     /// Every item's representation `[n_items, dim]`, by propagation over the
     /// whole graph (inference only).
     fn all_items<'c>(&self, g: &'c Ctx<'_, '_>, st: &Prepared<Self::Extra>) -> Result<Var<'c>>;
@@ -243,7 +248,11 @@ impl<M: GraphModel> BackboneImpl for GraphBackbone<M> {
 
     fn embed(&self, g: &Ctx<'_, '_>) -> Result<Emb> {
         let st = self.0.core().prepared(g)?;
-        self.0.embed(g, &st)
+        if !g.training() && !g.has_input("item") {
+            self.0.embed_all_ranking(g, &st)
+        } else {
+            self.0.embed(g, &st)
+        }
     }
 
     fn predict<'c>(

@@ -91,15 +91,6 @@ impl GraphModel for LightGcn {
     }
 
     fn embed(&self, g: &Ctx<'_, '_>, st: &Prepared<()>) -> Result<Emb> {
-        if !g.training() && !g.has_input("item") {
-            let users = self
-                .full_graph(g, st)
-                .narrow(0, 0, st.graph.n_users())
-                .index_select(g.input("user"), 0);
-            let mut emb = Emb::default();
-            emb.set("user", users.id);
-            return Ok(emb);
-        }
         self.declare(g);
         let b = self.0.batch(g, &st.graph)?;
         let x0 = b.assemble(g, b.lookup(g, "user", false), b.lookup(g, "item", true));
@@ -109,6 +100,16 @@ impl GraphModel for LightGcn {
         if let Some(item) = item {
             emb.set("item", item.id);
         }
+        Ok(emb)
+    }
+
+    fn embed_all_ranking(&self, g: &Ctx<'_, '_>, st: &Prepared<()>) -> Result<Emb> {
+        let users = self
+            .full_graph(g, st)
+            .narrow(0, 0, st.graph.n_users())
+            .index_select(g.input("user"), 0);
+        let mut emb = Emb::default();
+        emb.set("user", users.id);
         Ok(emb)
     }
 

@@ -287,9 +287,6 @@ impl GraphModel for Mmgcn {
     }
 
     fn embed(&self, g: &Ctx<'_, '_>, st: &State) -> Result<Emb> {
-        if !g.training() && !g.has_input("item") {
-            return self.embed_all_items(g, st);
-        }
         self.declare(g, st);
         let b = self.core.batch(g, &st.graph)?;
         let inputs = Inputs {
@@ -321,6 +318,31 @@ impl GraphModel for Mmgcn {
         Ok(emb)
     }
 
+    /// `user_modality:<m>` / `user` of the batch's users and, for every
+    /// item, `all_modality:<m>` / `all_item` (`[n_items, dim]`), from one
+    /// propagation over the whole graph, so an estimator can combine
+    /// modality scores over every item (HCR).
+    fn embed_all_ranking(&self, g: &Ctx<'_, '_>, st: &State) -> Result<Emb> {
+        let (nu, ni) = (st.graph.n_users(), st.graph.n_items());
+        let users = g.input("user");
+        let mut emb = Emb::default();
+        let (mut user, mut item): (Option<Var<'_>>, Option<Var<'_>>) = (None, None);
+        for (m, rep) in st.extra.iter().zip(self.full_graph(g, st)) {
+            let u = rep.narrow(0, 0, nu).index_select(users, 0);
+            let i = rep.narrow(0, nu, ni);
+            emb.set(&format!("user_modality:{}", m.name), u.id);
+            emb.set(&format!("all_modality:{}", m.name), i.id);
+            user = Some(user.map_or(u, |s| s + u));
+            item = Some(item.map_or(i, |s| s + i));
+        }
+        emb.set("user", user.ok_or("mmgcn: no modality to propagate")?.id);
+        emb.set(
+            "all_item",
+            item.ok_or("mmgcn: no modality to propagate")?.id,
+        );
+        Ok(emb)
+    }
+
     fn all_items<'c>(&self, g: &'c Ctx<'_, '_>, st: &State) -> Result<Var<'c>> {
         let (nu, ni) = (st.graph.n_users(), st.graph.n_items());
         self.full_graph(g, st)
@@ -348,32 +370,6 @@ impl Mmgcn {
             perm: None,
         };
         self.propagate(g, st, &st.full, &inputs)
-    }
-
-    /// The hook-point map of an all-ranking batch (users only, inference):
-    /// `user_modality:<m>` / `user` of the batch's users and, for every
-    /// item, `all_modality:<m>` / `all_item` (`[n_items, dim]`), from one
-    /// propagation over the whole graph, so an estimator can combine
-    /// modality scores over every item (HCR).
-    fn embed_all_items(&self, g: &Ctx<'_, '_>, st: &State) -> Result<Emb> {
-        let (nu, ni) = (st.graph.n_users(), st.graph.n_items());
-        let users = g.input("user");
-        let mut emb = Emb::default();
-        let (mut user, mut item): (Option<Var<'_>>, Option<Var<'_>>) = (None, None);
-        for (m, rep) in st.extra.iter().zip(self.full_graph(g, st)) {
-            let u = rep.narrow(0, 0, nu).index_select(users, 0);
-            let i = rep.narrow(0, nu, ni);
-            emb.set(&format!("user_modality:{}", m.name), u.id);
-            emb.set(&format!("all_modality:{}", m.name), i.id);
-            user = Some(user.map_or(u, |s| s + u));
-            item = Some(item.map_or(i, |s| s + i));
-        }
-        emb.set("user", user.ok_or("mmgcn: no modality to propagate")?.id);
-        emb.set(
-            "all_item",
-            item.ok_or("mmgcn: no modality to propagate")?.id,
-        );
-        Ok(emb)
     }
 }
 
