@@ -440,7 +440,10 @@ impl Tensor {
                         let lhs_grad = grad.matmul(&rhs.t()?)?;
                         grads.accumulate(lhs, &lhs_grad)?;
 
-                        let rhs_grad = lhs.t()?.matmul(&grad)?;
+                        let rhs_grad = match matmul_rhs_grad_split(lhs, &grad)? {
+                            Some(g) => g,
+                            None => lhs.t()?.matmul(&grad)?,
+                        };
                         grads.accumulate(rhs, &rhs_grad)?;
                     }
                     Op::Cat(args, dim) => {
@@ -592,8 +595,14 @@ impl Tensor {
                         grads.accumulate(arg, &(&grad * gelu_erf_grad)?)?;
                     }
                     Op::Unary(arg, UnaryOp::Relu) => {
-                        let relu_grad = arg.ge(&arg.zeros_like()?)?.to_dtype(arg.dtype())?;
-                        grads.accumulate(arg, &(&grad * relu_grad)?)?
+                        let arg_grad = match relu_grad_cpu(arg, &grad)? {
+                            Some(g) => g,
+                            None => {
+                                let relu_grad = arg.ge(&arg.zeros_like()?)?.to_dtype(arg.dtype())?;
+                                (&grad * relu_grad)?
+                            }
+                        };
+                        grads.accumulate(arg, &arg_grad)?
                     }
                     Op::Unary(arg, UnaryOp::Silu) => {
                         // d/dx silu = sigmoid(x) * (1 + x * (1 - sigmoid(x))) = sigmoid(x) * (1 - node) + node
@@ -766,4 +775,92 @@ impl GradStore {
     pub fn get_ids(&self) -> impl Iterator<Item = &TensorId> {
         self.0.keys()
     }
+}
+
+/// ReLU's backward on the CPU in one pass: `grad * (arg >= 0 ? 1 : 0)`, the
+/// same values as the generic path's comparison, cast and product (four
+/// passes and three buffers), in parallel over chunks for large tensors.
+/// `None` off the CPU and for other dtypes (the generic path runs).
+fn relu_grad_cpu(arg: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+    use crate::{CpuStorage, Storage};
+    use rayon::prelude::*;
+    fn pass<T: Copy + Send + Sync + PartialOrd + Default + std::ops::Mul<Output = T>>(
+        x: &[T],
+        g: &[T],
+        one: T,
+    ) -> Vec<T> {
+        let zero = T::default();
+        let mut out = vec![zero; x.len()];
+        let kernel = |(o, (x, g)): (&mut [T], (&[T], &[T]))| {
+            for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+                *o = g * if x >= zero { one } else { zero };
+            }
+        };
+        const CHUNK: usize = 1 << 15;
+        if x.len() >= 2 * CHUNK {
+            out.par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+                .for_each(kernel);
+        } else {
+            kernel((&mut out, (x, g)));
+        }
+        out
+    }
+    if !arg.device().is_cpu() || arg.dtype() != grad.dtype() || arg.shape() != grad.shape() {
+        return Ok(None);
+    }
+    let (x, g) = (arg.contiguous()?, grad.contiguous()?);
+    let (xs, xl) = x.storage_and_layout();
+    let (gs, gl) = g.storage_and_layout();
+    let (xo, go, n) = (xl.start_offset(), gl.start_offset(), xl.shape().elem_count());
+    let out = match (&*xs, &*gs) {
+        (Storage::Cpu(CpuStorage::F32(x)), Storage::Cpu(CpuStorage::F32(g))) => {
+            CpuStorage::F32(pass(&x[xo..xo + n], &g[go..go + n], 1f32))
+        }
+        (Storage::Cpu(CpuStorage::F64(x)), Storage::Cpu(CpuStorage::F64(g))) => {
+            CpuStorage::F64(pass(&x[xo..xo + n], &g[go..go + n], 1f64))
+        }
+        _ => return Ok(None),
+    };
+    let storage = Storage::Cpu(out);
+    Ok(Some(crate::tensor::from_storage(
+        storage,
+        arg.shape().clone(),
+        crate::op::BackpropOp::none(),
+        false,
+    )))
+}
+
+/// The weight gradient `lhs^T grad` of a CPU matrix product `[k, m] x [m,
+/// n]` whose `k` (the batch rows) is long and whose result is small: gemm
+/// parallelises over the `m x n` result only, so this product ran on one
+/// thread. Here the rows are split into one chunk per thread, each chunk's
+/// product runs on its own thread and the partial products are summed (the
+/// same value up to the order of the additions). `None` where it does not
+/// apply (the generic path runs).
+fn matmul_rhs_grad_split(lhs: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    if !lhs.device().is_cpu() || lhs.rank() != 2 || grad.rank() != 2 || threads < 2 {
+        return Ok(None);
+    }
+    let (k, m, n) = (lhs.dim(0)?, lhs.dim(1)?, grad.dim(1)?);
+    if k < 4096 || m * n > 256 * 256 || k < 64 * m.max(n) {
+        return Ok(None);
+    }
+    let chunk = k.div_ceil(threads);
+    let partials: Vec<Tensor> = (0..k.div_ceil(chunk))
+        .into_par_iter()
+        .map(|i| {
+            let (start, len) = (i * chunk, chunk.min(k - i * chunk));
+            lhs.narrow(0, start, len)?
+                .t()?
+                .matmul(&grad.narrow(0, start, len)?)
+        })
+        .collect::<Result<_>>()?;
+    let mut sum = partials[0].clone();
+    for p in &partials[1..] {
+        sum = (sum + p)?;
+    }
+    Ok(Some(sum))
 }

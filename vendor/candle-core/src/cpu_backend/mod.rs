@@ -972,7 +972,44 @@ fn copy2d_<T: Copy>(
     }
 }
 
+/// The copy of a layout whose innermost dimensions are broadcast (stride 0,
+/// e.g. `[n, 1]` broadcast to `[n, d]`): every element of the outer
+/// dimensions fills a run of `d` (the product of the broadcast dimensions)
+/// in the destination. `copy_strided_src_`'s generic path would step a
+/// strided index through every element of the result, one at a time.
+/// Returns whether it applied (inner broadcast runs of 2 or more).
+fn copy_broadcast_src_<T: Copy>(
+    src: &[T],
+    dst: &mut [T],
+    dst_offset: usize,
+    src_l: &Layout,
+) -> bool {
+    let (dims, stride) = (src_l.dims(), src_l.stride());
+    let mut outer = dims.len();
+    while outer > 0 && (stride[outer - 1] == 0 || dims[outer - 1] == 1) {
+        outer -= 1;
+    }
+    let run: usize = dims[outer..].iter().product();
+    if run < 2 {
+        return false;
+    }
+    let outer_l = Layout::new(
+        crate::Shape::from(dims[..outer].to_vec()),
+        stride[..outer].to_vec(),
+        src_l.start_offset(),
+    );
+    let n = outer_l.shape().elem_count();
+    let dst = &mut dst[dst_offset..dst_offset + n * run];
+    for (chunk, i) in dst.chunks_exact_mut(run).zip(outer_l.strided_index()) {
+        chunk.fill(src[i]);
+    }
+    true
+}
+
 fn copy_strided_src_<T: Copy>(src: &[T], dst: &mut [T], dst_offset: usize, src_l: &Layout) {
+    if copy_broadcast_src_(src, dst, dst_offset, src_l) {
+        return;
+    }
     match src_l.strided_blocks() {
         crate::StridedBlocks::SingleBlock { start_offset, len } => dst
             [dst_offset..dst_offset + len]
