@@ -1,8 +1,9 @@
 //! The CPU fast paths of the vendored candle-core (vendor/README.md), each
 //! against the values written out by hand or by plain loops in f64:
 //! materialising an inner broadcast (`[n, 1]` -> `[n, d]`), ReLU's one-pass
-//! backward (sequential and parallel sizes, the value at 0), and the weight
-//! gradient of a matrix product whose batch rows are split over threads.
+//! backward (sequential and parallel sizes, the value at 0), the weight
+//! gradient of a matrix product whose batch rows are split over threads,
+//! and the first gradient of an `index_select` input scattered in one pass.
 
 use candle_core::{DType, Device, Tensor, Var};
 
@@ -146,5 +147,51 @@ fn weight_gradients_match_the_sums() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn index_select_backward_sums_the_rows_of_repeated_ids() {
+    // Ids with repeats in both selects (the backward reaches either one
+    // first), u32 and i64, f32 and f64; the table used by two selects (the
+    // second gradient is added to the first).
+    for (dtype, wide_ids) in [(DType::F32, false), (DType::F64, true), (DType::F32, true)] {
+        let (rows, d) = (5, 3);
+        let table = Var::from_tensor(&tensor(&[rows, d], 6, dtype)).unwrap();
+        let ids_of = |v: &[u32]| {
+            let t = Tensor::new(v, &Device::Cpu).unwrap();
+            if wide_ids {
+                t.to_dtype(DType::I64).unwrap()
+            } else {
+                t
+            }
+        };
+        let (a, b) = ([4u32, 0, 4, 2, 4, 0], [1u32, 4, 1]);
+        let ra = tensor(&[a.len(), d], 7, dtype);
+        let rb = tensor(&[b.len(), d], 8, dtype);
+        let fa = (table.index_select(&ids_of(&a), 0).unwrap() * &ra).unwrap();
+        let fb = (table.index_select(&ids_of(&b), 0).unwrap() * &rb).unwrap();
+        let f = (fa.sum_all().unwrap() + fb.sum_all().unwrap()).unwrap();
+        let g = values(f.backward().unwrap().get(&table).unwrap());
+        let (rav, rbv) = (values(&ra), values(&rb));
+        let mut want = vec![0.0; rows * d];
+        for (k, &r) in a.iter().enumerate() {
+            for j in 0..d {
+                want[r as usize * d + j] += rav[k * d + j];
+            }
+        }
+        for (k, &r) in b.iter().enumerate() {
+            for j in 0..d {
+                want[r as usize * d + j] += rbv[k * d + j];
+            }
+        }
+        for (i, (g, w)) in g.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-6 * (1.0 + w.abs()),
+                "element {i} ({dtype:?}): {g} vs {w}"
+            );
+        }
+        // Row 3 is selected by neither: its gradient is zero.
+        assert!(g[3 * d..4 * d].iter().all(|&v| v == 0.0));
     }
 }

@@ -428,10 +428,21 @@ impl Tensor {
                         grads.accumulate(src, &src_grad)?;
                     }
                     Op::IndexSelect(arg, indexes, dim) => {
-                        let sum_grad = grads.or_insert(arg)?;
                         // index_select accepts strided ids but index_add requires contiguous ones.
                         let indexes = indexes.contiguous()?;
-                        *sum_grad = sum_grad.index_add(&indexes, &grad, *dim)?;
+                        let first = match grads.get(arg) {
+                            None => index_add_to_zeros_cpu(arg, &indexes, &grad, *dim)?,
+                            Some(_) => None,
+                        };
+                        match first {
+                            Some(g) => {
+                                grads.insert(arg, g);
+                            }
+                            None => {
+                                let sum_grad = grads.or_insert(arg)?;
+                                *sum_grad = sum_grad.index_add(&indexes, &grad, *dim)?;
+                            }
+                        }
                     }
                     Op::Matmul(lhs, rhs) => {
                         // Skipping checks, the op went ok, we can skip
@@ -863,4 +874,83 @@ fn matmul_rhs_grad_split(lhs: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> 
         sum = (sum + p)?;
     }
     Ok(Some(sum))
+}
+
+/// The first gradient of an `index_select` input along dim 0 on the CPU:
+/// the rows of `grad` summed into a fresh zero tensor the shape of `arg`,
+/// written in one pass. The generic path makes a zero tensor, then
+/// `index_add` copies it into its output before adding (three passes over
+/// `arg`'s size). The rows are added in the order of `indexes`, as
+/// `index_add` adds them. `None` where it does not apply (the generic path
+/// runs).
+fn index_add_to_zeros_cpu(
+    arg: &Tensor,
+    indexes: &Tensor,
+    grad: &Tensor,
+    dim: usize,
+) -> Result<Option<Tensor>> {
+    use crate::{CpuStorage, Storage};
+    fn scatter<T: Copy + Default + std::ops::AddAssign>(
+        rows: usize,
+        width: usize,
+        ids: impl Iterator<Item = usize>,
+        g: &[T],
+    ) -> Option<Vec<T>> {
+        let mut out = vec![T::default(); rows * width];
+        for (k, r) in ids.enumerate() {
+            if r >= rows {
+                return None;
+            }
+            let (dst, src) = (&mut out[r * width..(r + 1) * width], &g[k * width..(k + 1) * width]);
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d += s;
+            }
+        }
+        Some(out)
+    }
+    if dim != 0
+        || !arg.device().is_cpu()
+        || arg.dtype() != grad.dtype()
+        || arg.rank() == 0
+        || grad.rank() != arg.rank()
+        || grad.dims()[1..] != arg.dims()[1..]
+        || indexes.rank() != 1
+        || indexes.dim(0)? != grad.dim(0)?
+    {
+        return Ok(None);
+    }
+    let g = grad.contiguous()?;
+    let (rows, width) = (arg.dim(0)?, arg.dims()[1..].iter().product::<usize>());
+    let (gs, gl) = g.storage_and_layout();
+    let (is, il) = indexes.storage_and_layout();
+    let (go, io, n) = (gl.start_offset(), il.start_offset(), indexes.dim(0)?);
+    let gn = n * width;
+    let out = match (&*gs, &*is) {
+        (Storage::Cpu(CpuStorage::F32(g)), Storage::Cpu(CpuStorage::U32(i))) => {
+            let ids = i[io..io + n].iter().map(|&r| r as usize);
+            scatter(rows, width, ids, &g[go..go + gn]).map(CpuStorage::F32)
+        }
+        (Storage::Cpu(CpuStorage::F64(g)), Storage::Cpu(CpuStorage::U32(i))) => {
+            let ids = i[io..io + n].iter().map(|&r| r as usize);
+            scatter(rows, width, ids, &g[go..go + gn]).map(CpuStorage::F64)
+        }
+        (Storage::Cpu(CpuStorage::F32(g)), Storage::Cpu(CpuStorage::I64(i))) => {
+            let ids = i[io..io + n].iter().map(|&r| usize::try_from(r).unwrap_or(usize::MAX));
+            scatter(rows, width, ids, &g[go..go + gn]).map(CpuStorage::F32)
+        }
+        (Storage::Cpu(CpuStorage::F64(g)), Storage::Cpu(CpuStorage::I64(i))) => {
+            let ids = i[io..io + n].iter().map(|&r| usize::try_from(r).unwrap_or(usize::MAX));
+            scatter(rows, width, ids, &g[go..go + gn]).map(CpuStorage::F64)
+        }
+        _ => None,
+    };
+    // An id out of range: the generic path reports it.
+    Ok(out.map(|out| {
+        crate::tensor::from_storage(
+            Storage::Cpu(out),
+            arg.shape().clone(),
+            crate::op::BackpropOp::none(),
+            false,
+        )
+    }))
 }
