@@ -22,6 +22,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use num_traits::Float;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The contiguous values of a CPU input of kernel `op`, of element type `T`.
 fn values<'a, T: candle_core::WithDType>(
@@ -520,9 +521,9 @@ impl Dropout {
         fmix32(h ^ self.keys[1]) as u64 >= self.threshold
     }
 
-    /// `d[j] = s[j] * mask[start + j]`.
+    /// `d[j] = s[j] * mask[start + j]`, every element of `d` written.
     #[inline(always)]
-    fn mask_into<T: Kernel>(&self, d: &mut [T], s: &[T], start: usize) {
+    fn mask_into<T: Kernel>(&self, d: &mut [MaybeUninit<T>], s: &[T], start: usize) {
         let scale = T::from(self.scale).unwrap_or_else(T::one);
         for (j, (d, &x)) in d.iter_mut().zip(s).enumerate() {
             // A select, not a branch on a coin flip.
@@ -531,7 +532,7 @@ impl Dropout {
             } else {
                 T::zero()
             };
-            *d = x * m;
+            d.write(x * m);
         }
     }
 
@@ -541,18 +542,21 @@ impl Dropout {
     /// The CPU must support AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn mask_into_avx2<T: Kernel>(&self, d: &mut [T], s: &[T], start: usize) {
+    unsafe fn mask_into_avx2<T: Kernel>(&self, d: &mut [MaybeUninit<T>], s: &[T], start: usize) {
         self.mask_into(d, s, start)
     }
 }
 
 impl FloatOp for Dropout {
+    /// Written into fresh memory, never zeroed first (a pass over the
+    /// output saved).
     fn run<T: Kernel>(&self, src: &[T], _dims: &[usize]) -> Vec<T> {
-        let mut dst = vec![T::zero(); src.len()];
+        let mut dst: Vec<T> = Vec::with_capacity(src.len());
         let chunk = PAR_MIN / 4;
         #[cfg(target_arch = "x86_64")]
         let avx2 = std::arch::is_x86_feature_detected!("avx2");
-        dst.par_chunks_mut(chunk)
+        dst.spare_capacity_mut()[..src.len()]
+            .par_chunks_mut(chunk)
             .zip(src.par_chunks(chunk))
             .enumerate()
             .for_each(|(c, (d, s))| {
@@ -563,6 +567,10 @@ impl FloatOp for Dropout {
                 }
                 self.mask_into(d, s, c * chunk)
             });
+        // SAFETY: the chunks of `dst` and `src` pair up one to one and
+        // `mask_into` writes every element of its chunk, so all
+        // `src.len()` elements were written above.
+        unsafe { dst.set_len(src.len()) };
         dst
     }
 }
