@@ -330,38 +330,62 @@ fn bi_interaction_tensor<T: Kernel + candle_core::WithDType>(fields: &[Tensor]) 
 
 /// `0.5 * ((sum_f x_f)^2 - sum_f x_f^2)` per row of `d` of the fields `xs`.
 fn bi_interaction_fields<T: Kernel>(xs: &[&[T]], d: usize) -> Vec<T> {
-    let mut dst = vec![T::zero(); xs[0].len()];
+    let n = xs[0].len();
     if d == 0 {
-        return dst;
+        return vec![T::zero(); n];
     }
-    dst.par_chunks_mut(d)
+    let mut dst: Vec<T> = Vec::with_capacity(n);
+    dst.spare_capacity_mut()[..n]
+        .par_chunks_mut(d)
         .with_min_len(rows_per_task(xs.len(), d))
         .enumerate()
         .for_each_init(
-            || vec![T::zero(); d],
-            |sq, (r, out)| pool_row(out, sq, xs.iter().map(|x| &x[r * d..(r + 1) * d])),
+            || PoolScratch::new(d),
+            |scratch, (r, out)| pool_row(out, scratch, xs.iter().map(|x| &x[r * d..(r + 1) * d])),
         );
+    // SAFETY: `n` is a multiple of `d` (every field is `[.., d]`), so the
+    // chunks cover all `n` elements, and `pool_row` writes all of each.
+    unsafe { dst.set_len(n) };
     dst
 }
 
+/// One task's scratch rows for [`pool_row`]: the running sum and sum of
+/// squares of a row's fields.
+struct PoolScratch<T> {
+    sum: Vec<T>,
+    sq: Vec<T>,
+}
+
+impl<T: Kernel> PoolScratch<T> {
+    fn new(d: usize) -> Self {
+        PoolScratch {
+            sum: vec![T::zero(); d],
+            sq: vec![T::zero(); d],
+        }
+    }
+}
+
 /// One row of bi-interaction pooling: `out = 0.5 * ((sum_f x_f)^2 - sum_f
-/// x_f^2)` over the row's fields (each `out.len()` wide), with `sq` as
-/// scratch; `out` starts at zero.
+/// x_f^2)` over the row's fields (each `out.len()` wide), summed in
+/// `scratch`; every element of `out` is written (it need not be
+/// initialised).
 fn pool_row<'a, T: Kernel + 'a>(
-    out: &mut [T],
-    sq: &mut [T],
+    out: &mut [MaybeUninit<T>],
+    scratch: &mut PoolScratch<T>,
     fields: impl Iterator<Item = &'a [T]>,
 ) {
+    let (sum, sq) = (&mut scratch.sum, &mut scratch.sq);
+    sum.fill(T::zero());
     sq.fill(T::zero());
     for field in fields {
-        for ((o, s), &v) in out.iter_mut().zip(sq.iter_mut()).zip(field) {
-            *o = *o + v;
+        for ((a, s), &v) in sum.iter_mut().zip(sq.iter_mut()).zip(field) {
+            *a = *a + v;
             *s = *s + v * v;
         }
     }
     let half = T::from(0.5).unwrap_or_else(T::zero);
-    for (o, &s) in out.iter_mut().zip(sq.iter()) {
-        *o = half * (*o * *o - s);
+    for ((o, &a), &s) in out.iter_mut().zip(sum.iter()).zip(sq.iter()) {
+        o.write(half * (a * a - s));
     }
 }
 
@@ -381,17 +405,22 @@ fn rows_per_task(f: usize, d: usize) -> usize {
 impl FloatOp for BiInteraction {
     fn run<T: Kernel>(&self, src: &[T], dims: &[usize]) -> Vec<T> {
         let (rows, f, d) = fields_of(dims);
-        let mut dst = vec![T::zero(); rows * d];
-        if d == 0 {
-            return dst;
+        if d == 0 || f == 0 {
+            return vec![T::zero(); rows * d];
         }
-        dst.par_chunks_mut(d)
+        let mut dst: Vec<T> = Vec::with_capacity(rows * d);
+        dst.spare_capacity_mut()[..rows * d]
+            .par_chunks_mut(d)
             .with_min_len(rows_per_task(f, d))
             .zip(src.par_chunks(f * d))
             .for_each_init(
-                || vec![T::zero(); d],
-                |sq, (out, x)| pool_row(out, sq, x.chunks_exact(d)),
+                || PoolScratch::new(d),
+                |scratch, (out, x)| pool_row(out, scratch, x.chunks_exact(d)),
             );
+        // SAFETY: `src` holds `rows` chunks of `f * d` (its shape is
+        // `dims`), paired one to one with the `rows` chunks of `d` of
+        // `dst`, and `pool_row` writes all of each.
+        unsafe { dst.set_len(rows * d) };
         dst
     }
 }
