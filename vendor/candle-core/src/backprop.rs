@@ -430,9 +430,10 @@ impl Tensor {
                     Op::IndexSelect(arg, indexes, dim) => {
                         // index_select accepts strided ids but index_add requires contiguous ones.
                         let indexes = indexes.contiguous()?;
-                        let first = match grads.get(arg) {
-                            None => index_add_to_zeros_cpu(arg, &indexes, &grad, *dim)?,
-                            Some(_) => None,
+                        let first = if grads.get(arg).is_none() {
+                            index_add_to_zeros_cpu(arg, &indexes, &grad, *dim)?
+                        } else {
+                            None
                         };
                         match first {
                             Some(g) => {
@@ -801,21 +802,14 @@ fn relu_grad_cpu(arg: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         one: T,
     ) -> Vec<T> {
         let zero = T::default();
-        let mut out = vec![zero; x.len()];
-        let kernel = |(o, (x, g)): (&mut [T], (&[T], &[T]))| {
-            for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                *o = g * if x >= zero { one } else { zero };
-            }
-        };
+        let f = |(&x, &g): (&T, &T)| g * if x >= zero { one } else { zero };
+        // Collected straight into the output (never zeroed first).
         const CHUNK: usize = 1 << 15;
         if x.len() >= 2 * CHUNK {
-            out.par_chunks_mut(CHUNK)
-                .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-                .for_each(kernel);
+            x.par_iter().zip(g).with_min_len(CHUNK).map(f).collect()
         } else {
-            kernel((&mut out, (x, g)));
+            x.iter().zip(g).map(f).collect()
         }
-        out
     }
     if !arg.device().is_cpu() || arg.dtype() != grad.dtype() || arg.shape() != grad.shape() {
         return Ok(None);
@@ -833,13 +827,18 @@ fn relu_grad_cpu(arg: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         }
         _ => return Ok(None),
     };
-    let storage = Storage::Cpu(out);
-    Ok(Some(crate::tensor::from_storage(
-        storage,
-        arg.shape().clone(),
+    Ok(Some(fresh_cpu_tensor(out, arg)))
+}
+
+/// A new CPU tensor of `storage` (contiguous) in the shape of `like`, with
+/// no gradient graph: the result of a fast path below.
+fn fresh_cpu_tensor(storage: crate::CpuStorage, like: &Tensor) -> Tensor {
+    crate::tensor::from_storage(
+        crate::Storage::Cpu(storage),
+        like.shape().clone(),
         crate::op::BackpropOp::none(),
         false,
-    )))
+    )
 }
 
 /// The weight gradient `lhs^T grad` of a CPU matrix product `[k, m] x [m,
@@ -945,12 +944,5 @@ fn index_add_to_zeros_cpu(
         _ => None,
     };
     // An id out of range: the generic path reports it.
-    Ok(out.map(|out| {
-        crate::tensor::from_storage(
-            Storage::Cpu(out),
-            arg.shape().clone(),
-            crate::op::BackpropOp::none(),
-            false,
-        )
-    }))
+    Ok(out.map(|out| fresh_cpu_tensor(out, arg)))
 }
