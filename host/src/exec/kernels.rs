@@ -172,7 +172,7 @@ fn written_par<T: Kernel>(
         .enumerate()
         .for_each(|(c, d)| write(c * chunk, d));
     // SAFETY: the chunks cover `0..n` and `write` writes every value of
-    // its chunk (its contract, kept by the two callers above).
+    // its chunk (its contract, kept by every caller).
     unsafe { dst.set_len(n) };
     dst
 }
@@ -577,30 +577,19 @@ impl Dropout {
 }
 
 impl FloatOp for Dropout {
-    /// Written into fresh memory, never zeroed first (a pass over the
-    /// output saved).
+    /// Written into fresh memory, never zeroed first ([`written_par`]).
     fn run<T: Kernel>(&self, src: &[T], _dims: &[usize]) -> Vec<T> {
-        let mut dst: Vec<T> = Vec::with_capacity(src.len());
-        let chunk = PAR_MIN / 4;
         #[cfg(target_arch = "x86_64")]
         let avx2 = std::arch::is_x86_feature_detected!("avx2");
-        dst.spare_capacity_mut()[..src.len()]
-            .par_chunks_mut(chunk)
-            .zip(src.par_chunks(chunk))
-            .enumerate()
-            .for_each(|(c, (d, s))| {
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2 (checked above).
-                    return unsafe { self.mask_into_avx2(d, s, c * chunk) };
-                }
-                self.mask_into(d, s, c * chunk)
-            });
-        // SAFETY: the chunks of `dst` and `src` pair up one to one and
-        // `mask_into` writes every element of its chunk, so all
-        // `src.len()` elements were written above.
-        unsafe { dst.set_len(src.len()) };
-        dst
+        written_par(src.len(), |start, d| {
+            let s = &src[start..start + d.len()];
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked above).
+                return unsafe { self.mask_into_avx2(d, s, start) };
+            }
+            self.mask_into(d, s, start)
+        })
     }
 }
 
